@@ -1,4 +1,4 @@
-"""rtsgeo: map retrogressive thaw slumps as polygons with a multimodal Cascade Mask R-CNN.
+"""rtsgeo: map retrogressive thaw slumps as polygons with a multimodal detector.
 
 Importing the package is cheap: subpackages load torch, rasterio and friends only
 when they are used.

@@ -311,4 +311,3 @@ def modality_channel_names(modalities: Sequence[str | Modality]) -> list[str]:
         else:
             names.extend(f'{modality.name}:{band}' for band in modality.bands)
     return names
-

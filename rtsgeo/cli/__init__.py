@@ -1,0 +1,1 @@
+"""The rtsgeo command line."""

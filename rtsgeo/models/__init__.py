@@ -1,0 +1,1 @@
+"""Models: backbones, fusion and detectors."""
