@@ -254,3 +254,27 @@ def test_errors(tmp_path: Path, labels: gpd.GeoDataFrame) -> None:
     gpd.GeoDataFrame(geometry=[shapely.Point(X0, Y1)], crs=UTM).to_file(points)
     with pytest.raises(ValueError, match=r"\['Point'\] geometries"):
         InstancePolygonDataset(points, UTM, RES)
+
+
+@pytest.mark.data
+def test_real_tuktoyaktuk_dissolve_and_where(data_dir: Path) -> None:
+    path = data_dir / 's2-mosaic-tuktoyaktuk' / 'nitze2021_rts.gpkg'
+    with rasterio.open(data_dir / 's2-mosaic-tuktoyaktuk' / 'scene.tif') as scene:
+        crs, bounds = scene.crs, scene.bounds
+    # A 400 x 400 px window of the 10 m scene (the whole one would be 390 masks).
+    left, top = bounds.left + 2000, bounds.top - 2000
+    window = (slice(left, left + 4000, 10.0), slice(top - 4000, top, 10.0))
+    raw = InstancePolygonDataset(path, crs, 10.0)[window]['mask'].numpy()
+    merged = InstancePolygonDataset(path, crs, 10.0, dissolve=True)[window]['mask']
+    merged = merged.numpy()
+    # Several image dates map the same slumps: raw instances overlap, the
+    # dissolved ones do not, and both cover the same pixels.
+    assert raw.sum(axis=0).max() > 1
+    assert merged.sum(axis=0).max() == 1
+    assert np.array_equal(raw.any(axis=0), merged.any(axis=0))
+    assert 0 < len(merged) < len(raw)
+    one_date = InstancePolygonDataset(
+        path, crs, 10.0, where="image_date == '2019-07-13'"
+    )
+    assert len(one_date.geometries) == 54
+    assert len(one_date[window]['label']) < len(raw)
