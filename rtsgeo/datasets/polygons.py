@@ -84,7 +84,8 @@ class InstancePolygonDataset(VectorDataset):
             CorruptLabelsError: If a file cannot be read.
             EmptyLabelsError: If a file has no polygon (left after *where*).
             ValueError: If a file has no CRS or non-polygon geometries.
-            ConfigError: If *where* cannot be evaluated.
+            ConfigError: If *where* cannot be evaluated or *layer* is not in
+                a file.
         """
         self.paths = [paths] if isinstance(paths, str | os.PathLike) else list(paths)
         self.transforms = transforms
@@ -173,7 +174,11 @@ class InstancePolygonDataset(VectorDataset):
                 )
                 raise EmptyLabelsError(msg)
         geoms = frame.geometry
-        geoms = geoms[geoms.notna() & ~geoms.is_empty]
+        values = np.asarray(geoms.array, dtype=object)
+        geoms = geoms[~(shapely.is_missing(values) | shapely.is_empty(values))]
+        if geoms.empty:
+            msg = f'label file {filepath} has only empty geometries: draw the polygons'
+            raise EmptyLabelsError(msg)
         kinds = set(geoms.geom_type) - {'Polygon', 'MultiPolygon'}
         if kinds:
             msg = (

@@ -226,6 +226,12 @@ def test_errors(tmp_path: Path, labels: gpd.GeoDataFrame) -> None:
     labels.iloc[:0].to_file(empty)
     with pytest.raises(EmptyLabelsError, match=r'empty\.gpkg has no features'):
         InstancePolygonDataset(empty, UTM, RES)
+    hollow = tmp_path / 'hollow.gpkg'
+    gpd.GeoDataFrame({'a': [1]}, geometry=[shapely.Polygon()], crs=UTM).to_file(hollow)
+    with pytest.raises(
+        EmptyLabelsError, match=r'hollow\.gpkg has only empty geometries'
+    ):
+        InstancePolygonDataset(hollow, UTM, RES)
     full = tmp_path / 'full.gpkg'
     labels.to_file(full)
     with pytest.raises(
