@@ -40,8 +40,8 @@ def _smooth_noise(
     return (field - field.mean()) / (field.std() + 1e-12)
 
 
-def _slump_outline(rng: np.random.Generator, radius: float) -> np.ndarray:
-    """Vertices ``(64, 2)`` of one slump, centred on 0, in pixel units."""
+def _slump_outline(rng: np.random.Generator, radius: float) -> tuple[str, np.ndarray]:
+    """Shape name and vertices ``(64, 2)`` of one slump, centred on 0, in pixels."""
     theta = np.linspace(0.0, 2.0 * np.pi, 64, endpoint=False)
     kind = _SHAPES[rng.integers(len(_SHAPES))]
     if kind == 'horseshoe':
@@ -61,7 +61,7 @@ def _slump_outline(rng: np.random.Generator, radius: float) -> np.ndarray:
     x, y = r * np.cos(theta) * stretch, r * np.sin(theta) / stretch
     angle = rng.uniform(0, 2 * np.pi)
     cos, sin = np.cos(angle), np.sin(angle)
-    return np.stack([x * cos - y * sin, x * sin + y * cos], axis=1)
+    return kind, np.stack([x * cos - y * sin, x * sin + y * cos], axis=1)
 
 
 def rasterize(
@@ -83,9 +83,10 @@ def place_slumps(
     transform: Affine,
     forbidden: np.ndarray,
     edge_slumps: bool,
-) -> list[shapely.Polygon]:
-    """Non-overlapping slump polygons in CRS coordinates avoiding *forbidden*."""
+) -> tuple[list[shapely.Polygon], list[str]]:
+    """Non-overlapping slump polygons (CRS coordinates) and their shape names."""
     polygons: list[shapely.Polygon] = []
+    kinds: list[str] = []
     occupied = forbidden.copy()
     scene = shapely.box(0, 0, size, size)
     attempts = 0
@@ -106,7 +107,8 @@ def place_slumps(
         if size - 2 * margin <= 0:
             continue
         centre = rng.uniform(margin, size - margin, size=2)
-        pixel_poly = shapely.Polygon(_slump_outline(rng, radius) + centre)
+        kind, outline = _slump_outline(rng, radius)
+        pixel_poly = shapely.Polygon(outline + centre)
         if not pixel_poly.is_valid or not pixel_poly.intersects(scene):
             continue
         if not edge_slumps and not scene.contains(pixel_poly):
@@ -123,7 +125,8 @@ def place_slumps(
             continue
         window |= footprint
         polygons.append(affine_transform(pixel_poly, transform.to_shapely()))
-    return polygons
+        kinds.append(kind)
+    return polygons, kinds
 
 
 def draw_water(rng: np.random.Generator, size: int) -> np.ndarray:

@@ -119,7 +119,9 @@ def make_synthetic_scene(
     hole = draw_nodata_hole(rng, size) if nodata_hole else np.zeros_like(water)
     # Slumps keep clear of water and nodata so their surroundings are land.
     forbidden = ndimage.binary_dilation(water | hole, iterations=12)
-    polygons = place_slumps(rng, n_slumps, size, transform, forbidden, edge_slumps)
+    polygons, kinds = place_slumps(
+        rng, n_slumps, size, transform, forbidden, edge_slumps
+    )
     mask = rasterize(polygons, size, transform)
     image = np.round(paint(rng, mask, water, visibility)).astype(np.uint16)
     image[:, hole] = 0
@@ -138,6 +140,7 @@ def make_synthetic_scene(
     frame = gpd.GeoDataFrame(
         {
             'id': np.arange(1, len(polygons) + 1, dtype=np.int64),
+            'shape': kinds,
             'area_m2': np.array([p.area for p in polygons], dtype=float),
         },
         geometry=gpd.GeoSeries(polygons, crs=crs),

@@ -73,6 +73,8 @@ def test_raster_metadata(scene: SyntheticScene) -> None:
     labels = gpd.read_file(scene.labels_path, layer='slumps')
     assert labels.crs == CRS.from_epsg(32608)
     assert list(labels['id']) == list(range(1, scene.n_slumps + 1))
+    assert set(labels['shape']) <= {'horseshoe', 'teardrop', 'lobate'}
+    assert np.allclose(labels['area_m2'], labels.geometry.area)
 
 
 def test_polygons_rasterise_exactly_to_mask(scene: SyntheticScene) -> None:
