@@ -11,6 +11,7 @@ __all__ = [
     'CRSMismatchError',
     'CheckpointError',
     'ConfigError',
+    'CorruptLabelsError',
     'CorruptRasterError',
     'DataNotFoundError',
     'EmptyLabelsError',
@@ -58,3 +59,7 @@ class CheckpointError(RTSGeoError, ValueError):
 
 class LabelsOutsideImageryWarning(UserWarning):
     """Some or all labels fall outside the imagery they are paired with."""
+
+
+class CorruptLabelsError(RTSGeoError, OSError):
+    """A label file cannot be opened or read (corrupt, or not a vector format)."""
