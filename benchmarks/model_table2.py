@@ -12,7 +12,7 @@ import sys
 from rtsgeo.cli import benchmark
 from rtsgeo.models import PRESETS
 
-PARAM_PRESETS = [name for name in PRESETS if 'mvitv2_b' in name or 'r50' in name]
+PARAM_PRESETS = [name for name in PRESETS if not name.startswith('nano')]
 MEMORY_PRESET = 'cascade_mvitv2_b_rgb_ndvi_nir_residual_cross_attention'
 
 

@@ -96,11 +96,9 @@ def _run_model(args: argparse.Namespace) -> int:
 def _describe(row: dict[str, Any]) -> str:
     from ..models.benchmark import PAPER_TABLE2
 
-    paper = (
-        PAPER_TABLE2.get(len(row['modalities']))
-        if 'mvitv2_b' in row['preset']
-        else None
-    )
+    name = row['preset']
+    table2 = name.startswith('cascade_mvitv2_b') and 'expansion' not in name
+    paper = PAPER_TABLE2.get(len(row['modalities'])) if table2 else None
     lines = [f'{row["preset"]} ({"+".join(row["modalities"])}, {row["size"]} px)']
     total, trainable = row['params_total'] / 1e6, row['params_trainable'] / 1e6
     ref = f'   paper: {paper[0]} M / {paper[1]} M' if paper else ''
