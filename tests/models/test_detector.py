@@ -107,9 +107,12 @@ def test_mask_rcnn_has_one_stage(preset: str) -> None:
     model = build_model_from_preset(preset)
     losses = model(images(3), make_targets([1, 0]))
     assert set(losses) == {
-        'loss_objectness', 'loss_rpn_box_reg', 'loss_mask',
-        'loss_classifier_stage0', 'loss_box_reg_stage0',
-    }  # fmt: skip
+        'loss_objectness',
+        'loss_rpn_box_reg',
+        'loss_mask',
+        'loss_classifier_stage0',
+        'loss_box_reg_stage0',
+    }
     assert all(torch.isfinite(v) for v in losses.values())
 
 
