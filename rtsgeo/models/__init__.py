@@ -1,1 +1,75 @@
-"""Models: backbones, fusion and detectors."""
+"""The multimodal Cascade Mask R-CNN of the paper: trunks, fusion, heads, presets.
+
+Build a model from a preset or a :class:`ModelConfig`::
+
+    from rtsgeo.models import build_model_from_preset, count_parameters
+
+    model = build_model_from_preset('nano_cascade_rgb_ndvi_nir')
+    total, trainable = count_parameters(model)
+"""
+
+from .attention import WindowAttention
+from .backbone import LEVELS, ModalityBranch, MultimodalBackbone
+from .cascade import CascadeRoIHeads
+from .checkpoints import (
+    load_trunk_weights,
+    load_unimodal_checkpoints,
+    read_state_dict,
+    resize_rel_pos,
+)
+from .config import (
+    BACKBONES,
+    DEFAULT_ANCHOR_SIZES,
+    FUSIONS,
+    PRESETS,
+    BackboneName,
+    FusionName,
+    ModelConfig,
+    get_preset,
+)
+from .detector import (
+    MultimodalCascadeMaskRCNN,
+    build_model,
+    build_model_from_preset,
+    count_parameters,
+)
+from .fusion import (
+    ConvFusion,
+    CrossAttentionFusion,
+    PassThroughFusion,
+    StackedAttentionFusion,
+    build_fusion,
+)
+from .trunks import MViTv2Trunk, ResNet50Trunk, build_trunk
+
+__all__ = [
+    'BACKBONES',
+    'DEFAULT_ANCHOR_SIZES',
+    'FUSIONS',
+    'LEVELS',
+    'PRESETS',
+    'BackboneName',
+    'CascadeRoIHeads',
+    'ConvFusion',
+    'CrossAttentionFusion',
+    'FusionName',
+    'MViTv2Trunk',
+    'ModalityBranch',
+    'ModelConfig',
+    'MultimodalBackbone',
+    'MultimodalCascadeMaskRCNN',
+    'PassThroughFusion',
+    'ResNet50Trunk',
+    'StackedAttentionFusion',
+    'WindowAttention',
+    'build_fusion',
+    'build_model',
+    'build_model_from_preset',
+    'build_trunk',
+    'count_parameters',
+    'get_preset',
+    'load_trunk_weights',
+    'load_unimodal_checkpoints',
+    'read_state_dict',
+    'resize_rel_pos',
+]

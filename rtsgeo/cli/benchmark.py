@@ -1,0 +1,121 @@
+"""``rtsgeo benchmark``: measure rtsgeo on this machine.
+
+Each target is a sub-subcommand registered in :data:`TARGETS` (``model`` here;
+``predict`` can be added the same way: a function ``add_<target>(subparsers)``
+that registers its parser and sets ``func``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Callable
+from typing import Any
+
+__all__ = ['TARGETS', 'add_parser']
+
+DEFAULT_PRESET = 'cascade_mvitv2_b_rgb_ndvi_nir_residual_cross_attention'
+
+
+def add_parser(subparsers: Any) -> None:
+    """Register ``rtsgeo benchmark`` and its targets."""
+    parser = subparsers.add_parser(
+        'benchmark',
+        help='measure parameters, memory and speed on this machine',
+        description=__doc__,
+    )
+    targets = parser.add_subparsers(dest='target', metavar='TARGET', required=True)
+    for add in TARGETS.values():
+        add(targets)
+
+
+def _add_model(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        'model',
+        help='parameters, training-step memory and fusion cost of model presets',
+        description=(
+            'For each preset: parameter counts; peak memory of one training step '
+            '(batch 1, forward + backward, no optimizer state) with trainable and '
+            'with frozen trunks; time and memory of the fusion module at P2 for '
+            'each fusion size. Memory is the peak RSS of a fresh process over its '
+            'RSS before the model is built.'
+        ),
+    )
+    parser.add_argument('--preset', action='append', help=f'default {DEFAULT_PRESET}')
+    parser.add_argument('--size', type=int, default=512, help='tile side (px)')
+    parser.add_argument(
+        '--fusion-sizes',
+        type=int,
+        nargs='*',
+        default=[256, 512, 1024],
+        help='input sides (px) for the fusion measurement; none to skip',
+    )
+    parser.add_argument('--params-only', action='store_true', help='count only')
+    parser.add_argument(
+        '--json', action='store_true', help='one JSON object per preset'
+    )
+    parser.set_defaults(func=_run_model)
+
+
+#: Benchmark targets: name -> function registering its parser.
+TARGETS: dict[str, Callable[[Any], None]] = {'model': _add_model}
+
+
+def _run_model(args: argparse.Namespace) -> int:
+    from ..models.benchmark import measure_parameters, run_isolated
+    from ..models.config import get_preset
+
+    for preset in args.preset or [DEFAULT_PRESET]:
+        config = get_preset(preset)
+        row: dict[str, Any] = {'preset': preset, 'modalities': list(config.modalities)}
+        row['size'] = args.size
+        row.update(measure_parameters(preset, args.size))
+        if not args.params_only:
+            trainable = run_isolated('step', preset, args.size, frozen=False)
+            frozen = run_isolated('step', preset, args.size, frozen=True)
+            row['step_peak_mb_trainable_trunks'] = round(trainable['peak_mb'], 1)
+            row['step_peak_mb_frozen_trunks'] = round(frozen['peak_mb'], 1)
+            row['step_s_trainable_trunks'] = round(trainable['step_s'], 2)
+            row['step_s_frozen_trunks'] = round(frozen['step_s'], 2)
+            ratio = frozen['peak_mb'] / trainable['peak_mb']
+            row['frozen_to_trainable_ratio'] = round(ratio, 3)
+            if len(config.modalities) > 1 and config.fusion != 'channel_expansion':
+                fusion = {
+                    s: run_isolated('fusion', preset, s) for s in args.fusion_sizes
+                }
+                row['fusion_ms'] = {
+                    s: round(f['fusion_ms'], 1) for s, f in fusion.items()
+                }
+                row['fusion_peak_mb'] = {
+                    s: round(f['fusion_peak_mb'], 1) for s, f in fusion.items()
+                }
+        print(json.dumps(row) if args.json else _describe(row), flush=True)
+    return 0
+
+
+def _describe(row: dict[str, Any]) -> str:
+    from ..models.benchmark import PAPER_TABLE2
+
+    name = row['preset']
+    table2 = name.startswith('cascade_mvitv2_b') and 'expansion' not in name
+    paper = PAPER_TABLE2.get(len(row['modalities'])) if table2 else None
+    lines = [f'{row["preset"]} ({"+".join(row["modalities"])}, {row["size"]} px)']
+    total, trainable = row['params_total'] / 1e6, row['params_trainable'] / 1e6
+    ref = f'   paper: {paper[0]} M / {paper[1]} M' if paper else ''
+    lines.append(
+        f'  parameters total / trainable: {total:.1f} M / {trainable:.1f} M{ref}'
+    )
+    if 'step_peak_mb_trainable_trunks' in row:
+        ref = ''
+        if paper and paper[3]:
+            ref = f'   paper: {paper[2]} / {paper[3]} MB ({paper[3] / paper[2]:.2f})'
+        lines.append(
+            '  step peak MB trainable / frozen trunks: '
+            f'{row["step_peak_mb_trainable_trunks"]:.0f} / '
+            f'{row["step_peak_mb_frozen_trunks"]:.0f} '
+            f'({row["frozen_to_trainable_ratio"]:.2f}){ref}'
+        )
+    for size, ms in row.get('fusion_ms', {}).items():
+        mb = row['fusion_peak_mb'][size]
+        lines.append(f'  fusion at P2, {size} px input: {ms:.0f} ms, {mb:.0f} MB')
+    return '\n'.join(lines)

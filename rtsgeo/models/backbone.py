@@ -1,0 +1,133 @@
+"""Per-modality trunks and pyramids, fused into the one pyramid the detector sees."""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from typing import cast
+
+import torch
+from torch import Tensor, nn
+from torchvision.ops.feature_pyramid_network import (
+    FeaturePyramidNetwork,
+    LastLevelMaxPool,
+)
+
+from ..modalities import channel_layout
+from .config import ModelConfig
+from .fusion import build_fusion
+from .trunks import MViTv2Trunk, ResNet50Trunk, build_trunk
+
+__all__ = ['LEVELS', 'ModalityBranch', 'MultimodalBackbone']
+
+#: Pyramid level names, strides 4..64.
+LEVELS: tuple[str, ...] = ('p2', 'p3', 'p4', 'p5', 'p6')
+
+
+class ModalityBranch(nn.Module):
+    """One modality's trunk and feature pyramid (C channels at P2..P6)."""
+
+    def __init__(self, trunk: MViTv2Trunk | ResNet50Trunk, channels: int) -> None:
+        """Wrap a trunk.
+
+        Args:
+            trunk: returns C2..C5 and lists their widths in ``out_channels``.
+            channels: pyramid channels C.
+        """
+        super().__init__()
+        self.trunk = trunk
+        self.fpn = FeaturePyramidNetwork(
+            list(trunk.out_channels), channels, extra_blocks=LastLevelMaxPool()
+        )
+
+    @property
+    def trunk_frozen(self) -> bool:
+        """Whether no trunk parameter needs a gradient."""
+        return not any(p.requires_grad for p in self.trunk.parameters())
+
+    def freeze_trunk(self) -> None:
+        """Freeze the trunk: no gradients, eval mode, activations not stored."""
+        self.trunk.requires_grad_(False)
+        self.trunk.eval()
+
+    def train(self, mode: bool = True) -> ModalityBranch:
+        """Set train mode, keeping a frozen trunk in eval mode."""
+        super().train(mode)
+        if self.trunk_frozen:
+            self.trunk.eval()
+        return self
+
+    def forward(self, x: Tensor) -> OrderedDict[str, Tensor]:
+        """P2..P6 of a ``(B, C_m, H, W)`` batch."""
+        if self.trunk_frozen:
+            with torch.no_grad():  # nothing to backpropagate: keep no activations
+                features = self.trunk(x)
+        else:
+            features = self.trunk(x)
+        pyramid = self.fpn(OrderedDict(zip(LEVELS, features, strict=False)))
+        pyramid['p6'] = pyramid.pop('pool')
+        return pyramid
+
+
+class MultimodalBackbone(nn.Module):
+    """Split the stacked image by modality, run each branch, fuse the pyramids.
+
+    With ``fusion='channel_expansion'`` (data-level fusion) a single branch,
+    named ``'stacked'``, takes every channel. The module follows torchvision's
+    backbone contract: ``forward(images) -> OrderedDict`` and ``out_channels``.
+    """
+
+    def __init__(self, config: ModelConfig) -> None:
+        """Build the branches and the fusion module.
+
+        Args:
+            config: the model configuration.
+        """
+        super().__init__()
+        self.layout = channel_layout(config.modalities)
+        self.in_channels = config.in_channels
+        if config.fusion == 'channel_expansion':
+            self.layout = {'stacked': slice(0, self.in_channels)}
+        self.branches = nn.ModuleDict(
+            {
+                name: ModalityBranch(
+                    build_trunk(
+                        config.backbone,
+                        part.stop - part.start,
+                        config.image_size,
+                        config.drop_path_rate,
+                    ),
+                    config.fpn_channels,
+                )
+                for name, part in self.layout.items()
+            }
+        )
+        self.fusion: nn.Module = build_fusion(
+            config.fusion,
+            list(self.layout),
+            config.primary,
+            config.fpn_channels,
+            len(LEVELS),
+            config.fusion_heads,
+            config.fusion_window,
+        )
+        self.out_channels = config.fpn_channels
+
+    def freeze_trunks(self) -> None:
+        """Freeze every branch's trunk."""
+        for branch in self.branches.values():
+            cast(ModalityBranch, branch).freeze_trunk()
+
+    def forward(self, images: Tensor) -> OrderedDict[str, Tensor]:
+        """The fused pyramid of a ``(B, C, H, W)`` batch in channel-layout order."""
+        if images.dim() != 4 or images.shape[1] != self.in_channels:
+            msg = (
+                f'expected images of shape (B, {self.in_channels}, H, W) stacked as '
+                f'{ {k: (s.start, s.stop) for k, s in self.layout.items()} }, '
+                f'got {tuple(images.shape)}: check the modalities of the data module'
+            )
+            raise ValueError(msg)
+        pyramids = {
+            name: branch(images[:, self.layout[name]])
+            for name, branch in self.branches.items()
+        }
+        return self.fusion(pyramids)

@@ -1,0 +1,255 @@
+"""Model configuration: one frozen dataclass and the named presets of the paper."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Any, Literal
+
+from ..errors import ConfigError
+from ..modalities import channel_layout
+
+__all__ = [
+    'BACKBONES',
+    'DEFAULT_ANCHOR_SIZES',
+    'FUSIONS',
+    'PRESETS',
+    'BackboneName',
+    'FusionName',
+    'ModelConfig',
+    'get_preset',
+]
+
+BackboneName = Literal[
+    'mvitv2_nano',
+    'mvitv2_tiny',
+    'mvitv2_small',
+    'mvitv2_base',
+    'mvitv2_large',
+    'resnet50',
+]
+FusionName = Literal[
+    'none',
+    'channel_expansion',
+    'conv',
+    'residual_conv',
+    'stacked_attention',
+    'residual_stacked_attention',
+    'cross_attention',
+    'residual_cross_attention',
+]
+
+#: Backbone trunk names accepted by :class:`ModelConfig`.
+BACKBONES: tuple[str, ...] = BackboneName.__args__  # type: ignore[attr-defined]
+#: Fusion strategy names accepted by :class:`ModelConfig`.
+FUSIONS: tuple[str, ...] = FusionName.__args__  # type: ignore[attr-defined]
+
+#: Anchor side in pixels for P2..P6. RTS inventories (Huang 2022, Nitze 2021,
+#: Witharana 2022, Segal 2015; n=3991) give a square-root area of 29-316 m
+#: between the 5th and 95th percentiles (median ~100 m), that is ~10-105 px at
+#: PlanetScope's 3 m and 3-30 px at Sentinel-2's 10 m: 8-128 px covers both.
+DEFAULT_ANCHOR_SIZES: tuple[int, ...] = (8, 16, 32, 64, 128)
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Everything needed to build a detector; see :func:`rtsgeo.models.build_model`.
+
+    Attributes:
+        modalities: modality names in the image tensor's stacking order
+            (:func:`rtsgeo.modalities.channel_layout`).
+        primary: the modality used as attention query by the fusion module.
+        fusion: how modalities are fused; ``'none'`` for one modality.
+        backbone: trunk architecture (``'mvitv2_nano'`` is a tiny CPU-only one).
+        image_size: tile side in pixels. MViTv2 trunks are built for it and
+            accept only inputs of exactly this size (their relative-position
+            tables are sized at construction).
+        detector: ``'cascade'`` (three stages) or ``'mask_rcnn'`` (one stage).
+        num_classes: classes including background (RTS is class 1).
+        fpn_channels: channels C of every pyramid level.
+        box_head: ``'4conv1fc'`` (detectron2's cascade head) or ``'2fc'``.
+        box_fc_dim: width of the box head's fully connected layer(s).
+        anchor_sizes: anchor side in pixels for each level P2..P6.
+        anchor_aspect_ratios: anchor height/width ratios at every level.
+        cascade_ious: foreground IoU threshold of each cascade stage.
+        cascade_loss_weights: loss weight of each cascade stage.
+        fusion_window: side of the attention windows at every level.
+        fusion_heads: attention heads in the fusion module.
+        unimodal_checkpoints: one unimodal model checkpoint per modality (in
+            ``modalities`` order) whose branch weights initialise the model.
+        trunk_checkpoint: timm or detectron2 MViTv2 weights for every trunk.
+        freeze_trunks: freeze the trunks (no gradients, no stored activations).
+        drop_path_rate: stochastic depth of the MViTv2 trunks.
+        detections_per_image: most detections returned per image.
+        score_threshold: detections below this score are dropped.
+    """
+
+    modalities: tuple[str, ...] = ('rgb',)
+    primary: str = 'rgb'
+    fusion: FusionName = 'none'
+    backbone: BackboneName = 'mvitv2_base'
+    image_size: int = 512
+    detector: Literal['cascade', 'mask_rcnn'] = 'cascade'
+    num_classes: int = 2
+    fpn_channels: int = 256
+    box_head: Literal['4conv1fc', '2fc'] = '4conv1fc'
+    box_fc_dim: int = 1024
+    anchor_sizes: tuple[int, ...] = DEFAULT_ANCHOR_SIZES
+    anchor_aspect_ratios: tuple[float, ...] = (0.5, 1.0, 2.0)
+    cascade_ious: tuple[float, ...] = (0.5, 0.6, 0.7)
+    cascade_loss_weights: tuple[float, ...] = (1.0, 1.0, 1.0)
+    fusion_window: int = 16
+    fusion_heads: int = 8
+    unimodal_checkpoints: tuple[str, ...] = ()
+    trunk_checkpoint: str | None = None
+    freeze_trunks: bool = False
+    drop_path_rate: float = 0.0
+    detections_per_image: int = 100
+    score_threshold: float = 0.05
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    @property
+    def stages(self) -> int:
+        """Number of box-head stages (3 for cascade, 1 for Mask R-CNN)."""
+        return len(self.cascade_ious) if self.detector == 'cascade' else 1
+
+    @property
+    def in_channels(self) -> int:
+        """Channels of the stacked image tensor."""
+        return max(s.stop for s in channel_layout(self.modalities).values())
+
+    def validate(self) -> None:
+        """Check the values fit together.
+
+        Raises:
+            ConfigError: naming the field at fault and how to fix it.
+        """
+        layout = channel_layout(self.modalities)  # checks names and repeats
+        _check(
+            self.backbone in BACKBONES, f'backbone={self.backbone!r}: use {BACKBONES}'
+        )
+        _check(self.fusion in FUSIONS, f'fusion={self.fusion!r}: use one of {FUSIONS}')
+        _check(
+            self.primary in layout,
+            f'primary={self.primary!r} is not in modalities={self.modalities}',
+        )
+        single = len(layout) == 1
+        _check(
+            single or self.fusion != 'none',
+            f'fusion="none" needs one modality, got {self.modalities}: pick a fusion',
+        )
+        _check(self.image_size % 32 == 0, f'image_size={self.image_size}: use 32*k')
+        _check(
+            len(self.anchor_sizes) == 5,
+            f'anchor_sizes needs 5 values (P2..P6), got {self.anchor_sizes}',
+        )
+        _check(
+            len(self.cascade_loss_weights) == len(self.cascade_ious),
+            'cascade_loss_weights needs one weight per value of cascade_ious',
+        )
+        _check(
+            self.fpn_channels % self.fusion_heads == 0,
+            f'fpn_channels={self.fpn_channels} must be divisible by '
+            f'fusion_heads={self.fusion_heads}',
+        )
+        _check(self.num_classes >= 2, 'num_classes counts background: use >= 2')
+        _check(
+            not self.unimodal_checkpoints
+            or len(self.unimodal_checkpoints) == len(layout),
+            f'unimodal_checkpoints needs one path per modality {self.modalities}',
+        )
+        _check(
+            not (self.unimodal_checkpoints and self.fusion == 'channel_expansion'),
+            'channel_expansion has a single trunk: it cannot load unimodal_checkpoints',
+        )
+
+    def with_overrides(self, **overrides: Any) -> ModelConfig:
+        """A copy with some fields replaced (validated again)."""
+        unknown = set(overrides) - set(self.__dataclass_fields__)
+        if unknown:
+            msg = f'unknown ModelConfig field(s) {sorted(unknown)}'
+            raise ConfigError(msg)
+        return replace(self, **overrides)
+
+
+def _check(condition: bool, message: str) -> None:
+    if not condition:
+        raise ConfigError(f'ModelConfig: {message}')
+
+
+_FEATURE_FUSIONS = (
+    'conv',
+    'stacked_attention',
+    'cross_attention',
+    'residual_conv',
+    'residual_stacked_attention',
+    'residual_cross_attention',
+)
+
+
+def _paper_presets() -> dict[str, ModelConfig]:
+    presets: dict[str, ModelConfig] = {}
+    for name in ('rgb', 'ndvi', 'nir'):
+        presets[f'cascade_mvitv2_b_{name}'] = ModelConfig(
+            modalities=(name,), primary=name
+        )
+    for mods in (('rgb', 'ndvi'), ('rgb', 'ndvi', 'nir')):
+        tag = '_'.join(mods)
+        for fusion in ('channel_expansion', *_FEATURE_FUSIONS):
+            presets[f'cascade_mvitv2_b_{tag}_{fusion}'] = ModelConfig(
+                modalities=mods,
+                fusion=fusion,  # type: ignore[arg-type]
+                freeze_trunks=fusion != 'channel_expansion',
+            )
+    presets['mask_rcnn_r50_fpn_rgb'] = ModelConfig(
+        backbone='resnet50', detector='mask_rcnn', box_head='2fc'
+    )
+    presets['mask_rcnn_mvitv2_b_rgb'] = ModelConfig(
+        detector='mask_rcnn', box_head='2fc'
+    )
+    return presets
+
+
+def _small_presets() -> dict[str, ModelConfig]:
+    nano = ModelConfig(
+        backbone='mvitv2_nano',
+        image_size=64,
+        fpn_channels=32,
+        box_fc_dim=64,
+        fusion_window=8,
+        fusion_heads=4,
+    )
+    return {
+        'nano_cascade_rgb': nano,
+        'nano_cascade_rgb_ndvi_nir': replace(
+            nano, modalities=('rgb', 'ndvi', 'nir'), fusion='residual_cross_attention'
+        ),
+        'nano_mask_rcnn_rgb': replace(nano, detector='mask_rcnn', box_head='2fc'),
+        'nano_mask_rcnn_r50_fpn_rgb': replace(
+            nano, backbone='resnet50', detector='mask_rcnn', box_head='2fc'
+        ),
+    }
+
+
+#: Named configurations: the paper's (MViTv2-B, 512 px tiles) and tiny CPU ones.
+PRESETS: dict[str, ModelConfig] = {**_paper_presets(), **_small_presets()}
+
+
+def get_preset(name: str, **overrides: Any) -> ModelConfig:
+    """A preset's configuration, with optional field overrides.
+
+    Args:
+        name: a key of :data:`PRESETS`.
+        **overrides: :class:`ModelConfig` fields to replace.
+
+    Returns:
+        The configuration.
+
+    Raises:
+        ConfigError: If the name or a field is unknown.
+    """
+    if name not in PRESETS:
+        msg = f'unknown model preset {name!r}: choose one of {", ".join(PRESETS)}'
+        raise ConfigError(msg)
+    return PRESETS[name].with_overrides(**overrides)

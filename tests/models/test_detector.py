@@ -1,0 +1,149 @@
+import pytest
+import torch
+
+from rtsgeo.errors import ConfigError
+from rtsgeo.models import build_model_from_preset, count_parameters
+
+SIZE = 64
+CASCADE_LOSSES = {
+    'loss_objectness',
+    'loss_rpn_box_reg',
+    'loss_mask',
+    *(f'loss_{kind}_stage{k}' for kind in ('classifier', 'box_reg') for k in range(3)),
+}
+
+
+def make_targets(counts: list[int]) -> list[dict[str, torch.Tensor]]:
+    targets = []
+    for n in counts:
+        boxes = torch.tensor([[6.0, 8.0, 38.0, 30.0], [30.0, 28.0, 60.0, 62.0]])[:n]
+        masks = torch.zeros(n, SIZE, SIZE, dtype=torch.uint8)
+        for mask, (x0, y0, x1, y1) in zip(masks, boxes.int().tolist(), strict=True):
+            mask[y0:y1, x0:x1] = 1
+        labels = torch.ones(n, dtype=torch.int64)
+        targets.append({'boxes': boxes.reshape(n, 4), 'labels': labels, 'masks': masks})
+    return targets
+
+
+@pytest.fixture(scope='module')
+def fused():
+    torch.manual_seed(0)
+    return build_model_from_preset('nano_cascade_rgb_ndvi_nir', freeze_trunks=True)
+
+
+def images(channels: int, batch: int = 2) -> torch.Tensor:
+    return torch.randn(
+        batch, channels, SIZE, SIZE, generator=torch.Generator().manual_seed(5)
+    )
+
+
+def test_train_losses_are_finite(fused) -> None:
+    fused.train()
+    losses = fused(images(5), make_targets([2, 1]))
+    assert set(losses) == CASCADE_LOSSES
+    for name, value in losses.items():
+        assert value.dim() == 0 and torch.isfinite(value), name
+
+
+def test_backward_reaches_trainable_not_frozen(fused) -> None:
+    fused.train()
+    fused.zero_grad(set_to_none=True)
+    sum(fused(images(5), make_targets([2, 2])).values()).backward()
+    no_grad = [
+        n for n, p in fused.named_parameters() if p.requires_grad and p.grad is None
+    ]
+    assert no_grad == []
+    frozen = [(n, p) for n, p in fused.named_parameters() if not p.requires_grad]
+    assert frozen and all('.trunk.' in n and p.grad is None for n, p in frozen)
+    assert all(
+        '.trunk.' not in n for n, p in fused.named_parameters() if p.requires_grad
+    )
+    # At P6 (1x1 here) attention has one key: softmax gives q and k no gradient.
+    for name, p in fused.backbone.fusion.named_parameters():
+        if name.startswith(('attention.0.', 'project.')):
+            assert p.grad.abs().sum() > 0, name
+
+
+@pytest.mark.parametrize('counts', [[0, 0], [2, 0]], ids=['empty', 'half-empty'])
+def test_empty_and_half_empty_batches_train(fused, counts: list[int]) -> None:
+    fused.train()
+    losses = fused(images(5), make_targets(counts))
+    assert set(losses) == CASCADE_LOSSES
+    assert all(torch.isfinite(v) for v in losses.values())
+    sum(losses.values()).backward()
+
+
+def test_eval_outputs_at_input_resolution(fused) -> None:
+    fused.eval()
+    with torch.no_grad():
+        outputs = fused(images(5))
+    assert len(outputs) == 2
+    for out in outputs:
+        assert set(out) == {'boxes', 'scores', 'labels', 'masks'}
+        n = len(out['boxes'])
+        assert n > 0
+        assert out['boxes'].shape == (n, 4) and out['scores'].shape == (n,)
+        assert out['masks'].shape == (n, 1, SIZE, SIZE)
+        assert out['masks'].dtype == torch.float32
+        assert out['masks'].min() >= 0 and out['masks'].max() <= 1
+        assert (out['labels'] == 1).all()
+        assert (out['boxes'] >= 0).all() and (out['boxes'] <= SIZE).all()
+
+
+def test_deterministic_under_seed() -> None:
+    results = []
+    for _ in range(2):
+        torch.manual_seed(7)
+        model = build_model_from_preset('nano_cascade_rgb').eval()
+        with torch.no_grad():
+            results.append(model(images(3, batch=1))[0])
+    for key in results[0]:
+        torch.testing.assert_close(results[0][key], results[1][key], rtol=0, atol=0)
+
+
+@pytest.mark.parametrize('preset', ['nano_mask_rcnn_rgb', 'nano_mask_rcnn_r50_fpn_rgb'])
+def test_mask_rcnn_has_one_stage(preset: str) -> None:
+    torch.manual_seed(0)
+    model = build_model_from_preset(preset)
+    losses = model(images(3), make_targets([1, 0]))
+    assert set(losses) == {
+        'loss_objectness',
+        'loss_rpn_box_reg',
+        'loss_mask',
+        'loss_classifier_stage0',
+        'loss_box_reg_stage0',
+    }
+    assert all(torch.isfinite(v) for v in losses.values())
+
+
+def test_channel_expansion_uses_one_trunk() -> None:
+    model = build_model_from_preset(
+        'nano_cascade_rgb_ndvi_nir', fusion='channel_expansion'
+    )
+    assert list(model.backbone.branches) == ['stacked']
+    model.eval()
+    with torch.no_grad():
+        assert len(model(images(5, batch=1))) == 1
+
+
+def test_bad_inputs_have_clear_errors(fused) -> None:
+    fused.eval()
+    with pytest.raises(ValueError, match=r'\(B, 5, H, W\)'):
+        fused(images(3))
+    with pytest.raises(ValueError, match='image_size=64'):
+        fused(torch.randn(1, 5, 96, 96))
+
+
+def test_count_parameters_counts_frozen(fused) -> None:
+    total, trainable = count_parameters(fused)
+    trunks = sum(
+        p.numel()
+        for b in fused.backbone.branches.values()
+        for p in b.trunk.parameters()
+    )
+    assert trainable == total - trunks
+
+
+def test_unknown_preset() -> None:
+    with pytest.raises(ConfigError, match='unknown model preset'):
+        build_model_from_preset('cascade_vit_h')
