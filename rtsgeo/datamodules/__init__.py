@@ -1,1 +1,5 @@
 """Lightning datamodules."""
+
+from .rts import RTSDataModule
+
+__all__ = ['RTSDataModule']

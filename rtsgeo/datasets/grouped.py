@@ -24,12 +24,10 @@ from torchgeo.datasets.utils import GeoSlice
 from ..errors import DataNotFoundError, LabelsOutsideImageryWarning
 from ..modalities import SensorPreset
 from ._files import find_rasters, group_by_crs, read_raster_info
+from .polygons import VECTOR_SUFFIXES, InstancePolygonDataset
 from .raster import InstanceMaskDataset, MultimodalRasterDataset
 
-__all__ = ['VECTOR_SUFFIXES', 'CRSGroupedDataset', 'build_instance_dataset']
-
-#: Label files with these suffixes are read as polygons, others as masks.
-VECTOR_SUFFIXES = ('.gpkg', '.shp', '.geojson', '.json', '.parquet', '.fgb')
+__all__ = ['CRSGroupedDataset', 'build_instance_dataset']
 
 GroupKey = tuple[int, GeoSlice]
 
@@ -89,11 +87,14 @@ def _label_dataset(
 ) -> GeoDataset:
     first = Path(labels if isinstance(labels, str | Path) else labels[0])
     if first.suffix.lower() in VECTOR_SUFFIXES:
-        from .polygons import InstancePolygonDataset
-
-        return InstancePolygonDataset(
+        polygons = InstancePolygonDataset(
             labels, crs=image.crs, res=image.res, min_area=min_area, **vector_options
         )
+        # Polygons label the whole imagery (no polygon = no slump), not just
+        # their own bounding box: index them by the scenes' footprint so that
+        # windows without slumps are sampled too.
+        polygons.index = image.index.copy()
+        return polygons
     return InstanceMaskDataset(labels, crs=image.crs, res=image.res, min_area=min_area)
 
 

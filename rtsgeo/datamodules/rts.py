@@ -1,0 +1,273 @@
+"""Lightning datamodule for multimodal RTS instance segmentation."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import lightning
+import shapely
+import torch
+from torch.utils.data import DataLoader
+from torchgeo.samplers import GridGeoSampler
+
+from ..datasets import CRSGroupedDataset, build_instance_dataset, collate_instances
+from ..errors import ConfigError, DataNotFoundError
+from ..modalities import channel_layout, get_modality
+from ..samplers import CRSGroupedGeoSampler, PositiveAwareGeoSampler
+from ..transforms import NormalizeModalities, RandomFlipRotate, compute_modality_stats
+
+__all__ = ['RTSDataModule']
+
+SPLITS = ('train', 'val', 'test')
+
+
+class RTSDataModule(lightning.LightningDataModule):
+    """Train/val/test windows of multimodal imagery with instance targets.
+
+    Two ways to give the data:
+
+    * ``root``: a folder with ``train/``, ``val/`` and ``test/`` subfolders,
+      each holding ``image/`` (scenes), ``mask/`` (label rasters) or a
+      ``labels.gpkg`` file, and one subfolder per extra modality named after
+      it (``slope/``). This is the layout of the ``s2-rts-lubka1`` chips.
+    * ``images`` + ``labels`` + ``regions``: scenes, labels (masks or
+      polygons), and region polygons with a ``split`` column (train/val/test)
+      and optionally a ``region`` column; each split samples only inside its
+      regions, and samples carry their region's name.
+
+    Scenes stay in their own CRS (one TorchGeo dataset per CRS). Training
+    windows come from :class:`~rtsgeo.samplers.PositiveAwareGeoSampler` (or
+    TorchGeo's random sampling when ``positive_fraction`` is 0); evaluation
+    windows from TorchGeo's :class:`~torchgeo.samplers.GridGeoSampler`.
+    Batches from the loaders are raw (see :func:`collate_instances`);
+    augmentation and normalisation run in :meth:`on_after_batch_transfer`, on
+    the device, as in TorchGeo.
+    """
+
+    def __init__(
+        self,
+        root: str | None = None,
+        images: str | list[str] | None = None,
+        labels: str | list[str] | None = None,
+        regions: str | None = None,
+        extra: dict[str, str] | None = None,
+        modalities: Sequence[str] = ('rgb', 'ndvi', 'nir'),
+        sensor: str | None = None,
+        patch_size: int = 256,
+        batch_size: int = 4,
+        length: int | None = None,
+        positive_fraction: float = 0.5,
+        min_instance_area: int = 1,
+        augment: bool = True,
+        stats: dict[str, dict[str, list[float]]] | None = None,
+        stats_samples: int = 64,
+        num_workers: int = 0,
+        seed: int = 0,
+        vector_options: dict[str, Any] | None = None,
+    ) -> None:
+        """Initialise a new RTSDataModule.
+
+        Args:
+            root: folder with train/val/test subfolders (see above).
+            images: scene folders or files (with ``labels`` and ``regions``).
+            labels: label masks or polygon file(s).
+            regions: polygons with a ``split`` column.
+            extra: more band sources, e.g. ``{'slope': 'dem/slope'}``.
+            modalities: modality names in stacking order.
+            sensor: band order of scenes without band descriptions.
+            patch_size: window size in pixels.
+            batch_size: windows per batch.
+            length: training windows per epoch (default: one per 256x256 px of
+                training imagery).
+            positive_fraction: share of training windows placed on a slump.
+            min_instance_area: smallest instance kept, in pixels.
+            augment: random flips and quarter turns in training.
+            stats: normalisation statistics (computed from training windows at
+                setup when None; read them back from :attr:`stats`).
+            stats_samples: training windows used to compute ``stats``.
+            num_workers: data loader worker processes.
+            seed: seed of every random draw (windows, augmentation).
+            vector_options: polygon label options (``layer``, ``where``,
+                ``dissolve``).
+
+        Raises:
+            ConfigError: If neither or both ways of giving data are used, or a
+                modality is unknown.
+        """
+        super().__init__()
+        if (root is None) == (images is None):
+            msg = 'give either root= (train/val/test folders) or images= and labels='
+            raise ConfigError(msg)
+        if images is not None and (labels is None or regions is None):
+            raise ConfigError(
+                'images= needs labels= and regions= (with a split column)'
+            )
+        self.modalities = tuple(get_modality(m).name for m in modalities)
+        self.channel_layout = channel_layout(self.modalities)
+        self.root, self.images, self.labels, self.regions = (
+            root,
+            images,
+            labels,
+            regions,
+        )
+        self.extra = dict(extra or {})
+        self.sensor = sensor
+        self.patch_size = patch_size
+        self.batch_size = batch_size
+        self.length = length
+        self.positive_fraction = positive_fraction
+        self.min_instance_area = min_instance_area
+        self.augment = RandomFlipRotate() if augment else None
+        self.stats = stats
+        self.stats_samples = stats_samples
+        self.num_workers = num_workers
+        self.seed = seed
+        self.vector_options = dict(vector_options or {})
+        self.datasets: dict[str, CRSGroupedDataset] = {}
+        self.normalize: NormalizeModalities | None = None
+
+    def _split_sources(self, split: str) -> tuple[Any, Any, dict[str, Any]]:
+        if self.root is None:
+            return self.images, self.labels, self.extra
+        folder = Path(self.root) / split
+        if not folder.is_dir():
+            msg = f'{folder} does not exist: {self.root} needs {"/, ".join(SPLITS)}/'
+            raise DataNotFoundError(msg)
+        labels = folder / 'labels.gpkg'
+        extra = {
+            m: str(folder / m)
+            for m in self.modalities + tuple(self.extra)
+            if (folder / m).is_dir()
+        }
+        return (
+            str(folder / 'image'),
+            str(labels if labels.exists() else folder / 'mask'),
+            extra,
+        )
+
+    def _regions(self, split: str) -> gpd.GeoDataFrame | None:
+        if self.regions is None:
+            return None
+        table = gpd.read_file(self.regions)
+        if 'split' not in table.columns:
+            msg = f'{self.regions} needs a "split" column with train/val/test values'
+            raise ConfigError(msg)
+        return table[table['split'] == split]
+
+    def _build(self, split: str) -> CRSGroupedDataset:
+        images, labels, extra = self._split_sources(split)
+        return build_instance_dataset(
+            images,
+            labels,
+            self.modalities,
+            extra=extra,
+            sensor=self.sensor,
+            min_area=self.min_instance_area,
+            regions=self._regions(split),
+            vector_options=self.vector_options,
+        )
+
+    def _roi(self, dataset: CRSGroupedDataset, group: int, split: str) -> Any:
+        regions = self._regions(split)
+        if regions is None:
+            return None
+        return shapely.union_all(regions.to_crs(dataset.datasets[group].crs).geometry)
+
+    def setup(self, stage: str) -> None:
+        """Build the datasets a stage needs; compute statistics if missing."""
+        wanted = {'fit': ('train', 'val'), 'validate': ('val',), 'test': ('test',)}
+        for split in wanted.get(stage, ('test',)):
+            if split not in self.datasets:
+                self.datasets[split] = self._build(split)
+        if self.stats is None:
+            if 'train' not in self.datasets:
+                self.datasets['train'] = self._build('train')
+            train = self.datasets['train']
+            sampler = self._train_sampler(self.stats_samples)
+            self.stats = compute_modality_stats(
+                (train[key] for key in sampler), self.modalities, self.stats_samples
+            )
+        self.normalize = NormalizeModalities(self.stats, self.modalities)
+
+    def _train_sampler(self, length: int | None = None) -> CRSGroupedGeoSampler:
+        dataset = self.datasets['train']
+        generator = torch.Generator().manual_seed(self.seed)
+        samplers = []
+        for group, ds in enumerate(dataset.datasets):
+            area = sum(g.area for g in ds.index.geometry) / (ds.res[0] * ds.res[1])
+            if length is not None:
+                count = length
+            elif self.length is not None:
+                count = max(1, round(self.length * area / self._train_pixels()))
+            else:
+                count = max(1, round(area / 256**2))
+            samplers.append(
+                PositiveAwareGeoSampler(
+                    ds,
+                    self.patch_size,
+                    count,
+                    positive_fraction=self.positive_fraction,
+                    roi=self._roi(dataset, group, 'train'),
+                    generator=generator,
+                )
+            )
+        return CRSGroupedGeoSampler(samplers, shuffle=True, generator=generator)
+
+    def _train_pixels(self) -> float:
+        return sum(
+            sum(g.area for g in ds.index.geometry) / (ds.res[0] * ds.res[1])
+            for ds in self.datasets['train'].datasets
+        )
+
+    def _grid_sampler(self, split: str) -> CRSGroupedGeoSampler:
+        dataset = self.datasets[split]
+        samplers = [
+            GridGeoSampler(ds, self.patch_size, roi=self._roi(dataset, g, split))
+            for g, ds in enumerate(dataset.datasets)
+        ]
+        return CRSGroupedGeoSampler(samplers)
+
+    def _loader(self, split: str, sampler: CRSGroupedGeoSampler) -> DataLoader[Any]:
+        return DataLoader(
+            self.datasets[split],
+            batch_size=self.batch_size,
+            sampler=sampler,
+            num_workers=self.num_workers,
+            collate_fn=collate_instances,
+        )
+
+    def train_dataloader(self) -> DataLoader[Any]:
+        """Random windows, a share of them on slumps."""
+        return self._loader('train', self._train_sampler())
+
+    def val_dataloader(self) -> DataLoader[Any]:
+        """Grid windows over the validation scenes."""
+        return self._loader('val', self._grid_sampler('val'))
+
+    def test_dataloader(self) -> DataLoader[Any]:
+        """Grid windows over the test scenes."""
+        return self._loader('test', self._grid_sampler('test'))
+
+    def on_after_batch_transfer(
+        self, batch: dict[str, Any], dataloader_idx: int
+    ) -> dict[str, Any]:
+        """Augment (training only) and normalise a batch on its device."""
+        if len(batch['image']) == 0:
+            return batch
+        trainer = getattr(self, 'trainer', None)
+        if self.augment is not None and trainer is not None and trainer.training:
+            batch = self.augment(batch)
+        if self.normalize is not None:
+            batch = self.normalize.to(batch['image'].device)(batch)
+        return batch
+
+    def describe(self) -> Mapping[str, Any]:
+        """Channel layout and statistics, for logs and checkpoints."""
+        return {
+            'modalities': list(self.modalities),
+            'channels': {k: [s.start, s.stop] for k, s in self.channel_layout.items()},
+            'stats': self.stats,
+        }

@@ -1,0 +1,116 @@
+"""RTSDataModule over the real Sentinel-2 chips and the synthetic scenes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import rasterio
+import torch
+from scipy import ndimage
+
+from rtsgeo.datamodules import RTSDataModule
+from rtsgeo.datasets import make_synthetic_dataset
+from rtsgeo.errors import ConfigError
+
+MODALITIES = ('rgb', 'ndvi', 'nir', 'slope')
+
+
+@pytest.fixture(scope='module')
+def lubka(data_dir: Path) -> RTSDataModule:
+    root = data_dir / 's2-rts-lubka1'
+    if not root.is_dir():
+        pytest.skip(f'{root} is absent')
+    datamodule = RTSDataModule(
+        root=str(root), modalities=MODALITIES, batch_size=4, length=16, stats_samples=8
+    )
+    datamodule.setup('fit')
+    return datamodule
+
+
+def chip_of(root: Path, bounds: Any, crs: rasterio.crs.CRS) -> Path:
+    x, y = bounds[0], bounds[1]
+    for path in sorted((root / 'val' / 'image').glob('*.tif')):
+        with rasterio.open(path) as src:
+            b = src.bounds
+            if src.crs == crs and (b.left, b.bottom) == (x.start, y.start):
+                return path
+    raise AssertionError(f'no chip at {bounds}')
+
+
+def test_training_batch(lubka: RTSDataModule) -> None:
+    batch = next(iter(lubka.train_dataloader()))
+    assert batch['image'].shape[1:] == (6, 256, 256)
+    assert batch['channels'][0] == {
+        'rgb': (0, 3),
+        'ndvi': (3, 4),
+        'nir': (4, 5),
+        'slope': (5, 6),
+    }
+    ndvi = batch['image'][:, 3]
+    assert float(ndvi.min()) >= -1.0
+    assert float(ndvi.max()) <= 1.0
+    for masks, boxes in zip(batch['mask'], batch['bbox_xyxy'], strict=True):
+        for mask, (x0, y0, x1, y1) in zip(masks, boxes.int().tolist(), strict=True):
+            assert mask.sum() == mask[y0:y1, x0:x1].sum() > 0
+    # Half the windows are placed on slumps.
+    assert sum(len(m) > 0 for m in batch['mask']) >= 1
+
+
+def test_known_chip(lubka: RTSDataModule, data_dir: Path) -> None:
+    root = data_dir / 's2-rts-lubka1'
+    batch = next(iter(lubka.val_dataloader()))
+    chip = chip_of(root, batch['bounds'][0], batch['crs'][0])
+    with rasterio.open(chip) as src:
+        blue, green, red, nir = src.read().astype(np.float64)
+    image = batch['image'][0].double()
+    np.testing.assert_array_equal(image[0].numpy(), red)
+    np.testing.assert_array_equal(image[2].numpy(), blue)
+    np.testing.assert_array_equal(image[4].numpy(), nir)
+    row, col = 100, 57
+    expected = (nir[row, col] - red[row, col]) / (nir[row, col] + red[row, col])
+    assert float(image[3, row, col]) == pytest.approx(expected, abs=1e-6)
+    valid = batch['valid'][0].numpy()
+    np.testing.assert_array_equal(
+        valid, (red > 0) & (green > 0) & (blue > 0) & (nir > 0)
+    )
+    with rasterio.open(root / 'val' / 'slope' / chip.name) as src:
+        slope = src.read(1)
+    np.testing.assert_allclose(image[5].numpy()[valid], slope[valid], rtol=1e-6)
+    assert np.all(image[:, ~valid].numpy() == 0)  # nodata carries no signal
+    with rasterio.open(root / 'val' / 'mask' / chip.name) as src:
+        mask = src.read(1)
+    _, components = ndimage.label(mask > 0, structure=np.ones((3, 3)))
+    assert len(batch['mask'][0]) == components
+    union = torch.stack(list(batch['mask'][0])).amax(0) if components else 0
+    np.testing.assert_array_equal(np.asarray(union), (mask > 0).astype(np.uint8))
+
+
+def test_synthetic_normalised_and_augmented(tmp_path: Path) -> None:
+    make_synthetic_dataset(tmp_path / 'train', n_scenes=2, seed=0, size=192)
+    make_synthetic_dataset(tmp_path / 'val', n_scenes=1, seed=9, size=192)
+    datamodule = RTSDataModule(
+        root=str(tmp_path), patch_size=96, batch_size=4, length=8, seed=3
+    )
+    datamodule.setup('fit')
+    first = [b['bounds'] for b in datamodule.train_dataloader()]
+    again = [b['bounds'] for b in datamodule.train_dataloader()]
+    assert first == again  # seeded windows
+    batch = next(iter(datamodule.train_dataloader()))
+    normalised = datamodule.normalize(dict(batch, image=batch['image'].clone()))
+    valid = batch['valid'].unsqueeze(1).expand_as(batch['image'])
+    mean = normalised['image'][valid].mean()
+    assert abs(float(mean)) < 1.0
+    augmented = datamodule.augment(batch)
+    for masks, boxes in zip(augmented['mask'], augmented['bbox_xyxy'], strict=True):
+        for mask, (x0, y0, x1, y1) in zip(masks, boxes.int().tolist(), strict=True):
+            assert mask.sum() == mask[y0:y1, x0:x1].sum()
+
+
+def test_bad_configuration() -> None:
+    with pytest.raises(ConfigError, match='either root='):
+        RTSDataModule()
+    with pytest.raises(ConfigError, match="unknown modality 'sar'"):
+        RTSDataModule(root='x', modalities=('rgb', 'sar'))

@@ -1,0 +1,223 @@
+"""MultimodalRasterDataset, InstanceMaskDataset and their errors on bad input."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pytest
+import rasterio
+import shapely
+import torch
+from rasterio.transform import from_origin
+
+from rtsgeo.datasets import (
+    InstanceMaskDataset,
+    MultimodalRasterDataset,
+    build_instance_dataset,
+)
+from rtsgeo.errors import (
+    BandNotFoundError,
+    CorruptRasterError,
+    CRSMismatchError,
+    DataNotFoundError,
+    InvalidImageryError,
+    LabelsOutsideImageryWarning,
+)
+
+ORIGIN = (500000.0, 7600000.0)
+
+
+def write(
+    path: Path,
+    data: np.ndarray,
+    crs: str = 'EPSG:32608',
+    res: float = 10.0,
+    origin: tuple[float, float] = ORIGIN,
+    descriptions: tuple[str, ...] | None = None,
+    nodata: float | None = None,
+) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    count, height, width = data.shape
+    profile = {
+        'driver': 'GTiff',
+        'width': width,
+        'height': height,
+        'count': count,
+        'dtype': data.dtype,
+        'crs': crs,
+        'transform': from_origin(*origin, res, res),
+        'nodata': nodata,
+    }
+    with rasterio.open(path, 'w', **profile) as dst:
+        dst.write(data)
+        if descriptions:
+            dst.descriptions = descriptions
+    return path
+
+
+def bgrn(height: int = 32, width: int = 32, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return rng.integers(100, 5000, size=(4, height, width)).astype(np.uint16)
+
+
+BGRN = ('blue', 'green', 'red', 'nir')
+
+
+def first_query(ds: MultimodalRasterDataset) -> tuple[slice, slice]:
+    x, y, _ = ds.bounds
+    return slice(x.start, x.stop), slice(y.start, y.stop)
+
+
+def test_channel_order_and_ndvi(tmp_path: Path) -> None:
+    data = bgrn()
+    path = write(tmp_path / 'scene.tif', data, descriptions=BGRN)
+    ds = MultimodalRasterDataset(path, modalities=('rgb', 'ndvi', 'nir'))
+    sample = ds[first_query(ds)]
+    image = sample['image']
+    assert image.shape == (5, 32, 32)
+    assert sample['channels'] == {'rgb': (0, 3), 'ndvi': (3, 4), 'nir': (4, 5)}
+    red, green, blue, nir = (data[i].astype(np.float32) for i in (2, 1, 0, 3))
+    np.testing.assert_array_equal(image[0].numpy(), red)
+    np.testing.assert_array_equal(image[1].numpy(), green)
+    np.testing.assert_array_equal(image[2].numpy(), blue)
+    np.testing.assert_allclose(image[3].numpy(), (nir - red) / (nir + red), rtol=1e-5)
+    np.testing.assert_array_equal(image[4].numpy(), nir)
+    assert bool(sample['valid'].all())
+
+
+def test_sensor_preset_for_undescribed_bands(tmp_path: Path) -> None:
+    data = bgrn()
+    rgbn = data[[2, 1, 0, 3]]
+    path = write(tmp_path / 'rgbn.tif', rgbn)
+    ds = MultimodalRasterDataset(path, modalities=('rgb',), sensor='rgbn')
+    image = ds[first_query(ds)]['image']
+    np.testing.assert_array_equal(image[0].numpy(), data[2].astype(np.float32))
+
+
+def test_nodata_is_zero_and_invalid(tmp_path: Path) -> None:
+    data = bgrn()
+    data[:, :4, :4] = 0
+    path = write(tmp_path / 'scene.tif', data, descriptions=BGRN, nodata=0)
+    ds = MultimodalRasterDataset(path, modalities=('rgb', 'ndvi'))
+    sample = ds[first_query(ds)]
+    assert not sample['valid'][:4, :4].any()
+    assert sample['valid'][4:, 4:].all()
+    assert torch.all(sample['image'][:, :4, :4] == 0)
+
+
+def test_extra_modality_is_aligned_from_another_crs(tmp_path: Path) -> None:
+    write(tmp_path / 'image' / 'a.tif', bgrn(), descriptions=BGRN)
+    slope = np.full((1, 40, 40), 7.5, dtype=np.float32)
+    # The same ground in UTM 7N instead of 8N.
+    crs8, crs7 = rasterio.crs.CRS.from_epsg(32608), rasterio.crs.CRS.from_epsg(32607)
+    x, y = rasterio.warp.transform(crs8, crs7, [ORIGIN[0] - 40], [ORIGIN[1] + 40])
+    write(tmp_path / 'slope' / 'a.tif', slope, crs='EPSG:32607', origin=(x[0], y[0]))
+    ds = MultimodalRasterDataset(
+        {'image': tmp_path / 'image', 'slope': tmp_path / 'slope'},
+        modalities=('rgb', 'slope'),
+    )
+    sample = ds[first_query(ds)]
+    assert ds.crs.to_epsg() == 32608
+    centre = sample['image'][3, 8:24, 8:24]
+    np.testing.assert_allclose(centre.numpy(), 7.5, rtol=1e-5)
+
+
+def test_instances_from_binary_mask(tmp_path: Path) -> None:
+    mask = np.zeros((1, 32, 32), dtype=np.uint8)
+    mask[0, 2:6, 2:6] = 1
+    mask[0, 6, 6] = 1  # touches the first one diagonally: same object
+    mask[0, 20:30, 10:12] = 1
+    mask[0, 0, 31] = 1  # one pixel
+    path = write(tmp_path / 'mask.tif', mask)
+    labels = InstanceMaskDataset(path, min_area=2)
+    x, y, _ = labels.bounds
+    sample = labels[slice(x.start, x.stop), slice(y.start, y.stop)]
+    assert sample['mask'].shape == (2, 32, 32)
+    assert sample['bbox_xyxy'].tolist() == [[2, 2, 7, 7], [10, 20, 12, 30]]
+    assert sample['label'].tolist() == [1, 1]
+
+
+def test_missing_path(tmp_path: Path) -> None:
+    with pytest.raises(DataNotFoundError, match=r'nope\.tif does not exist'):
+        MultimodalRasterDataset(tmp_path / 'nope.tif')
+    (tmp_path / 'empty').mkdir()
+    with pytest.raises(DataNotFoundError, match='holds no raster file'):
+        MultimodalRasterDataset(tmp_path / 'empty')
+
+
+def test_missing_band_named(tmp_path: Path) -> None:
+    path = write(
+        tmp_path / 'rgb.tif', bgrn()[:3], descriptions=('blue', 'green', 'red')
+    )
+    with pytest.raises(
+        BandNotFoundError, match=r"modality 'nir' needs band 'nir'.*rgb\.tif"
+    ):
+        MultimodalRasterDataset(path, modalities=('rgb', 'nir'))
+
+
+def test_undescribed_bands_without_sensor(tmp_path: Path) -> None:
+    path = write(tmp_path / 'plain.tif', bgrn())
+    with pytest.raises(
+        BandNotFoundError, match=r'plain\.tif has 4 bands without descriptions'
+    ):
+        MultimodalRasterDataset(path)
+
+
+def test_scenes_on_several_crs_refused(tmp_path: Path) -> None:
+    write(tmp_path / 'a.tif', bgrn(), descriptions=BGRN)
+    write(tmp_path / 'b.tif', bgrn(), crs='EPSG:32607', descriptions=BGRN)
+    with pytest.raises(CRSMismatchError, match=r'on 2 CRSs.*EPSG:32607.*EPSG:32608'):
+        MultimodalRasterDataset(tmp_path)
+
+
+def test_corrupt_file(tmp_path: Path) -> None:
+    bad = tmp_path / 'bad.tif'
+    bad.write_bytes(b'not a tiff at all')
+    with pytest.raises(CorruptRasterError, match=r'bad\.tif cannot be opened'):
+        MultimodalRasterDataset(bad)
+
+
+def test_truncated_file(tmp_path: Path) -> None:
+    data = np.random.default_rng(0).integers(1, 5000, (4, 256, 256)).astype(np.uint16)
+    path = write(tmp_path / 'cut.tif', data, descriptions=BGRN)
+    raw = path.read_bytes()
+    path.write_bytes(raw[: len(raw) // 2])
+    # GDAL notices the truncation when it opens the file (the IFD is written
+    # last) or, for other layouts, when it reads the missing tiles.
+    with pytest.raises(
+        CorruptRasterError, match=r'cut\.tif .*(cannot be opened|failed)'
+    ):
+        ds = MultimodalRasterDataset(path)
+        ds[first_query(ds)]
+
+
+def test_nan_in_float_imagery(tmp_path: Path) -> None:
+    data = bgrn().astype(np.float32)
+    data[3, 5, 5] = np.nan
+    path = write(tmp_path / 'float.tif', data, descriptions=BGRN)
+    ds = MultimodalRasterDataset(path, modalities=('rgb', 'nir'))
+    with pytest.raises(InvalidImageryError, match=r'float.tif holds 1 NaN values'):
+        ds[first_query(ds)]
+    ds = MultimodalRasterDataset(path, modalities=('rgb', 'nir'), nan_as_nodata=True)
+    sample = ds[first_query(ds)]
+    assert not sample['valid'][5, 5]
+    assert int((~sample['valid']).sum()) == 1
+
+
+def test_labels_outside_imagery_warn_with_counts(tmp_path: Path) -> None:
+    image = write(tmp_path / 'scene.tif', bgrn(), descriptions=BGRN)
+    inside = shapely.box(
+        ORIGIN[0] + 50, ORIGIN[1] - 100, ORIGIN[0] + 100, ORIGIN[1] - 50
+    )
+    outside = shapely.box(
+        ORIGIN[0] + 1e4, ORIGIN[1], ORIGIN[0] + 1e4 + 50, ORIGIN[1] + 50
+    )
+    labels = tmp_path / 'labels.gpkg'
+    gpd.GeoDataFrame(geometry=[inside, outside, outside], crs='EPSG:32608').to_file(
+        labels
+    )
+    with pytest.warns(LabelsOutsideImageryWarning, match='2 of 3 label polygons'):
+        dataset = build_instance_dataset(image, labels, modalities=('rgb',))
+    assert len(dataset) == 1
