@@ -48,14 +48,9 @@ def run(args: argparse.Namespace) -> int:
     print(f'training batch: image {tuple(batch["image"].shape)}, slumps {counts}')
     print(f'channels: {datamodule.describe()["channels"]}')
     val = next(iter(datamodule.val_dataloader()))
-    figure = (
-        datamodule.datasets['val']
-        .datasets[0]
-        .datasets[0]
-        .plot(
-            {'image': val['image'][0], 'valid': val['valid'][0], 'mask': val['mask'][0]}
-        )
-    )
+    window = {'image': val['image'][0], 'valid': val['valid'][0]}
+    window['mask'] = val['mask'][0]
+    figure = plot_modalities(window, datamodule.channel_layout, title='validation')
     quicklook = out / 'quicklook.png'
     figure.savefig(quicklook, dpi=80)
     print(f'quick-look of a validation window: {quicklook}')
