@@ -128,6 +128,7 @@ class RTSDataModule(lightning.LightningDataModule):
         self.vector_options = dict(vector_options or {})
         self.datasets: dict[str, CRSGroupedDataset] = {}
         self.normalize: NormalizeModalities | None = None
+        self._region_table: gpd.GeoDataFrame | None = None
 
     def _split_sources(self, split: str) -> tuple[Any, Any, dict[str, Any]]:
         if self.root is None:
@@ -151,7 +152,9 @@ class RTSDataModule(lightning.LightningDataModule):
     def _regions(self, split: str) -> gpd.GeoDataFrame | None:
         if self.regions is None:
             return None
-        table = gpd.read_file(self.regions)
+        if self._region_table is None:
+            self._region_table = gpd.read_file(self.regions)
+        table = self._region_table
         if 'split' not in table.columns:
             msg = f'{self.regions} needs a "split" column with train/val/test values'
             raise ConfigError(msg)

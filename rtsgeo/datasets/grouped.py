@@ -91,9 +91,14 @@ def _label_dataset(
             labels, crs=image.crs, res=image.res, min_area=min_area, **vector_options
         )
         # Polygons label the whole imagery (no polygon = no slump), not just
-        # their own bounding box: index them by the scenes' footprint so that
-        # windows without slumps are sampled too.
-        polygons.index = image.index.copy()
+        # their own bounding box: give every label file the scenes' footprint
+        # so that windows without slumps are sampled too.
+        index = polygons.index
+        polygons.index = gpd.GeoDataFrame(
+            index.drop(columns=index.geometry.name),
+            geometry=[_footprint(image)] * len(index),
+            crs=index.crs,
+        )
         return polygons
     return InstanceMaskDataset(labels, crs=image.crs, res=image.res, min_area=min_area)
 

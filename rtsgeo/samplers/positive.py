@@ -6,6 +6,7 @@ from collections.abc import Iterator
 
 import numpy as np
 import pandas as pd
+import shapely
 import torch
 from shapely import Polygon
 from torchgeo.datasets import GeoDataset, IntersectionDataset
@@ -103,7 +104,12 @@ class PositiveAwareGeoSampler(GeoSampler):
         self.positive_fraction = positive_fraction
         self.generator = generator
         boxes = positive_boxes(dataset) if positives is None else positives
-        self.positives = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+        boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+        centres = shapely.points(
+            (boxes[:, 0] + boxes[:, 2]) / 2, (boxes[:, 1] + boxes[:, 3]) / 2
+        )
+        # Only objects of the region of interest (a split's regions, say).
+        self.positives = boxes[shapely.contains(self.roi, centres)]
         self.tiles = [g.bounds for g in self.index.geometry]
         self.intervals = list(self.index.index)
         areas = [(b[2] - b[0]) * (b[3] - b[1]) for b in self.tiles]

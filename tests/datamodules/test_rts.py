@@ -114,3 +114,35 @@ def test_bad_configuration() -> None:
         RTSDataModule()
     with pytest.raises(ConfigError, match="unknown modality 'sar'"):
         RTSDataModule(root='x', modalities=('rgb', 'sar'))
+
+
+def test_split_by_region_polygons(tmp_path: Path) -> None:
+    import geopandas as gpd
+    import shapely
+
+    scenes = make_synthetic_dataset(tmp_path / 'scenes', n_scenes=2, seed=4, size=192)
+    boxes = [shapely.box(*scene.bounds) for scene in scenes]
+    regions = gpd.GeoDataFrame(
+        {'split': ['train', 'val'], 'region': ['west', 'east']},
+        geometry=boxes,
+        crs=scenes[0].crs,
+    ).to_crs('EPSG:4326')  # regions may come in any CRS
+    regions.to_file(tmp_path / 'regions.gpkg')
+    datamodule = RTSDataModule(
+        images=str(tmp_path / 'scenes' / 'image'),
+        labels=[str(s.labels_path) for s in scenes],
+        regions=str(tmp_path / 'regions.gpkg'),
+        patch_size=64,
+        batch_size=4,
+        length=8,
+    )
+    datamodule.setup('fit')
+    for batch in datamodule.train_dataloader():
+        for bounds in batch['bounds']:
+            centre = shapely.Point(
+                (bounds[0].start + bounds[0].stop) / 2,
+                (bounds[1].start + bounds[1].stop) / 2,
+            )
+            assert boxes[0].buffer(64 * scenes[0].res).contains(centre)
+    val = next(iter(datamodule.val_dataloader()))
+    assert set(val['region']) == {'east'}
