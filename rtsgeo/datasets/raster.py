@@ -85,7 +85,8 @@ class _CheckedRasterDataset(RasterDataset):
         query: GeoSlice,
         band_indexes: Sequence[int] | None = None,
     ) -> Tensor:
-        vrts = [self._cached_load_warp_file(fp) for fp in filepaths]
+        load = self._cached_load_warp_file if self.cache else self._load_warp_file
+        vrts = [load(fp) for fp in filepaths]
         x, y, _ = self._disambiguate_slice(query)
         try:
             dest, _ = rasterio.merge.merge(
@@ -182,6 +183,7 @@ class MultimodalRasterDataset(RasterDataset):
             CRSMismatchError: If the scenes are on several CRSs and ``crs`` is None.
         """
         self.modalities = tuple(get_modality(m).name for m in modalities)
+        self._needed = required_bands(self.modalities)
         self.channel_layout = channel_layout(self.modalities)
         self.channel_names = modality_channel_names(self.modalities)
         self.nan_as_nodata = nan_as_nodata
@@ -240,9 +242,8 @@ class MultimodalRasterDataset(RasterDataset):
             more, more_valid = self._collect_bands(extra, source, query)
             bands.update(more)
             valid &= more_valid
-        needed = required_bands(self.modalities)
         image = compute_modalities(
-            {b: bands[b] for b in needed}, self.modalities, valid
+            {b: bands[b] for b in self._needed}, self.modalities, valid
         )
         sample: dict[str, Any] = {
             'crs': self.crs,
@@ -258,8 +259,7 @@ class MultimodalRasterDataset(RasterDataset):
     def _collect_bands(
         self, raw: Tensor, source: _CheckedRasterDataset, query: GeoSlice
     ) -> tuple[dict[str, Tensor], Tensor]:
-        needed = set(required_bands(self.modalities))
-        rows = [i for i, b in enumerate(source.band_names) if b in needed]
+        rows = [i for i, b in enumerate(source.band_names) if b in self._needed]
         data = raw[rows]
         nan = torch.isnan(data)
         if nan.any() and not self.nan_as_nodata:

@@ -221,3 +221,18 @@ def test_labels_outside_imagery_warn_with_counts(tmp_path: Path) -> None:
     with pytest.warns(LabelsOutsideImageryWarning, match='2 of 3 label polygons'):
         dataset = build_instance_dataset(image, labels, modalities=('rgb',))
     assert len(dataset) == 1
+
+
+def test_uncached_reads_match_cached(tmp_path: Path) -> None:
+    path = write(tmp_path / 'scene.tif', bgrn(), descriptions=BGRN)
+    cached = MultimodalRasterDataset(path, modalities=('rgb', 'ndvi'))
+    uncached = MultimodalRasterDataset(path, modalities=('rgb', 'ndvi'), cache=False)
+    query = first_query(cached)
+    expected = cached[query]['image']
+    # The handle cache is shared by every instance: the uncached read must
+    # neither look it up nor fill it.
+    info = uncached._sources[0]._cached_load_warp_file.cache_info
+    before = info()
+    torch.testing.assert_close(uncached[query]['image'], expected)
+    after = info()
+    assert (after.hits, after.misses) == (before.hits, before.misses)
