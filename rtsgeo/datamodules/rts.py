@@ -198,13 +198,16 @@ class RTSDataModule(lightning.LightningDataModule):
     def _train_sampler(self, length: int | None = None) -> CRSGroupedGeoSampler:
         dataset = self.datasets['train']
         generator = torch.Generator().manual_seed(self.seed)
+        pixels = [
+            sum(g.area for g in ds.index.geometry) / (ds.res[0] * ds.res[1])
+            for ds in dataset.datasets
+        ]
         samplers = []
-        for group, ds in enumerate(dataset.datasets):
-            area = sum(g.area for g in ds.index.geometry) / (ds.res[0] * ds.res[1])
+        for group, (ds, area) in enumerate(zip(dataset.datasets, pixels, strict=True)):
             if length is not None:
                 count = length
             elif self.length is not None:
-                count = max(1, round(self.length * area / self._train_pixels()))
+                count = max(1, round(self.length * area / sum(pixels)))
             else:
                 count = max(1, round(area / 256**2))
             samplers.append(
@@ -218,12 +221,6 @@ class RTSDataModule(lightning.LightningDataModule):
                 )
             )
         return CRSGroupedGeoSampler(samplers, shuffle=True, generator=generator)
-
-    def _train_pixels(self) -> float:
-        return sum(
-            sum(g.area for g in ds.index.geometry) / (ds.res[0] * ds.res[1])
-            for ds in self.datasets['train'].datasets
-        )
 
     def _grid_sampler(self, split: str) -> CRSGroupedGeoSampler:
         dataset = self.datasets[split]

@@ -79,14 +79,19 @@ class CRSGroupedDataset(Dataset[dict[str, Any]]):
         return sample
 
 
+def _is_vector(labels: str | Path | Sequence[str | Path]) -> bool:
+    first = Path(labels if isinstance(labels, str | Path) else labels[0])
+    return first.suffix.lower() in VECTOR_SUFFIXES
+
+
 def _label_dataset(
     labels: str | Path | Sequence[str | Path],
     image: MultimodalRasterDataset,
+    footprint: shapely.Geometry,
     min_area: int,
     vector_options: Mapping[str, Any],
 ) -> GeoDataset:
-    first = Path(labels if isinstance(labels, str | Path) else labels[0])
-    if first.suffix.lower() in VECTOR_SUFFIXES:
+    if _is_vector(labels):
         polygons = InstancePolygonDataset(
             labels, crs=image.crs, res=image.res, min_area=min_area, **vector_options
         )
@@ -96,7 +101,7 @@ def _label_dataset(
         index = polygons.index
         polygons.index = gpd.GeoDataFrame(
             index.drop(columns=index.geometry.name),
-            geometry=[_footprint(image)] * len(index),
+            geometry=[footprint] * len(index),
             crs=index.crs,
         )
         return polygons
@@ -155,6 +160,7 @@ def build_instance_dataset(
         DataNotFoundError: If no label overlaps any scene.
     """
     infos = [read_raster_info(f, sensor, 'image') for f in find_rasters(images)]
+    vector = _is_vector(labels)
     datasets: list[GeoDataset] = []
     inside: np.ndarray | None = None
     for group in group_by_crs(infos).values():
@@ -162,17 +168,18 @@ def build_instance_dataset(
         image = MultimodalRasterDataset(
             sources, modalities, sensor, nan_as_nodata=nan_as_nodata
         )
-        label = _label_dataset(labels, image, min_area, vector_options or {})
         footprint = _footprint(image)
-        geoms = getattr(label, 'geometries', None)
-        shapes = geoms if geoms is not None else label.index.geometry
+        label = _label_dataset(labels, image, footprint, min_area, vector_options or {})
+        if isinstance(label, InstancePolygonDataset):
+            shapes = label.geometries
+        else:
+            shapes = label.index.geometry
         hit = np.asarray(shapes.intersects(footprint))
         inside = hit if inside is None else inside | hit
         if hit.any():
             datasets.append(IntersectionDataset(image, label))
     assert inside is not None  # find_rasters returned at least one file
-    what = 'label polygons' if geoms is not None else 'label rasters'
-    _warn_outside(inside, what, labels)
+    _warn_outside(inside, 'label polygons' if vector else 'label rasters', labels)
     if not datasets:
         msg = f'no label in {labels} overlaps the scenes in {images}'
         raise DataNotFoundError(msg)
