@@ -40,6 +40,15 @@ from .fusion import (
     StackedAttentionFusion,
     build_fusion,
 )
+from .trained import (
+    TrainedModelInfo,
+    checkpoint_metadata,
+    config_from_dict,
+    config_to_dict,
+    file_sha256,
+    load_trained_model,
+    save_trained_model,
+)
 from .trunks import MViTv2Trunk, ResNet50Trunk, build_trunk
 
 __all__ = [
@@ -61,15 +70,22 @@ __all__ = [
     'PassThroughFusion',
     'ResNet50Trunk',
     'StackedAttentionFusion',
+    'TrainedModelInfo',
     'WindowAttention',
     'build_fusion',
     'build_model',
     'build_model_from_preset',
     'build_trunk',
+    'checkpoint_metadata',
+    'config_from_dict',
+    'config_to_dict',
     'count_parameters',
+    'file_sha256',
     'get_preset',
+    'load_trained_model',
     'load_trunk_weights',
     'load_unimodal_checkpoints',
     'read_state_dict',
     'resize_rel_pos',
+    'save_trained_model',
 ]

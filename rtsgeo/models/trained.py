@@ -1,0 +1,216 @@
+"""Trained-model files: what training writes and what the scene predictor reads.
+
+A trained model travels as one ``torch.save`` file holding only tensors and
+plain Python values, so it loads with ``torch.load(weights_only=True)``:
+
+* ``state_dict``: the detector's weights, each key prefixed with ``model.``
+  (the layout of a Lightning checkpoint of the training task);
+* ``rtsgeo``: a dict with ``format`` (``1``), ``config`` (the
+  :class:`~rtsgeo.models.ModelConfig` fields as plain values), ``stats``
+  (per-modality normalisation, see :class:`rtsgeo.transforms.NormalizeModalities`),
+  ``sensor`` (a :data:`rtsgeo.modalities.SENSORS` name or ``None``) and ``name``.
+
+Lightning checkpoints written by the training task carry the same ``rtsgeo``
+entry, so a ``.ckpt`` from training and a file from :func:`save_trained_model`
+load alike with :func:`load_trained_model`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import torch
+
+from ..errors import CheckpointError
+from .config import ModelConfig
+
+if TYPE_CHECKING:
+    from .detector import MultimodalCascadeMaskRCNN
+
+__all__ = [
+    'TrainedModelInfo',
+    'checkpoint_metadata',
+    'config_from_dict',
+    'config_to_dict',
+    'file_sha256',
+    'load_trained_model',
+    'save_trained_model',
+]
+
+_FORMAT = 1
+_PREFIX = 'model.'
+
+
+@dataclass(frozen=True)
+class TrainedModelInfo:
+    """What a trained-model file says about its model.
+
+    Attributes:
+        config: the architecture (checkpoint paths inside it are not reloaded).
+        stats: modality -> ``{'mean': [...], 'std': [...]}`` used in training.
+        sensor: sensor preset of the training imagery, if one was used.
+        name: a human-readable model name (a preset or config name).
+        path: the file it was read from.
+        sha256: the file's SHA-256 hex digest, to record in outputs.
+    """
+
+    config: ModelConfig
+    stats: dict[str, dict[str, list[float]]]
+    sensor: str | None
+    name: str
+    path: str
+    sha256: str
+
+    @property
+    def modalities(self) -> tuple[str, ...]:
+        """Modalities the model expects, in stacking order."""
+        return self.config.modalities
+
+
+def config_to_dict(config: ModelConfig) -> dict[str, Any]:
+    """The configuration as plain values (tuples become lists)."""
+    return {
+        key: list(value) if isinstance(value, tuple) else value
+        for key, value in asdict(config).items()
+    }
+
+
+def config_from_dict(values: Mapping[str, Any]) -> ModelConfig:
+    """A configuration from :func:`config_to_dict` output (unknown keys refused).
+
+    Raises:
+        CheckpointError: If a field is unknown.
+        ConfigError: If a value does not validate.
+    """
+    known = {f.name for f in fields(ModelConfig)}
+    unknown = set(values) - known
+    if unknown:
+        raise CheckpointError(
+            f'model config has unknown field(s) {sorted(unknown)}: '
+            'was it written by a newer rtsgeo?'
+        )
+    return ModelConfig(
+        **{k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}
+    )
+
+
+def checkpoint_metadata(
+    config: ModelConfig,
+    stats: Mapping[str, Mapping[str, Any]],
+    sensor: str | None,
+    name: str,
+) -> dict[str, Any]:
+    """The ``rtsgeo`` entry of a trained-model file or Lightning checkpoint."""
+    plain_stats = {
+        mod: {key: [float(x) for x in values] for key, values in s.items()}
+        for mod, s in stats.items()
+    }
+    return {
+        'format': _FORMAT,
+        'config': config_to_dict(config),
+        'stats': plain_stats,
+        'sensor': sensor,
+        'name': name,
+    }
+
+
+def save_trained_model(
+    path: str | Path,
+    model: torch.nn.Module,
+    config: ModelConfig,
+    stats: Mapping[str, Mapping[str, Any]],
+    sensor: str | None = None,
+    name: str = 'rtsgeo-model',
+) -> Path:
+    """Write a trained model that :func:`load_trained_model` reads back.
+
+    Args:
+        path: output file (``.pt`` by convention).
+        model: the detector.
+        config: its configuration.
+        stats: normalisation statistics used in training.
+        sensor: sensor preset of the training imagery.
+        name: model name recorded in mapping outputs.
+
+    Returns:
+        The path written.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    state = {_PREFIX + k: v.detach().cpu() for k, v in model.state_dict().items()}
+    meta = checkpoint_metadata(config, stats, sensor, name)
+    torch.save({'state_dict': state, 'rtsgeo': meta}, path)
+    return path
+
+
+def file_sha256(path: str | Path) -> str:
+    """SHA-256 hex digest of a file, read in chunks."""
+    digest = hashlib.sha256()
+    with open(path, 'rb') as stream:
+        for chunk in iter(lambda: stream.read(1 << 20), b''):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def load_trained_model(
+    path: str | Path, map_location: str | torch.device = 'cpu'
+) -> tuple[MultimodalCascadeMaskRCNN, TrainedModelInfo]:
+    """Build a model from a trained-model file or training checkpoint, in eval mode.
+
+    Args:
+        path: a file from :func:`save_trained_model` or a Lightning ``.ckpt``
+            of the training task.
+        map_location: where to load the tensors.
+
+    Returns:
+        The model and what the file says about it.
+
+    Raises:
+        CheckpointError: If the file is missing, unreadable, or not an rtsgeo
+            trained model.
+    """
+    from .detector import MultimodalCascadeMaskRCNN
+
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f'checkpoint {path} does not exist: check the path')
+    try:
+        raw = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as error:
+        raise CheckpointError(f'cannot read checkpoint {path}: {error}') from error
+    meta = raw.get('rtsgeo') if isinstance(raw, Mapping) else None
+    if not isinstance(meta, Mapping) or not isinstance(raw.get('state_dict'), Mapping):
+        raise CheckpointError(
+            f'{path} is not an rtsgeo trained model (no "rtsgeo" metadata): '
+            'use a checkpoint written by `rtsgeo fit` or save_trained_model()'
+        )
+    if meta.get('format') != _FORMAT:
+        raise CheckpointError(f'{path}: unsupported format {meta.get("format")!r}')
+    config = config_from_dict(meta['config']).with_overrides(
+        unimodal_checkpoints=(), trunk_checkpoint=None
+    )
+    model = MultimodalCascadeMaskRCNN(config)
+    state = {
+        k[len(_PREFIX) :]: v
+        for k, v in raw['state_dict'].items()
+        if k.startswith(_PREFIX)
+    }
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as error:
+        msg = f'{path}: weights do not fit the recorded config: {error}'
+        raise CheckpointError(msg) from error
+    model.eval()
+    info = TrainedModelInfo(
+        config=config,
+        stats={m: {k: list(v) for k, v in s.items()} for m, s in meta['stats'].items()},
+        sensor=meta.get('sensor'),
+        name=str(meta.get('name', path.stem)),
+        path=str(path),
+        sha256=file_sha256(path),
+    )
+    return model, info
