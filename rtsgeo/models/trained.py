@@ -93,9 +93,10 @@ def config_from_dict(values: Mapping[str, Any]) -> ModelConfig:
             f'model config has unknown field(s) {sorted(unknown)}: '
             'was it written by a newer rtsgeo?'
         )
-    return ModelConfig(
-        **{k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}
-    )
+    plain: dict[str, Any] = {
+        k: tuple(v) if isinstance(v, list) else v for k, v in values.items()
+    }
+    return ModelConfig(**plain)
 
 
 def checkpoint_metadata(
