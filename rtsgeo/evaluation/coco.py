@@ -168,7 +168,8 @@ def _as_rle(
 def _run(coco_gt: COCO, dets: list[dict[str, Any]], iou: float | None) -> COCOeval:
     """Evaluate masks; at one IoU threshold and all areas when *iou* is given."""
     with contextlib.redirect_stdout(io.StringIO()):
-        coco_dt = coco_gt.loadRes(dets) if dets else COCO()
+        # loadRes adds fields to the dicts it gets: give it copies.
+        coco_dt = coco_gt.loadRes([dict(d) for d in dets]) if dets else COCO()
         evaluator = COCOeval(coco_gt, coco_dt, iouType='segm')
         if iou is not None:
             evaluator.params.iouThrs = np.array([iou])

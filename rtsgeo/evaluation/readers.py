@@ -112,6 +112,12 @@ def _read_ogr(path: Path, layer: str, where: str | None) -> gpd.GeoDataFrame:
 def _read_parquet(path: Path, where: str | None) -> gpd.GeoDataFrame:
     try:
         frame = gpd.read_parquet(path)
+    except ImportError as error:
+        msg = (
+            f'reading {path} needs pyarrow: pip install "rtsgeo[parquet]" '
+            '(or convert it with ogr2ogr to a GeoPackage)'
+        )
+        raise ConfigError(msg) from error
     except Exception as error:  # pyarrow raises many types
         msg = f'cannot read {path} as GeoParquet: {error}'
         raise CorruptLabelsError(msg) from error
