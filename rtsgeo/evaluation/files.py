@@ -8,7 +8,7 @@ from pathlib import Path
 from ..errors import EmptyLabelsError
 from .coco import evaluate_coco, is_coco_results
 from .polygons import evaluate_polygons
-from .readers import clean_polygons, read_polygons
+from .readers import read_polygons
 from .result import EvaluationResult
 
 __all__ = ['evaluate_files']
@@ -64,14 +64,6 @@ def evaluate_files(
     truth_frame = read_polygons(
         truth, layer=truth_layer, where=truth_where, option='--truth-layer'
     )
-    pred_frame, pred_notes = clean_polygons(pred_frame, str(pred))
-    truth_frame, truth_notes = clean_polygons(truth_frame, str(truth))
-    if pred_frame.empty and truth_frame.empty:
-        msg = (
-            f'neither {pred} nor {truth} has a polygon (after any --where): '
-            'nothing to evaluate; check the layers and filters'
-        )
-        raise EmptyLabelsError(msg)
     result = evaluate_polygons(
         pred_frame,
         truth_frame,
@@ -79,5 +71,17 @@ def evaluate_files(
         score_threshold=score_threshold,
         score_column=score_column,
     )
-    notes = (*pred_notes, *truth_notes, *result.notes)
+    if result.n_pred == 0 and result.n_truth == 0:
+        msg = (
+            f'neither {pred} nor {truth} has a polygon (after any --where): '
+            'nothing to evaluate; check the layers and filters'
+        )
+        raise EmptyLabelsError(msg)
+    names = {'predictions:': f'{pred}:', 'truth:': f'{truth}:'}
+    notes = tuple(
+        names[note.split(' ', 1)[0]] + ' ' + note.split(' ', 1)[1]
+        if note.split(' ', 1)[0] in names
+        else note
+        for note in result.notes
+    )
     return dataclasses.replace(result, pred=str(pred), truth=str(truth), notes=notes)

@@ -33,8 +33,9 @@ import geopandas as gpd
 import numpy as np
 from pyproj import CRS
 
-from ..errors import CRSMismatchError
+from ..errors import CRSMismatchError, InvalidPolygonsError
 from .matching import COCO_IOU_THRESHOLDS, average_precision, match_greedy, polygon_ious
+from .readers import clean_polygons
 from .result import EvaluationResult, detection_counts
 
 __all__ = ['equal_area_crs', 'evaluate_polygons']
@@ -62,6 +63,8 @@ def evaluate_polygons(
 
     Raises:
         CRSMismatchError: If neither input has a CRS.
+        InvalidPolygonsError: If *pred* has no *score_column* or either input
+            has geometries other than polygons.
         ValueError: If a threshold is outside ``[0, 1]``.
     """
     if not (0 <= iou_threshold <= 1 and 0 <= score_threshold <= 1):
@@ -70,7 +73,17 @@ def evaluate_polygons(
             'must both be in [0, 1]'
         )
         raise ValueError(msg)
-    truth_geoms, pred_geoms, crs, notes = _common_crs(pred.geometry, truth.geometry)
+    if score_column not in pred.columns:
+        msg = f'the predictions have no {score_column!r} column: add their scores'
+        raise InvalidPolygonsError(msg)
+    pred, notes = clean_polygons(pred, 'predictions')
+    truth_frame, truth_notes = clean_polygons(
+        gpd.GeoDataFrame(geometry=truth.geometry), 'truth'
+    )
+    truth_geoms, pred_geoms, crs, crs_notes = _common_crs(
+        pred.geometry, truth_frame.geometry
+    )
+    notes += truth_notes + crs_notes
     scores = np.asarray(pred[score_column], dtype=float)
     pairs = polygon_ious(pred_geoms, truth_geoms)
     n_truth = len(truth_geoms)

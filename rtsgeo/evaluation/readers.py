@@ -163,7 +163,7 @@ def clean_polygons(
 
     Args:
         frame: the polygons.
-        name: the file (or role) for messages.
+        name: the file (or role) for messages and notes.
 
     Returns:
         The cleaned rows and notes on what was dropped or repaired.

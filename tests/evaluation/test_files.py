@@ -136,3 +136,28 @@ def test_non_polygons_are_refused(tmp_path: Path) -> None:
     truth.to_file(tmp_path / 'truth.gpkg')
     with pytest.raises(InvalidPolygonsError, match=r"has \['Point'\] geometries"):
         evaluate_files(tmp_path / 'pred.gpkg', tmp_path / 'truth.gpkg')
+
+
+def test_in_memory_inputs_are_checked_and_repaired() -> None:
+    pred, truth = scene()
+    with pytest.raises(InvalidPolygonsError, match="no 'confidence' column"):
+        evaluate_polygons(pred, truth, score_column='confidence')
+    bowtie = shapely.Polygon([(0, 0), (10, 10), (10, 0), (0, 10)])
+    truth = gpd.GeoSeries([bowtie], crs='EPSG:3413')
+    pred = gpd.GeoDataFrame({'score': [1.0]}, geometry=[bowtie], crs='EPSG:3413')
+    result = evaluate_polygons(pred, truth)
+    assert result.tp == 1
+    assert result.notes == (
+        'predictions: 1 invalid polygons repaired',
+        'truth: 1 invalid polygons repaired',
+    )
+
+
+def test_a_file_that_is_not_vectors(tmp_path: Path) -> None:
+    from rtsgeo.errors import CorruptLabelsError
+
+    (tmp_path / 'pred.gpkg').write_text('not a geopackage')
+    with pytest.raises(
+        CorruptLabelsError, match=r'cannot read .*pred\.gpkg as a vector'
+    ):
+        evaluate_files(tmp_path / 'pred.gpkg', tmp_path / 'pred.gpkg')
