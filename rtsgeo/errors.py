@@ -16,6 +16,7 @@ __all__ = [
     'DataNotFoundError',
     'EmptyLabelsError',
     'InvalidImageryError',
+    'InvalidPolygonsError',
     'LabelsOutsideImageryWarning',
     'RTSGeoError',
 ]
@@ -47,6 +48,10 @@ class CorruptRasterError(RTSGeoError, OSError):
 
 class InvalidImageryError(RTSGeoError, ValueError):
     """Imagery values that cannot be used as they are (NaN without a nodata policy)."""
+
+
+class InvalidPolygonsError(RTSGeoError, ValueError):
+    """Polygons that cannot be evaluated (no score column, not polygons, bad scores)."""
 
 
 class ConfigError(RTSGeoError, ValueError):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -21,3 +22,34 @@ def test_data_pipeline(tmp_path: Path) -> None:
     )
     assert "channels {'rgb': (0, 3), 'ndvi': (3, 4), 'nir': (4, 5)}" in result.stdout
     assert (tmp_path / 'batch.png').stat().st_size > 1000
+
+
+def test_evaluate_polygons(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, EXAMPLES / 'evaluate_polygons.py', '--out', tmp_path],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert 'exact polygon IoU in EPSG:3413' in result.stdout
+    row = json.loads(result.stdout.strip().splitlines()[-1])
+    # The example's GeoPackage gives the same figures through the command line.
+    again = subprocess.run(
+        [
+            sys.executable,
+            '-m',
+            'rtsgeo.cli.main',
+            'evaluate',
+            '--pred',
+            tmp_path / 'pred.gpkg',
+            '--truth',
+            tmp_path / 'labels' / 'scene.gpkg',
+            '--json',
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert json.loads(again.stdout) == row
+    assert row['n_truth'] == 20 and row['tp'] + row['fn'] == 20
+    assert 0.5 < row['ap50'] <= 1 and row['ap'] < row['ap50']
