@@ -17,6 +17,7 @@ __all__ = [
     'EmptyLabelsError',
     'InvalidImageryError',
     'LabelsOutsideImageryWarning',
+    'OutputError',
     'RTSGeoError',
 ]
 
@@ -63,3 +64,7 @@ class LabelsOutsideImageryWarning(UserWarning):
 
 class CorruptLabelsError(RTSGeoError, OSError):
     """A label file cannot be opened or read (corrupt, or not a vector format)."""
+
+
+class OutputError(RTSGeoError, OSError):
+    """An output cannot be written (path not writable, disk full, write failed)."""
