@@ -91,18 +91,14 @@ class CampaignSummary:
 
 
 def open_writer(out: str | Path, crs: Any = 'EPSG:3413', fmt: str = 'gpkg') -> Any:
-    """The writer of a campaign output (``'gpkg'`` or ``'parquet'``).
+    """The writer of a campaign output (only ``'gpkg'`` so far).
 
     Raises:
         ConfigError: If *fmt* is unknown.
     """
     if fmt == 'gpkg':
         return GeoPackageWriter(out, crs)
-    if fmt == 'parquet':
-        from .parquet import ParquetWriter
-
-        return ParquetWriter(out, crs)
-    raise ConfigError(f"format {fmt!r} is unknown: use 'gpkg' or 'parquet'")
+    raise ConfigError(f"format {fmt!r} is not supported: use 'gpkg'")
 
 
 def _now() -> str:
@@ -186,9 +182,9 @@ def run_campaign(
         scenes: :class:`Scene` objects, or paths, folders, globs and list files
             (see :func:`resolve_scenes`).
         predictor: maps one scene (see :class:`ScenePredictorLike`).
-        out: the campaign output (a ``.gpkg`` file, or a folder for parquet).
+        out: the campaign GeoPackage.
         crs: output CRS of the polygons (any CRS pyproj understands).
-        fmt: ``'gpkg'`` or ``'parquet'``.
+        fmt: ``'gpkg'`` (the only format so far).
         min_area_m2: drop smaller polygons (geodesic area).
         simplify: simplification tolerance in the scene CRS units (0: none).
         progress: receives progress events.
