@@ -37,7 +37,9 @@ class TqdmProgress:
     def scene_started(self, scene: Any, index: int, total: int) -> None:
         """Open the bars, or move the scene bar on."""
         if self._scenes is None:
-            self._scenes = self._tqdm(total=total, unit='scene', position=0, file=sys.stderr)
+            self._scenes = self._tqdm(
+                total=total, unit='scene', position=0, file=sys.stderr
+            )
         self._scenes.set_description(scene.scene_id)
         if self._tiles is not None:
             self._tiles.close()
@@ -62,7 +64,9 @@ class TqdmProgress:
         self._km2 += float(records.run['valid_area_m2'] or 0.0) / 1e6
         if self._scenes is not None:
             self._scenes.update(1)
-            self._scenes.set_postfix_str(f'{self._polygons} polygons, {self._km2:.1f} km2')
+            self._scenes.set_postfix_str(
+                f'{self._polygons} polygons, {self._km2:.1f} km2'
+            )
 
     def close(self) -> None:
         """Close the bars."""

@@ -21,30 +21,65 @@ def add_parser(subparsers: Any) -> None:
             'scenes done, 1 some failed, 130 interrupted, 2 bad input.'
         ),
     )
-    parser.add_argument('scenes', nargs='+', metavar='SCENES',
-                        help='scene files, folders, globs or .txt lists of paths')
-    parser.add_argument('--checkpoint', required=True, type=Path,
-                        help='trained-model file or training checkpoint')
+    parser.add_argument(
+        'scenes',
+        nargs='+',
+        metavar='SCENES',
+        help='scene files, folders, globs or .txt lists of paths',
+    )
+    parser.add_argument(
+        '--checkpoint',
+        required=True,
+        type=Path,
+        help='trained-model file or training checkpoint',
+    )
     parser.add_argument('--out', required=True, type=Path, help='output .gpkg')
-    parser.add_argument('--crs', default='EPSG:3413', help='output CRS (default EPSG:3413)')
+    parser.add_argument(
+        '--crs', default='EPSG:3413', help='output CRS (default EPSG:3413)'
+    )
     parser.add_argument('--tile-size', type=int, help='tile size in pixels')
     parser.add_argument('--overlap', type=int, help='tile overlap in pixels')
     parser.add_argument('--batch-size', type=int, help='tiles per forward pass')
     parser.add_argument('--device', help="torch device, e.g. 'cpu' or 'cuda:0'")
-    parser.add_argument('--tta', action='store_true', help='flip test-time augmentation')
-    parser.add_argument('--min-area', type=float, default=0.0,
-                        help='drop polygons smaller than this (m^2, geodesic)')
-    parser.add_argument('--simplify', type=float, default=0.0,
-                        help='simplification tolerance in scene CRS units (metres)')
-    parser.add_argument('--shard', help='i/N: map shard i (0-based) of N into OUT.shard-i-of-N')
+    parser.add_argument(
+        '--tta', action='store_true', help='flip test-time augmentation'
+    )
+    parser.add_argument(
+        '--min-area',
+        type=float,
+        default=0.0,
+        help='drop polygons smaller than this (m^2, geodesic)',
+    )
+    parser.add_argument(
+        '--simplify',
+        type=float,
+        default=0.0,
+        help='simplification tolerance in scene CRS units (metres)',
+    )
+    parser.add_argument(
+        '--shard', help='i/N: map shard i (0-based) of N into OUT.shard-i-of-N'
+    )
     parser.add_argument('--devices', type=int, default=1, help='DDP processes per node')
     parser.add_argument('--num-nodes', type=int, default=1, help='DDP nodes')
-    parser.add_argument('--accelerator', default='auto', choices=('auto', 'cpu', 'cuda', 'gpu'),
-                        help='DDP accelerator (with --devices > 1)')
-    parser.add_argument('--format', dest='fmt', default='gpkg', choices=('gpkg',),
-                        help='output format (GeoPackage only so far)')
-    parser.add_argument('--quicklook', type=Path, metavar='DIR',
-                        help='write a PNG per mapped scene into DIR')
+    parser.add_argument(
+        '--accelerator',
+        default='auto',
+        choices=('auto', 'cpu', 'cuda', 'gpu'),
+        help='DDP accelerator (with --devices > 1)',
+    )
+    parser.add_argument(
+        '--format',
+        dest='fmt',
+        default='gpkg',
+        choices=('gpkg',),
+        help='output format (GeoPackage only so far)',
+    )
+    parser.add_argument(
+        '--quicklook',
+        type=Path,
+        metavar='DIR',
+        help='write a PNG per mapped scene into DIR',
+    )
     parser.add_argument('--no-progress', action='store_true', help='no progress bars')
     parser.set_defaults(func=run)
 

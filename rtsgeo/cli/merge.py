@@ -34,6 +34,8 @@ def run(args: argparse.Namespace) -> int:
         f'scene(s) copied, {summary.kept} already there'
     )
     if summary.duplicates:
-        print(f'{len(summary.duplicates)} scene(s) were in several inputs (first kept): '
-              + ', '.join(summary.duplicates[:10]))
+        print(
+            f'{len(summary.duplicates)} scene(s) were in several inputs (first kept): '
+            + ', '.join(summary.duplicates[:10])
+        )
     return 0

@@ -27,8 +27,11 @@ def encode_geometry(geom: Any, srs_id: int) -> bytes | None:
         return None
     if geom.is_empty:
         # Little-endian, no envelope, empty flag set.
-        return _MAGIC + bytes([0, 0b10001]) + struct.pack('<i', srs_id) + (
-            shapely.to_wkb(geom, byte_order=1)
+        return (
+            _MAGIC
+            + bytes([0, 0b10001])
+            + struct.pack('<i', srs_id)
+            + (shapely.to_wkb(geom, byte_order=1))
         )
     minx, miny, maxx, maxy = geom.bounds
     # Flags 0b011: little-endian header, envelope [minx, maxx, miny, maxy].

@@ -21,7 +21,7 @@ import datetime
 import shutil
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from .campaign import FINAL, CampaignSummary, _as_scenes, _check_model, run_campaign
 from .merge import merge_campaigns
@@ -102,7 +102,8 @@ def run_campaign_ddp(
             result = step()
         except Exception as caught:
             error = caught
-        flags = fabric.all_reduce(torch.tensor([float(error is not None)]), reduce_op='sum')
+        flag = torch.tensor([float(error is not None)])
+        flags = cast(torch.Tensor, fabric.all_reduce(flag, reduce_op='sum'))
         if error is not None:
             raise error
         if float(flags.sum()) > 0:
@@ -136,7 +137,8 @@ def run_campaign_ddp(
     together(lambda: _merge_parts(out, out_crs) if rank == 0 else None)
     values = [float(getattr(summary, name)) for name in _COUNTS]
     values.append(float(summary.interrupted))
-    totals = fabric.all_reduce(torch.tensor(values, dtype=torch.float64), reduce_op='sum')
+    local = torch.tensor(values, dtype=torch.float64)
+    totals = cast(torch.Tensor, fabric.all_reduce(local, reduce_op='sum'))
     result = CampaignSummary(
         out=out, scenes=len(everything), resumed=len(everything) - len(todo)
     )

@@ -39,7 +39,9 @@ class MergeSummary:
     duplicates: list[str] = field(default_factory=list)
 
 
-def _choose(sources: list[tuple[str, GeoPackageWriter]]) -> tuple[GeoPackageWriter, int]:
+def _choose(
+    sources: list[tuple[str, GeoPackageWriter]],
+) -> tuple[GeoPackageWriter, int]:
     final = [reader for status, reader in sources if status in _FINAL]
     chosen = final[0] if final else sources[0][1]
     return chosen, len(final)
@@ -106,7 +108,10 @@ def _merge(readers: list[GeoPackageWriter], writer: GeoPackageWriter) -> MergeSu
         reader, finals = _choose(by_scene[scene])
         if finals > 1:
             summary.duplicates.append(scene)
-        layers = {name: reader.read_rows(name, scene) for name in ('slumps', 'coverage', 'runs')}
+        layers = {
+            name: reader.read_rows(name, scene)
+            for name in ('slumps', 'coverage', 'runs')
+        }
         writer.write_rows(scene, layers)
         summary.copied += 1
     return summary

@@ -56,9 +56,14 @@ def write_quicklook(
 
     with rasterio.open(scene) as src:
         scale = max(src.width, src.height) / max_size
-        shape = (max(1, round(src.height / max(scale, 1))), max(1, round(src.width / max(scale, 1))))
+        shape = (
+            max(1, round(src.height / max(scale, 1))),
+            max(1, round(src.width / max(scale, 1))),
+        )
         data = src.read(
-            _rgb_indexes(src, sensor), out_shape=(3, *shape), masked=True,
+            _rgb_indexes(src, sensor),
+            out_shape=(3, *shape),
+            masked=True,
             resampling=Resampling.average,
         )
         left, bottom, right, top = src.bounds

@@ -66,14 +66,14 @@ def empty_layer(columns: tuple[Column, ...], crs: Any) -> gpd.GeoDataFrame:
     return gpd.GeoDataFrame(data, geometry=gpd.GeoSeries([], crs=crs), crs=crs)
 
 
-def geodesic_area_perimeter(
-    geometries: Any, crs: Any
-) -> tuple[np.ndarray, np.ndarray]:
+def geodesic_area_perimeter(geometries: Any, crs: Any) -> tuple[np.ndarray, np.ndarray]:
     """Geodesic area (m^2) and perimeter (m) of polygons given in *crs*."""
     geoms = np.asarray(geometries, dtype=object)
     if len(geoms) == 0:
         return np.zeros(0), np.zeros(0)
-    to_lonlat = Transformer.from_crs(CRS.from_user_input(crs), 'EPSG:4326', always_xy=True)
+    to_lonlat = Transformer.from_crs(
+        CRS.from_user_input(crs), 'EPSG:4326', always_xy=True
+    )
 
     def project(coords: np.ndarray) -> np.ndarray:
         x, y = to_lonlat.transform(coords[:, 0], coords[:, 1])

@@ -71,7 +71,9 @@ def _expand(item: str, source: str | None = None) -> list[str]:
     """Paths one input stands for (a file, a folder, a glob or a list file)."""
     where = f' (listed in {source})' if source else ''
     if _is_glob(item):
-        matches = sorted(p for p in glob.glob(item, recursive=True) if os.path.isfile(p))
+        matches = sorted(
+            p for p in glob.glob(item, recursive=True) if os.path.isfile(p)
+        )
         if not matches:
             raise DataNotFoundError(f'no file matches {item!r}{where}')
         return matches

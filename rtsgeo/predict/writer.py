@@ -63,7 +63,10 @@ def _frame_rows(frame: pd.DataFrame, names: Sequence[str], srs_id: int) -> list[
     values = values.where(values.notna(), None)
     geoms = frame.geometry if 'geometry' in frame else [None] * len(frame)
     return [
-        ([v.item() if hasattr(v, 'item') else v for v in row], encode_geometry(g, srs_id))
+        (
+            [v.item() if hasattr(v, 'item') else v for v in row],
+            encode_geometry(g, srs_id),
+        )
         for row, g in zip(values.itertuples(index=False), geoms, strict=True)
     ]
 
@@ -142,7 +145,10 @@ class GeoPackageWriter:
     def _check_layers(self) -> tuple[int, CRS]:
         try:
             tables = {
-                name: {row[1] for row in self._connection.execute(f'PRAGMA table_info("{name}")')}
+                name: {
+                    row[1]
+                    for row in self._connection.execute(f'PRAGMA table_info("{name}")')
+                }
                 for name in LAYERS
             }
             srs = self._connection.execute(
@@ -200,7 +206,9 @@ class GeoPackageWriter:
         try:
             connection.execute('BEGIN IMMEDIATE')
             for name in LAYERS:
-                connection.execute(f'DELETE FROM "{name}" WHERE scene_id = ?', (scene_id,))
+                connection.execute(
+                    f'DELETE FROM "{name}" WHERE scene_id = ?', (scene_id,)
+                )
             for name, rows in layers.items():
                 self._insert(name, rows)
             connection.execute('COMMIT')
@@ -221,22 +229,28 @@ class GeoPackageWriter:
             names.append('"geom"')
         marks = ', '.join('?' * len(names))
         sql = f'INSERT INTO "{name}" ({", ".join(names)}) VALUES ({marks})'
-        params = [values + [blob] if geometry else values for values, blob in rows]
+        params = [[*values, blob] if geometry else values for values, blob in rows]
         self._connection.executemany(sql, params)
         if geometry is None or not rows:
             return
         boxes = [b for _, blob in rows if blob and (b := blob_bounds(blob))]
         if boxes:
-            minx, maxx = min(b[0] for b in boxes), max(b[1] for b in boxes)
-            miny, maxy = min(b[2] for b in boxes), max(b[3] for b in boxes)
-            now = datetime.datetime.now(datetime.UTC).strftime('%Y-%m-%dT%H:%M:%S.%fZ')
-            self._connection.execute(
-                'UPDATE gpkg_contents SET '
-                'min_x = min(coalesce(min_x, ?), ?), max_x = max(coalesce(max_x, ?), ?), '
-                'min_y = min(coalesce(min_y, ?), ?), max_y = max(coalesce(max_y, ?), ?), '
-                'last_change = ? WHERE table_name = ?',
-                (minx, minx, maxx, maxx, miny, miny, maxy, maxy, now[:-4] + 'Z', name),
-            )
+            self._grow_extent(name, boxes)
+
+    def _grow_extent(
+        self, name: str, boxes: list[tuple[float, float, float, float]]
+    ) -> None:
+        """Widen the layer extent recorded in ``gpkg_contents`` to cover *boxes*."""
+        minx, maxx = min(b[0] for b in boxes), max(b[1] for b in boxes)
+        miny, maxy = min(b[2] for b in boxes), max(b[3] for b in boxes)
+        now = datetime.datetime.now(datetime.UTC).strftime('%Y-%m-%dT%H:%M:%S.%f')
+        self._connection.execute(
+            'UPDATE gpkg_contents SET '
+            'min_x = min(coalesce(min_x, ?), ?), max_x = max(coalesce(max_x, ?), ?), '
+            'min_y = min(coalesce(min_y, ?), ?), max_y = max(coalesce(max_y, ?), ?), '
+            'last_change = ? WHERE table_name = ?',
+            (minx, minx, maxx, maxx, miny, miny, maxy, maxy, now[:-3] + 'Z', name),
+        )
 
     def read_rows(self, name: str, scene_id: str) -> list[Row]:
         """One scene's rows of layer *name*, in the writer's column order."""

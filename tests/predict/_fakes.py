@@ -98,7 +98,9 @@ class FakePredictor:
         polygons = gpd.GeoDataFrame({'score': scores}, geometry=geoms, crs=crs)
         footprint = [
             shape(g)
-            for g, v in rasterio.features.shapes(valid.astype(np.uint8), transform=transform)
+            for g, v in rasterio.features.shapes(
+                valid.astype(np.uint8), transform=transform
+            )
             if v == 1
         ]
         area = float(valid.sum()) * abs(transform.a * transform.e)

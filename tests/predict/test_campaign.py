@@ -34,8 +34,16 @@ def _write_raster(
     origin = (-135.0, 69.0) if crs == 'EPSG:4326' else (500000.0, 7600000.0)
     data = np.full((count, 32, 32), 1000, dtype=np.uint16)
     with rasterio.open(
-        path, 'w', driver='GTiff', width=32, height=32, count=count, dtype='uint16',
-        crs=crs, transform=Affine(res, 0, origin[0], 0, -res, origin[1]), nodata=0,
+        path,
+        'w',
+        driver='GTiff',
+        width=32,
+        height=32,
+        count=count,
+        dtype='uint16',
+        crs=crs,
+        transform=Affine(res, 0, origin[0], 0, -res, origin[1]),
+        nodata=0,
     ) as dst:
         dst.write(data)
         for band, name in enumerate(names or (), start=1):
@@ -72,7 +80,9 @@ def test_bad_scenes_fail_alone(tmp_path: Path, synthetic_scenes: list[Path]) -> 
         bad / 'missing.tif',
         broken,
         _write_raster(bad / 'no_nir.tif', 'EPSG:32608', ('red', 'green', 'blue'), 3),
-        _write_raster(bad / 'degrees.tif', 'EPSG:4326', ('blue', 'green', 'red', 'nir')),
+        _write_raster(
+            bad / 'degrees.tif', 'EPSG:4326', ('blue', 'green', 'red', 'nir')
+        ),
     ]
     out = tmp_path / 'c.gpkg'
     summary = run_campaign(scenes, FakePredictor(), out)
@@ -105,7 +115,10 @@ def test_resume_skips_final_and_retries_failed(
     first = FakePredictor(fail_on=('scene_001',))
     summary = run_campaign(synthetic_scenes, first, out)
     assert (summary.done, summary.failed) == (2, 1)
-    assert _runs(out)['scene_001'] == ('failed', 'RuntimeError: model failed on ' + str(synthetic_scenes[1]))
+    assert _runs(out)['scene_001'] == (
+        'failed',
+        'RuntimeError: model failed on ' + str(synthetic_scenes[1]),
+    )
     second = FakePredictor()
     summary = run_campaign(synthetic_scenes, second, out)
     assert second.calls == ['scene_001']
@@ -167,7 +180,9 @@ def test_other_checkpoint_refused(tmp_path: Path, synthetic_scenes: list[Path]) 
         run_campaign(synthetic_scenes, other, out)
 
 
-def test_output_not_writable_up_front(tmp_path: Path, synthetic_scenes: list[Path]) -> None:
+def test_output_not_writable_up_front(
+    tmp_path: Path, synthetic_scenes: list[Path]
+) -> None:
     blocker = tmp_path / 'file'
     blocker.write_text('x')
     predictor = FakePredictor()
@@ -186,7 +201,9 @@ def test_other_crs_and_filters(tmp_path: Path, synthetic_scenes: list[Path]) -> 
     assert np.allclose(ratio, 1 / 0.9996**2, rtol=2e-4)
     cut = float(full.area_m2.min()) + 1
     filtered = tmp_path / 'filtered.gpkg'
-    run_campaign(synthetic_scenes[:1], FakePredictor(), filtered, min_area_m2=cut, simplify=5.0)
+    run_campaign(
+        synthetic_scenes[:1], FakePredictor(), filtered, min_area_m2=cut, simplify=5.0
+    )
     kept = pyogrio.read_dataframe(filtered, layer='slumps')
     assert len(kept) == (full.area_m2 >= cut).sum()
     assert kept.is_valid.all()

@@ -45,7 +45,11 @@ def test_two_rank_ddp_matches_one_process(
     )
     env = {**os.environ, 'PYTHONPATH': str(ROOT)}
     result = subprocess.run(
-        [sys.executable, str(script)], env=env, capture_output=True, text=True, timeout=300
+        [sys.executable, str(script)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     single = tmp_path / 'single.gpkg'
@@ -72,5 +76,5 @@ def test_shards_merge_to_one_process_output(
     single = tmp_path / 'single.gpkg'
     run_campaign(synthetic_scenes, FakePredictor(), single)
     assert _content(merged) == _content(single)
-    again = merge_campaigns(shards + [single], merged)
+    again = merge_campaigns([*shards, single], merged)
     assert (again.copied, again.kept) == (0, 3)

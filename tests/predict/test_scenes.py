@@ -37,11 +37,11 @@ def test_nothing_matches_names_the_input(tmp_path: Path) -> None:
         resolve_scenes([tmp_path / 'empty'])
     with pytest.raises(DataNotFoundError, match=r'nothing\*\.tif'):
         resolve_scenes([str(tmp_path / 'nothing*.tif')])
-    with pytest.raises(DataNotFoundError, match='list.txt'):
+    with pytest.raises(DataNotFoundError, match=r'list\.txt'):
         resolve_scenes([tmp_path / 'list.txt'])
     blank = tmp_path / 'blank.txt'
     blank.write_text('# nothing here\n')
-    with pytest.raises(DataNotFoundError, match='blank.txt names no scene'):
+    with pytest.raises(DataNotFoundError, match=r'blank\.txt names no scene'):
         resolve_scenes([blank])
     with pytest.raises(DataNotFoundError, match='no scene given'):
         resolve_scenes([])

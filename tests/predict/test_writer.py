@@ -49,7 +49,10 @@ def test_blob_round_trip() -> None:
     blob = encode_geometry(geom, 3413)
     assert blob is not None and blob[:2] == b'GP'
     assert blob_bounds(blob) == (1, 3, 2, 5)
-    assert blob_bounds(encode_geometry(box(0, 0, 1, 1).difference(box(0, 0, 2, 2)), 1)) is None
+    assert (
+        blob_bounds(encode_geometry(box(0, 0, 1, 1).difference(box(0, 0, 2, 2)), 1))
+        is None
+    )
 
 
 def test_rows_read_back_with_gdal(tmp_path: Path) -> None:
@@ -71,7 +74,9 @@ def test_rows_read_back_with_gdal(tmp_path: Path) -> None:
     # GDAL's spatial index was kept in step by our ST_* functions.
     (indexed,) = connection.execute('SELECT count(*) FROM rtree_slumps_geom').fetchone()
     assert indexed == 3
-    left = pyogrio.read_dataframe(path, layer='slumps', bbox=tuple(slumps.iloc[:1].total_bounds))
+    left = pyogrio.read_dataframe(
+        path, layer='slumps', bbox=tuple(slumps.iloc[:1].total_bounds)
+    )
     assert len(left) >= 1
 
 
@@ -159,7 +164,9 @@ def test_disk_full_mid_scene_leaves_last_commit(tmp_path: Path) -> None:
     assert _count(path, 'slumps') == 402
 
 
-def test_error_mid_write_rolls_back(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_error_mid_write_rolls_back(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     path = tmp_path / 'c.gpkg'
     with GeoPackageWriter(path) as writer:
         writer.write(_records('s1', 2))
