@@ -94,6 +94,8 @@ def load_predictor(args: argparse.Namespace, device: str | None = None) -> Any:
         'batch_size': args.batch_size,
         'device': device or args.device,
         'tta': args.tta or None,
+        'min_area_m2': args.min_area or None,
+        'simplify_tolerance': args.simplify or None,
     }
     kwargs = {k: v for k, v in options.items() if v is not None}
     return ScenePredictor.from_checkpoint(args.checkpoint, **kwargs)
@@ -118,12 +120,7 @@ def run(args: argparse.Namespace) -> int:
         scenes = shard_scenes(scenes, index, count)
         out = shard_output(out, index, count)
         print(f'shard {index}/{count}: {len(scenes)} scene(s) -> {out}')
-    options = {
-        'crs': args.crs,
-        'min_area_m2': args.min_area,
-        'simplify': args.simplify,
-        'quicklook_dir': args.quicklook,
-    }
+    options = {'crs': args.crs, 'quicklook_dir': args.quicklook}
     if args.devices > 1 or args.num_nodes > 1:
         if args.fmt != 'gpkg':
             raise ConfigError('--devices > 1 writes GeoPackage only: drop --format')

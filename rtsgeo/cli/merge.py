@@ -26,7 +26,7 @@ def add_parser(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Merge and print what was copied."""
-    from ..predict.merge import merge_campaigns
+    from ..predict.campaign_merge import merge_campaigns
 
     summary = merge_campaigns(args.inputs, args.out)
     print(

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any, cast
 
 from .campaign import FINAL, CampaignSummary, _as_scenes, _check_model, run_campaign
-from .merge import merge_campaigns
+from .campaign_merge import merge_campaigns
 from .protocol import ScenePredictorLike
 from .scenes import Scene
 from .writer import GeoPackageWriter

@@ -19,7 +19,7 @@ import rasterio.features
 import shapely
 from shapely.geometry import shape
 
-from rtsgeo.errors import BandNotFoundError, CorruptRasterError, CRSMismatchError
+from rtsgeo.errors import BandNotFoundError, CorruptRasterError, InvalidImageryError
 from rtsgeo.modalities import required_bands, resolve_band_names
 
 
@@ -61,7 +61,7 @@ class FakePredictor:
         except rasterio.errors.RasterioIOError as error:
             raise CorruptRasterError(f'cannot read scene {path}: {error}') from error
         if crs is None or crs.is_geographic:
-            raise CRSMismatchError(f'scene {path} has a CRS in degrees ({crs})')
+            raise InvalidImageryError(f'scene {path} has a CRS in degrees ({crs})')
         bands = resolve_band_names(descriptions, path, sensor=self.info.sensor)
         missing = [b for b in required_bands(self.info.modalities) if b not in bands]
         if missing:

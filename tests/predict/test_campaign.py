@@ -93,7 +93,7 @@ def test_bad_scenes_fail_alone(tmp_path: Path, synthetic_scenes: list[Path]) -> 
     assert runs['broken'][1].startswith('CorruptRasterError')
     assert runs['no_nir'][1].startswith('BandNotFoundError')
     assert "['nir']" in runs['no_nir'][1]
-    assert runs['degrees'][1].startswith('CRSMismatchError')
+    assert runs['degrees'][1].startswith('InvalidImageryError')
     assert _slump_scenes(out) == ['scene_000', 'scene_001', 'scene_002']
 
 

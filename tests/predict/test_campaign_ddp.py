@@ -11,7 +11,7 @@ from pathlib import Path
 import pyogrio
 
 from rtsgeo.predict import run_campaign
-from rtsgeo.predict.merge import merge_campaigns
+from rtsgeo.predict.campaign_merge import merge_campaigns
 from rtsgeo.predict.scenes import resolve_scenes, shard_scenes
 
 from ._fakes import FakePredictor
