@@ -18,6 +18,7 @@ __all__ = [
     'InvalidImageryError',
     'InvalidPolygonsError',
     'LabelsOutsideImageryWarning',
+    'OutputError',
     'RTSGeoError',
 ]
 
@@ -68,3 +69,7 @@ class LabelsOutsideImageryWarning(UserWarning):
 
 class CorruptLabelsError(RTSGeoError, OSError):
     """A label file cannot be opened or read (corrupt, or not a vector format)."""
+
+
+class OutputError(RTSGeoError, OSError):
+    """An output cannot be written (path not writable, disk full, write failed)."""

@@ -19,7 +19,7 @@ from ..errors import RTSGeoError
 __all__ = ['build_parser', 'main']
 
 #: Subcommand modules, in the order ``--help`` lists them.
-SUBCOMMANDS: tuple[str, ...] = ('demo', 'benchmark', 'evaluate')
+SUBCOMMANDS: tuple[str, ...] = ('demo', 'map', 'merge', 'evaluate', 'benchmark')
 
 
 def build_parser() -> argparse.ArgumentParser:

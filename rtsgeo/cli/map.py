@@ -1,0 +1,152 @@
+"""``rtsgeo map``: map a campaign of scenes into one GeoPackage."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+__all__ = ['add_parser', 'load_predictor', 'run']
+
+
+def add_parser(subparsers: Any) -> None:
+    """Register ``rtsgeo map``."""
+    parser = subparsers.add_parser(
+        'map',
+        help='map slumps in scenes with a trained model (resumable)',
+        description=(
+            'Map every scene with a trained model into one GeoPackage with layers '
+            'slumps, coverage and runs. Rerunning the same command resumes: scenes '
+            'already done are skipped, failed ones retried. Exit status: 0 all '
+            'scenes done, 1 some failed, 130 interrupted, 2 bad input.'
+        ),
+    )
+    parser.add_argument(
+        'scenes',
+        nargs='+',
+        metavar='SCENES',
+        help='scene files, folders, globs or .txt lists of paths',
+    )
+    parser.add_argument(
+        '--checkpoint',
+        required=True,
+        type=Path,
+        help='trained-model file or training checkpoint',
+    )
+    parser.add_argument('--out', required=True, type=Path, help='output .gpkg')
+    parser.add_argument(
+        '--crs', default='EPSG:3413', help='output CRS (default EPSG:3413)'
+    )
+    parser.add_argument('--tile-size', type=int, help='tile size in pixels')
+    parser.add_argument('--overlap', type=int, help='tile overlap in pixels')
+    parser.add_argument('--batch-size', type=int, help='tiles per forward pass')
+    parser.add_argument('--device', help="torch device, e.g. 'cpu' or 'cuda:0'")
+    parser.add_argument(
+        '--tta', action='store_true', help='flip test-time augmentation'
+    )
+    parser.add_argument(
+        '--min-area',
+        type=float,
+        default=0.0,
+        help='drop polygons smaller than this (m^2, geodesic)',
+    )
+    parser.add_argument(
+        '--simplify',
+        type=float,
+        default=0.0,
+        help='simplification tolerance in scene CRS units (metres)',
+    )
+    parser.add_argument(
+        '--shard', help='i/N: map shard i (0-based) of N into OUT.shard-i-of-N'
+    )
+    parser.add_argument('--devices', type=int, default=1, help='DDP processes per node')
+    parser.add_argument('--num-nodes', type=int, default=1, help='DDP nodes')
+    parser.add_argument(
+        '--accelerator',
+        default='auto',
+        choices=('auto', 'cpu', 'cuda', 'gpu'),
+        help='DDP accelerator (with --devices > 1)',
+    )
+    parser.add_argument(
+        '--format',
+        dest='fmt',
+        default='gpkg',
+        choices=('gpkg',),
+        help='output format (GeoPackage only so far)',
+    )
+    parser.add_argument(
+        '--quicklook',
+        type=Path,
+        metavar='DIR',
+        help='write a PNG per mapped scene into DIR',
+    )
+    parser.add_argument('--no-progress', action='store_true', help='no progress bars')
+    parser.set_defaults(func=run)
+
+
+def load_predictor(args: argparse.Namespace, device: str | None = None) -> Any:
+    """The scene predictor the options describe (options left unset keep defaults)."""
+    from ..predict.scene import ScenePredictor
+
+    options = {
+        'tile_size': args.tile_size,
+        'overlap': args.overlap,
+        'batch_size': args.batch_size,
+        'device': device or args.device,
+        'tta': args.tta or None,
+        'min_area_m2': args.min_area or None,
+        'simplify_tolerance': args.simplify or None,
+    }
+    kwargs = {k: v for k, v in options.items() if v is not None}
+    return ScenePredictor.from_checkpoint(args.checkpoint, **kwargs)
+
+
+def shard_output(out: Path, index: int, count: int) -> Path:
+    """Where shard *index* of *count* writes: ``campaign.shard-0-of-4.gpkg``."""
+    return out.with_name(f'{out.stem}.shard-{index}-of-{count}{out.suffix}')
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the campaign and print a summary."""
+    from ..errors import ConfigError
+    from ..predict.campaign import run_campaign
+    from ..predict.scenes import parse_shard, resolve_scenes, shard_scenes
+    from ._progress import TqdmProgress, print_summary
+
+    scenes = resolve_scenes(args.scenes)
+    out: Path = args.out
+    if args.shard:
+        index, count = parse_shard(args.shard)
+        scenes = shard_scenes(scenes, index, count)
+        out = shard_output(out, index, count)
+        print(f'shard {index}/{count}: {len(scenes)} scene(s) -> {out}')
+    options = {'crs': args.crs, 'quicklook_dir': args.quicklook}
+    if args.devices > 1 or args.num_nodes > 1:
+        if args.fmt != 'gpkg':
+            raise ConfigError('--devices > 1 writes GeoPackage only: drop --format')
+        from ..predict.distributed import run_campaign_ddp
+
+        summary = run_campaign_ddp(
+            scenes,
+            lambda device: load_predictor(args, device),
+            out,
+            devices=args.devices,
+            num_nodes=args.num_nodes,
+            accelerator=args.accelerator,
+            progress=None if args.no_progress else TqdmProgress(),
+            **options,
+        )
+    else:
+        predictor = load_predictor(args)
+        progress = None if args.no_progress else TqdmProgress()
+        try:
+            summary = run_campaign(
+                scenes, predictor, out, fmt=args.fmt, progress=progress, **options
+            )
+        finally:
+            if progress is not None:
+                progress.close()
+    print_summary(summary)
+    if summary.interrupted:
+        return 130
+    return 1 if summary.failed else 0

@@ -1,0 +1,41 @@
+"""``rtsgeo merge``: merge shard outputs of ``rtsgeo map --shard`` into one file."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+__all__ = ['add_parser', 'run']
+
+
+def add_parser(subparsers: Any) -> None:
+    """Register ``rtsgeo merge``."""
+    parser = subparsers.add_parser(
+        'merge',
+        help='merge campaign GeoPackages (shards) into one',
+        description=(
+            'Copy every scene of the given campaign GeoPackages into OUT, one '
+            'scene per transaction, in scene order. Safe to rerun.'
+        ),
+    )
+    parser.add_argument('inputs', nargs='+', type=Path, metavar='SHARD_OUTPUTS')
+    parser.add_argument('--out', required=True, type=Path, help='merged .gpkg')
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Merge and print what was copied."""
+    from ..predict.campaign_merge import merge_campaigns
+
+    summary = merge_campaigns(args.inputs, args.out)
+    print(
+        f'merged {len(args.inputs)} file(s) into {summary.out}: {summary.copied} '
+        f'scene(s) copied, {summary.kept} already there'
+    )
+    if summary.duplicates:
+        print(
+            f'{len(summary.duplicates)} scene(s) were in several inputs (first kept): '
+            + ', '.join(summary.duplicates[:10])
+        )
+    return 0

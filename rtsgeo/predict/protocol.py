@@ -1,0 +1,71 @@
+"""What the campaign layer needs from a scene predictor (duck-typed).
+
+:class:`rtsgeo.predict.scene.ScenePredictor` satisfies these protocols; tests
+and alternative predictors (an oracle reading ground-truth masks, a remote
+service) can stand in for it by providing the same attributes and methods.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    import geopandas as gpd
+    from affine import Affine
+    from rasterio.crs import CRS
+
+    from ..models.trained import TrainedModelInfo
+
+__all__ = ['ScenePredictionLike', 'ScenePredictorLike', 'TileProgress']
+
+#: ``progress(tiles_done, tiles_total)``, called as tiles are processed.
+TileProgress = Callable[[int, int], None]
+
+
+class ScenePredictionLike(Protocol):
+    """One scene's prediction, in the scene's native CRS.
+
+    Attributes:
+        path: the scene file.
+        scene_id: the file stem.
+        crs: the scene's native CRS.
+        transform: the scene's affine transform.
+        polygons: columns ``geometry`` (valid polygons) and ``score``.
+        coverage: footprint of the scene's valid (not nodata) pixels.
+        acquired: ISO acquisition date, if known.
+        tiles: tiles in the scene's grid.
+        tiles_skipped: tiles skipped because they held only nodata.
+        valid_area_m2: area of the valid pixels.
+    """
+
+    path: str
+    scene_id: str
+    crs: CRS
+    transform: Affine
+    polygons: gpd.GeoDataFrame
+    coverage: Any
+    acquired: str | None
+    tiles: int
+    tiles_skipped: int
+    valid_area_m2: float
+
+
+@runtime_checkable
+class ScenePredictorLike(Protocol):
+    """Maps one scene at a time.
+
+    Attributes:
+        info: what the trained-model file says (name, sha256, modalities, ...).
+    """
+
+    info: TrainedModelInfo
+
+    def check_scene(self, path: str) -> None:
+        """Raise an :mod:`rtsgeo.errors` error if *path* cannot be mapped."""
+
+    def predict_scene(
+        self, path: str, progress: TileProgress | None = None
+    ) -> ScenePredictionLike:
+        """Map one scene."""
+        ...

@@ -1,0 +1,169 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pyogrio
+import pytest
+
+from rtsgeo.cli import map as map_cli
+from rtsgeo.cli.main import main
+from rtsgeo.datasets import make_synthetic_dataset
+from tests.predict._fakes import FakePredictor
+
+
+@pytest.fixture
+def scenes(tmp_path: Path) -> Path:
+    make_synthetic_dataset(tmp_path / 'data', n_scenes=3, seed=3, size=128, n_slumps=2)
+    return tmp_path / 'data' / 'image'
+
+
+@pytest.fixture(autouse=True)
+def fake_predictor(monkeypatch: pytest.MonkeyPatch) -> list[dict]:
+    built: list[dict] = []
+
+    def load(args: object, device: str | None = None) -> FakePredictor:
+        built.append({'tile_size': args.tile_size, 'checkpoint': args.checkpoint})
+        return FakePredictor()
+
+    monkeypatch.setattr(map_cli, 'load_predictor', load)
+    return built
+
+
+def test_map_writes_summary_and_quicklooks(
+    tmp_path: Path,
+    scenes: Path,
+    capsys: pytest.CaptureFixture[str],
+    fake_predictor: list,
+) -> None:
+    out = tmp_path / 'campaign.gpkg'
+    quick = tmp_path / 'looks'
+    argv = [
+        'map',
+        str(scenes),
+        '--checkpoint',
+        'model.pt',
+        '--out',
+        str(out),
+        '--tile-size',
+        '256',
+        '--quicklook',
+        str(quick),
+    ]
+    assert main(argv) == 0
+    printed = capsys.readouterr()
+    assert (
+        'scenes: 3 done, 0 skipped (no data), 0 failed, 0 already done' in printed.out
+    )
+    polygons = len(pyogrio.read_dataframe(out, layer='slumps'))
+    assert f'polygons: {polygons};' in printed.out and 'km2' in printed.out
+    assert 'tile' in printed.err  # progress bars
+    assert sorted(p.name for p in quick.iterdir()) == [
+        'scene_000.png',
+        'scene_001.png',
+        'scene_002.png',
+    ]
+    assert fake_predictor[0] == {'tile_size': 256, 'checkpoint': Path('model.pt')}
+    assert main([*argv, '--no-progress']) == 0
+    assert (
+        '0 done, 0 skipped (no data), 0 failed, 3 already done'
+        in capsys.readouterr().out
+    )
+
+
+def test_map_failed_scene_exit_status(
+    tmp_path: Path, scenes: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / 'campaign.gpkg'
+    argv = [
+        'map',
+        str(scenes),
+        str(tmp_path / 'gone.tif'),
+        '--checkpoint',
+        'm.pt',
+        '--out',
+        str(out),
+        '--no-progress',
+    ]
+    assert main(argv) == 1
+    text = capsys.readouterr().out
+    assert '3 done' in text and '1 failed' in text
+    assert 'failed gone: DataNotFoundError' in text
+
+
+def test_map_bad_inputs_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert (
+        main(
+            [
+                'map',
+                str(tmp_path / '*.tif'),
+                '--checkpoint',
+                'm.pt',
+                '--out',
+                str(tmp_path / 'c.gpkg'),
+            ]
+        )
+        == 2
+    )
+    assert 'no file matches' in capsys.readouterr().err
+    blocker = tmp_path / 'file'
+    blocker.write_text('x')
+    (tmp_path / 'a.tif').write_text('x')
+    assert (
+        main(
+            [
+                'map',
+                str(tmp_path / 'a.tif'),
+                '--checkpoint',
+                'm.pt',
+                '--out',
+                str(blocker / 'c.gpkg'),
+            ]
+        )
+        == 2
+    )
+    assert 'cannot create the folder' in capsys.readouterr().err
+    assert (
+        main(
+            [
+                'map',
+                str(tmp_path / 'a.tif'),
+                '--checkpoint',
+                'm.pt',
+                '--out',
+                str(tmp_path / 'c.gpkg'),
+                '--shard',
+                '2/2',
+            ]
+        )
+        == 2
+    )
+
+
+def test_shards_then_merge(
+    tmp_path: Path, scenes: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / 'campaign.gpkg'
+    for index in range(2):
+        argv = [
+            'map',
+            str(scenes),
+            '--checkpoint',
+            'm.pt',
+            '--out',
+            str(out),
+            '--shard',
+            f'{index}/2',
+            '--no-progress',
+        ]
+        assert main(argv) == 0
+    shards = sorted(tmp_path.glob('campaign.shard-*-of-2.gpkg'))
+    assert [p.name for p in shards] == [
+        'campaign.shard-0-of-2.gpkg',
+        'campaign.shard-1-of-2.gpkg',
+    ]
+    assert main(['merge', *map(str, shards), '--out', str(out)]) == 0
+    assert '3 scene(s) copied' in capsys.readouterr().out
+    runs = pyogrio.read_dataframe(out, layer='runs')
+    assert sorted(runs.scene_id) == ['scene_000', 'scene_001', 'scene_002']

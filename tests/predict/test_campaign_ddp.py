@@ -1,0 +1,80 @@
+"""Acceptance 6: two DDP processes on CPU give the polygons of one process."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pyogrio
+
+from rtsgeo.predict import run_campaign
+from rtsgeo.predict.campaign_merge import merge_campaigns
+from rtsgeo.predict.scenes import resolve_scenes, shard_scenes
+
+from ._fakes import FakePredictor
+from .test_campaign_kill import _content
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_two_rank_ddp_matches_one_process(
+    tmp_path: Path, synthetic_scenes: list[Path]
+) -> None:
+    out = tmp_path / 'ddp.gpkg'
+    script = tmp_path / 'ddp_campaign.py'
+    script.write_text(
+        textwrap.dedent(
+            f"""
+            import sys
+            sys.path.insert(0, {str(ROOT)!r})
+            from rtsgeo.predict.distributed import run_campaign_ddp
+            from tests.predict._fakes import FakePredictor
+
+            summary = run_campaign_ddp(
+                {[str(p) for p in synthetic_scenes]!r},
+                lambda device: FakePredictor(),
+                {str(out)!r},
+                devices=2,
+            )
+            print('SUMMARY', summary.done, summary.polygons, flush=True)
+            """
+        )
+    )
+    env = {**os.environ, 'PYTHONPATH': str(ROOT)}
+    result = subprocess.run(
+        [sys.executable, str(script)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    single = tmp_path / 'single.gpkg'
+    reference = run_campaign(synthetic_scenes, FakePredictor(), single)
+    assert f'SUMMARY 3 {reference.polygons}' in result.stdout
+    assert not (tmp_path / 'ddp.gpkg.parts').exists()
+    assert _content(out) == _content(single)
+    runs = pyogrio.read_dataframe(out, layer='runs')
+    assert sorted(runs.worker) == ['rank 0/2', 'rank 0/2', 'rank 1/2']
+
+
+def test_shards_merge_to_one_process_output(
+    tmp_path: Path, synthetic_scenes: list[Path]
+) -> None:
+    scenes = resolve_scenes(synthetic_scenes)
+    shards = []
+    for index in range(2):
+        shard = tmp_path / f'shard{index}.gpkg'
+        run_campaign(shard_scenes(scenes, index, 2), FakePredictor(), shard)
+        shards.append(shard)
+    merged = tmp_path / 'merged.gpkg'
+    summary = merge_campaigns(list(reversed(shards)), merged)
+    assert (summary.copied, summary.kept, summary.duplicates) == (3, 0, [])
+    single = tmp_path / 'single.gpkg'
+    run_campaign(synthetic_scenes, FakePredictor(), single)
+    assert _content(merged) == _content(single)
+    again = merge_campaigns([*shards, single], merged)
+    assert (again.copied, again.kept) == (0, 3)
