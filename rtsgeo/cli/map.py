@@ -1,4 +1,4 @@
-"""``rtsgeo map``: map a campaign of scenes into one GeoPackage."""
+"""``rtsgeo map``: map a campaign of scenes into one GeoPackage (and GeoParquet)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,10 @@ from typing import Any
 __all__ = ['add_parser', 'load_predictor', 'run']
 
 
+#: ``rtsgeo.predict.export.FORMATS``, repeated so that ``--help`` stays light.
+FORMATS = ('gpkg', 'parquet')
+
+
 def add_parser(subparsers: Any) -> None:
     """Register ``rtsgeo map``."""
     parser = subparsers.add_parser(
@@ -17,8 +21,10 @@ def add_parser(subparsers: Any) -> None:
         description=(
             'Map every scene with a trained model into one GeoPackage with layers '
             'slumps, coverage and runs. Rerunning the same command resumes: scenes '
-            'already done are skipped, failed ones retried. Exit status: 0 all '
-            'scenes done, 1 some failed, 130 interrupted, 2 bad input.'
+            'already done are skipped, failed ones retried. With --format parquet '
+            'the finished GeoPackage is also exported to OUT_STEM.slumps.parquet, '
+            'OUT_STEM.coverage.parquet and OUT_STEM.runs.parquet beside it. Exit '
+            'status: 0 all scenes done, 1 some failed, 130 interrupted, 2 bad input.'
         ),
     )
     parser.add_argument(
@@ -33,7 +39,12 @@ def add_parser(subparsers: Any) -> None:
         type=Path,
         help='trained-model file or training checkpoint',
     )
-    parser.add_argument('--out', required=True, type=Path, help='output .gpkg')
+    parser.add_argument(
+        '--out',
+        required=True,
+        type=Path,
+        help='output .gpkg (the resumable store, written with every --format)',
+    )
     parser.add_argument(
         '--crs', default='EPSG:3413', help='output CRS (default EPSG:3413)'
     )
@@ -71,8 +82,12 @@ def add_parser(subparsers: Any) -> None:
         '--format',
         dest='fmt',
         default='gpkg',
-        choices=('gpkg',),
-        help='output format (GeoPackage only so far)',
+        choices=FORMATS,
+        help=(
+            "'gpkg' (default): the GeoPackage OUT only; 'parquet': also export "
+            'its layers as GeoParquet files OUT_STEM.LAYER.parquet beside it once '
+            'the run ends uninterrupted (rerun to refresh them)'
+        ),
     )
     parser.add_argument(
         '--quicklook',
@@ -106,9 +121,16 @@ def shard_output(out: Path, index: int, count: int) -> Path:
     return out.with_name(f'{out.stem}.shard-{index}-of-{count}{out.suffix}')
 
 
+def print_exports(out: Path) -> None:
+    """Print where the GeoParquet files of campaign *out* are."""
+    from ..predict.export import parquet_paths
+
+    for name, path in parquet_paths(out).items():
+        print(f'geoparquet {name}: {path}')
+
+
 def run(args: argparse.Namespace) -> int:
     """Run the campaign and print a summary."""
-    from ..errors import ConfigError
     from ..predict.campaign import run_campaign
     from ..predict.scenes import parse_shard, resolve_scenes, shard_scenes
     from ._progress import TqdmProgress, print_summary
@@ -120,10 +142,8 @@ def run(args: argparse.Namespace) -> int:
         scenes = shard_scenes(scenes, index, count)
         out = shard_output(out, index, count)
         print(f'shard {index}/{count}: {len(scenes)} scene(s) -> {out}')
-    options = {'crs': args.crs, 'quicklook_dir': args.quicklook}
+    options = {'crs': args.crs, 'quicklook_dir': args.quicklook, 'fmt': args.fmt}
     if args.devices > 1 or args.num_nodes > 1:
-        if args.fmt != 'gpkg':
-            raise ConfigError('--devices > 1 writes GeoPackage only: drop --format')
         from ..predict.distributed import run_campaign_ddp
 
         summary = run_campaign_ddp(
@@ -140,13 +160,13 @@ def run(args: argparse.Namespace) -> int:
         predictor = load_predictor(args)
         progress = None if args.no_progress else TqdmProgress()
         try:
-            summary = run_campaign(
-                scenes, predictor, out, fmt=args.fmt, progress=progress, **options
-            )
+            summary = run_campaign(scenes, predictor, out, progress=progress, **options)
         finally:
             if progress is not None:
                 progress.close()
     print_summary(summary)
+    if args.fmt == 'parquet' and not summary.interrupted:
+        print_exports(out)
     if summary.interrupted:
         return 130
     return 1 if summary.failed else 0

@@ -6,7 +6,9 @@ rows in one transaction. A scene that fails (missing, unreadable, a band the
 model needs is absent, CRS in degrees, ...) gets a ``failed`` row with the
 reason and the campaign goes on; failed scenes are retried on the next run.
 A write failure (disk full) stops the campaign with the file intact. Ctrl-C
-stops it cleanly after rolling back the scene in progress.
+stops it cleanly after rolling back the scene in progress. With
+``fmt='parquet'`` the finished GeoPackage is then exported to GeoParquet
+files beside it (see :mod:`rtsgeo.predict.export`).
 """
 
 from __future__ import annotations
@@ -21,12 +23,19 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from ..errors import ConfigError, DataNotFoundError
+from .export import check_format, export_parquet
 from .protocol import ScenePredictorLike
 from .records import SceneRecords, build_scene_records, failed_records
 from .scenes import Scene, resolve_scenes
 from .writer import GeoPackageWriter
 
-__all__ = ['CampaignProgress', 'CampaignSummary', 'open_writer', 'run_campaign']
+__all__ = [
+    'CampaignProgress',
+    'CampaignSummary',
+    'finish_output',
+    'open_writer',
+    'run_campaign',
+]
 
 #: Statuses that are not retried on rerun.
 FINAL = ('done', 'skipped')
@@ -91,14 +100,26 @@ class CampaignSummary:
 
 
 def open_writer(out: str | Path, crs: Any = 'EPSG:3413', fmt: str = 'gpkg') -> Any:
-    """The writer of a campaign output (only ``'gpkg'`` so far).
+    """The writer of a campaign output.
+
+    Every format writes the GeoPackage *out* scene by scene (the resumable
+    store); ``'parquet'`` adds an export at the end (:func:`finish_output`).
 
     Raises:
-        ConfigError: If *fmt* is unknown.
+        ConfigError: If *fmt* is unknown or cannot be written here.
     """
-    if fmt == 'gpkg':
-        return GeoPackageWriter(out, crs)
-    raise ConfigError(f"format {fmt!r} is not supported: use 'gpkg'")
+    check_format(fmt, out)
+    return GeoPackageWriter(out, crs)
+
+
+def finish_output(out: str | Path, fmt: str = 'gpkg') -> None:
+    """Write what *fmt* adds to the finished GeoPackage *out* (GeoParquet files).
+
+    Raises:
+        OutputError: If the export fails (the GeoPackage is untouched).
+    """
+    if fmt == 'parquet':
+        export_parquet(out)
 
 
 def _now() -> str:
@@ -184,7 +205,9 @@ def run_campaign(
         predictor: maps one scene (see :class:`ScenePredictorLike`).
         out: the campaign GeoPackage.
         crs: output CRS of the polygons (any CRS pyproj understands).
-        fmt: ``'gpkg'`` (the only format so far).
+        fmt: ``'gpkg'``, or ``'parquet'`` to also export the layers to
+            ``<out stem>.<layer>.parquet`` at the end of a run that was not
+            interrupted (see :mod:`rtsgeo.predict.export`).
         min_area_m2: drop smaller polygons (geodesic area).
         simplify: simplification tolerance in the scene CRS units (0: none).
         progress: receives progress events.
@@ -197,7 +220,8 @@ def run_campaign(
     Raises:
         OutputError: If *out* cannot be written (the campaign stops; scenes
             committed so far stay and a rerun resumes).
-        ConfigError: If *out* was made with another CRS or checkpoint.
+        ConfigError: If *out* was made with another CRS or checkpoint, or
+            *fmt* is unknown.
     """
     todo_all = _as_scenes(scenes)
     start = time.perf_counter()
@@ -227,7 +251,12 @@ def run_campaign(
         summary.interrupted = True
     finally:
         writer.close()
-        summary.seconds = time.perf_counter() - start
+    if not summary.interrupted:
+        try:
+            finish_output(out, fmt)
+        except KeyboardInterrupt:
+            summary.interrupted = True
+    summary.seconds = time.perf_counter() - start
     return summary
 
 

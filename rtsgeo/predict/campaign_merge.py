@@ -5,6 +5,8 @@ transaction, in scene-id order, so merging shards gives the same file content
 as mapping every scene in one process. A scene recorded in several inputs is
 taken from the first input where it is final (``done``/``skipped``), else
 from the first where it failed; a scene already final in the output is kept.
+With ``fmt='parquet'`` the merged output is then exported to GeoParquet
+(:mod:`rtsgeo.predict.export`), so shards can stay GeoPackage-only.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError
+from .export import check_format, export_parquet
 from .writer import GeoPackageWriter
 
 __all__ = ['MergeSummary', 'merge_campaigns']
@@ -48,7 +51,7 @@ def _choose(
 
 
 def merge_campaigns(
-    inputs: Sequence[str | Path], out: str | Path, crs: Any = None
+    inputs: Sequence[str | Path], out: str | Path, crs: Any = None, fmt: str = 'gpkg'
 ) -> MergeSummary:
     """Copy every scene of *inputs* into *out* (created or resumed).
 
@@ -57,14 +60,18 @@ def merge_campaigns(
         out: the merged GeoPackage.
         crs: its CRS if created (default: the first input's); every input
             must be in the output's CRS.
+        fmt: ``'gpkg'``, or ``'parquet'`` to also export the merged layers to
+            ``<out stem>.<layer>.parquet`` (see :mod:`rtsgeo.predict.export`).
 
     Returns:
         What was copied.
 
     Raises:
-        ConfigError: If inputs differ in CRS or checkpoint, or *out* is an input.
-        OutputError: If *out* cannot be written.
+        ConfigError: If inputs differ in CRS or checkpoint, *out* is an
+            input, or *fmt* is unknown.
+        OutputError: If *out* (or its export) cannot be written.
     """
+    check_format(fmt, out)
     paths = [Path(p) for p in inputs]
     if not paths:
         raise ConfigError('merge needs at least one campaign output to read')
@@ -74,10 +81,13 @@ def merge_campaigns(
     try:
         crs = crs or readers[0].crs
         with GeoPackageWriter(out, crs) as writer:
-            return _merge(readers, writer)
+            summary = _merge(readers, writer)
     finally:
         for reader in readers:
             reader.close()
+    if fmt == 'parquet':
+        export_parquet(out)
+    return summary
 
 
 def _merge(readers: list[GeoPackageWriter], writer: GeoPackageWriter) -> MergeSummary:

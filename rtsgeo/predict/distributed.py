@@ -4,7 +4,8 @@ Each rank maps a share of the scenes not yet final in the output (every
 ``world_size``-th scene of the sorted list, starting at its rank) with its own
 predictor on its own device, into its own part file
 ``<out>.parts/rankRRR-of-WWW.gpkg``. Rank 0 then merges the parts into the
-output in scene order and removes them. No gradients are exchanged, so the
+output in scene order and removes them (and, with ``fmt='parquet'``, exports
+it to GeoParquet once every rank has finished). No gradients are exchanged, so the
 model is not wrapped in ``DistributedDataParallel``: DDP here provides the
 launch (one process per device, on one or several nodes), the rank and world
 size, and the barriers.
@@ -25,6 +26,7 @@ from typing import Any, cast
 
 from .campaign import FINAL, CampaignSummary, _as_scenes, _check_model, run_campaign
 from .campaign_merge import merge_campaigns
+from .export import check_format, export_parquet
 from .protocol import ScenePredictorLike
 from .scenes import Scene
 from .writer import GeoPackageWriter
@@ -74,11 +76,14 @@ def run_campaign_ddp(
         timeout_hours: how long a rank may wait for the others at a barrier
             (a rank with slow scenes can finish hours after the rest).
         **campaign_kwargs: passed on to :func:`run_campaign` (not ``progress``
-            or ``worker``, which are set per rank).
+            or ``worker``, which are set per rank); ``fmt='parquet'`` exports
+            the merged output once, from rank 0.
 
     Returns:
         The whole run's counts (the same on every rank).
     """
+    fmt = campaign_kwargs.pop('fmt', 'gpkg')
+    check_format(fmt, out)
     import torch
     from lightning.fabric import Fabric
     from lightning.fabric.strategies import DDPStrategy
@@ -145,6 +150,8 @@ def run_campaign_ddp(
     for name, value in zip(_COUNTS, totals.tolist(), strict=False):
         setattr(result, name, value if name == 'valid_area_m2' else int(value))
     result.interrupted = bool(totals[-1] > 0)
+    if fmt == 'parquet' and not result.interrupted:
+        together(lambda: export_parquet(out) if rank == 0 else None)
     result.seconds = summary.seconds
     result.failures = summary.failures
     return result
