@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pyogrio
@@ -167,3 +168,42 @@ def test_shards_then_merge(
     assert '3 scene(s) copied' in capsys.readouterr().out
     runs = pyogrio.read_dataframe(out, layer='runs')
     assert sorted(runs.scene_id) == ['scene_000', 'scene_001', 'scene_002']
+
+
+def test_format_parquet_map_merge_evaluate(
+    tmp_path: Path, scenes: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from rtsgeo.cli import merge as merge_cli
+    from rtsgeo.predict.export import FORMATS
+
+    assert map_cli.FORMATS == merge_cli.FORMATS == FORMATS
+    out = tmp_path / 'whole.gpkg'
+    common = ['--checkpoint', 'm.pt', '--no-progress', '--format', 'parquet']
+    assert main(['map', str(scenes), '--out', str(out), *common]) == 0
+    printed = capsys.readouterr().out
+    slumps = tmp_path / 'whole.slumps.parquet'
+    assert f'geoparquet slumps: {slumps}' in printed
+    assert (tmp_path / 'whole.runs.parquet').is_file()
+    # Shards, then a merge that exports.
+    merged = tmp_path / 'merged.gpkg'
+    for index in range(2):
+        argv = ['map', str(scenes), '--out', str(merged), '--shard', f'{index}/2']
+        assert main([*argv, *common]) == 0
+    shards = sorted(tmp_path.glob('merged.shard-*-of-2.gpkg'))
+    argv = ['merge', *map(str, shards), '--out', str(merged), '--format', 'parquet']
+    assert main(argv) == 0
+    assert f'geoparquet coverage: {tmp_path / "merged.coverage.parquet"}' in (
+        capsys.readouterr().out
+    )
+    assert (tmp_path / 'merged.slumps.parquet').read_bytes() == slumps.read_bytes()
+    # rtsgeo evaluate reads the GeoParquet export as it reads the GeoPackage.
+    results = []
+    for pred in (slumps, tmp_path / 'merged.slumps.parquet', out):
+        argv = ['evaluate', '--pred', str(pred), '--truth', str(out), '--json']
+        where = "scene_id != 'scene_001'"
+        assert main([*argv, '--where', where, '--truth-where', where]) == 0
+        result = json.loads(capsys.readouterr().out)
+        assert result.pop('pred') == str(pred)
+        results.append(result)
+    assert results[0] == results[1] == results[2]
+    assert (results[0]['ap50'], results[0]['n_pred'], results[0]['fn']) == (1.0, 4, 0)
