@@ -1,11 +1,12 @@
 """The output schema of a mapping campaign: one source of truth for every layer.
 
-Three layers (GeoPackage layers, or GeoParquet folders): ``slumps`` (one row
-per mapped slump), ``coverage`` (one row per mapped scene: the footprint of
-its valid pixels, so "no slump" can be told from "no data") and ``runs`` (one
-row per scene attempted: status, message, counts, timings). Columns are
-listed here with their SQLite type and meaning; the writers, the merge and
-the docs take them from here.
+Three layers (GeoPackage layers, also exported to Parquet files with
+``fmt='parquet'``): ``slumps`` (one row per mapped slump), ``coverage`` (one
+row per mapped scene: the footprint of its valid pixels, so "no slump" can be
+told from "no data") and ``runs`` (one row per scene attempted: status,
+message, counts, timings). Columns are listed here with their SQLite type
+and meaning; the writers, the merge, the export and the docs take them from
+here.
 """
 
 from __future__ import annotations

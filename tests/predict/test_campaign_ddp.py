@@ -8,6 +8,7 @@ import sys
 import textwrap
 from pathlib import Path
 
+import pandas as pd
 import pyogrio
 
 from rtsgeo.predict import run_campaign
@@ -38,6 +39,7 @@ def test_two_rank_ddp_matches_one_process(
                 lambda device: FakePredictor(),
                 {str(out)!r},
                 devices=2,
+                fmt='parquet',
             )
             print('SUMMARY', summary.done, summary.polygons, flush=True)
             """
@@ -53,12 +55,17 @@ def test_two_rank_ddp_matches_one_process(
     )
     assert result.returncode == 0, result.stderr[-3000:]
     single = tmp_path / 'single.gpkg'
-    reference = run_campaign(synthetic_scenes, FakePredictor(), single)
+    reference = run_campaign(synthetic_scenes, FakePredictor(), single, fmt='parquet')
     assert f'SUMMARY 3 {reference.polygons}' in result.stdout
     assert not (tmp_path / 'ddp.gpkg.parts').exists()
     assert _content(out) == _content(single)
     runs = pyogrio.read_dataframe(out, layer='runs')
     assert sorted(runs.worker) == ['rank 0/2', 'rank 0/2', 'rank 1/2']
+    # Rank 0 exported the merged output once: the same GeoParquet as one process.
+    for layer in ('slumps', 'coverage'):
+        got = tmp_path / f'ddp.{layer}.parquet'
+        assert got.read_bytes() == (tmp_path / f'single.{layer}.parquet').read_bytes()
+    assert len(pd.read_parquet(tmp_path / 'ddp.runs.parquet')) == 3
 
 
 def test_shards_merge_to_one_process_output(
