@@ -114,7 +114,7 @@ class InstanceSegmentationTask(BaseTask):
         gamma: float = 0.1,
         name: str | None = None,
         plot_samples: int = 2,
-        metric_backend: Literal['faster_coco_eval', 'pycocotools'] = 'faster_coco_eval',
+        metric_backend: Literal['pycocotools', 'faster_coco_eval'] = 'pycocotools',
     ) -> None:
         """Initialise a new InstanceSegmentationTask.
 

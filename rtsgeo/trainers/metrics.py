@@ -11,11 +11,13 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import numpy as np
 import torch
 from torch import Tensor
 from torchmetrics.detection import MeanAveragePrecision
 
 __all__ = [
+    'COCO_IOU_THRESHOLDS',
     'MASK_THRESHOLD',
     'METRIC_KEYS',
     'RegionAP50',
@@ -28,24 +30,30 @@ __all__ = [
 #: Probability above which a predicted mask pixel belongs to the instance.
 MASK_THRESHOLD = 0.5
 
+#: COCO's IoU thresholds exactly as pycocotools makes them (float64). torchmetrics'
+#: default float32 ones round differently, which changes AP@[.5:.95] and recall
+#: when an IoU equals a threshold (common with small integer masks).
+COCO_IOU_THRESHOLDS: list[float] = np.linspace(0.5, 0.95, 10).tolist()
+
 #: torchmetrics keys reported for each IoU type: AP, AP50, AP75, recall.
 METRIC_KEYS: tuple[str, ...] = ('map', 'map_50', 'map_75', 'mar_100')
 
 
 def build_map_metric(
-    iou_types: tuple[str, ...] = ('segm', 'bbox'), backend: str = 'faster_coco_eval'
+    iou_types: tuple[str, ...] = ('segm', 'bbox'), backend: str = 'pycocotools'
 ) -> MeanAveragePrecision:
     """A COCO mean-average-precision metric for masks and boxes.
 
     Args:
         iou_types: ``'segm'`` (masks) and/or ``'bbox'``.
-        backend: ``'faster_coco_eval'`` or ``'pycocotools'`` (same numbers).
+        backend: ``'pycocotools'`` or ``'faster_coco_eval'`` (same numbers).
 
     Returns:
         The metric; :meth:`compute` gives keys like ``segm_map_50``.
     """
     return MeanAveragePrecision(
         iou_type=iou_types,  # type: ignore[arg-type]
+        iou_thresholds=COCO_IOU_THRESHOLDS,
         backend=backend,  # type: ignore[arg-type]
     )
 
@@ -96,7 +104,7 @@ class RegionAP50:
     the device of the predictions they receive.
     """
 
-    def __init__(self, backend: str = 'faster_coco_eval') -> None:
+    def __init__(self, backend: str = 'pycocotools') -> None:
         """Start with no region.
 
         Args:
