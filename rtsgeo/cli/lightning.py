@@ -86,6 +86,15 @@ def build_cli(args: Sequence[str] | dict[str, Any], run: bool = True) -> Any:
                 }
             )
 
+        def instantiate_classes(self) -> None:
+            try:
+                super().instantiate_classes()
+            except ValueError:
+                # jsonargparse folds errors raised in __init__ into a ValueError
+                # about Union subtypes: raise the real one again.
+                _reraise_init_error(self.config[self.subcommand])
+                raise
+
         def before_predict(self) -> None:
             _predict_fallback(self.datamodule)
 
@@ -112,6 +121,20 @@ def build_cli(args: Sequence[str] | dict[str, Any], run: bool = True) -> Any:
         args=list(args) if not isinstance(args, dict) else args,
         run=run,
     )
+
+
+def _reraise_init_error(config: Any) -> None:
+    """Instantiate the data and model of a parsed config to surface their error."""
+    import importlib
+
+    for key in ('data', 'model'):
+        spec = config.get(key)
+        if spec is None or not getattr(spec, 'class_path', None):
+            continue
+        module, name = spec.class_path.rsplit('.', 1)
+        cls = getattr(importlib.import_module(module), name)
+        init_args = spec.get('init_args')
+        cls(**(init_args.as_dict() if init_args is not None else {}))
 
 
 def _predict_fallback(datamodule: Any) -> None:
