@@ -19,7 +19,18 @@ from ..errors import RTSGeoError
 __all__ = ['build_parser', 'main']
 
 #: Subcommand modules, in the order ``--help`` lists them.
-SUBCOMMANDS: tuple[str, ...] = ('demo', 'map', 'merge', 'evaluate', 'benchmark')
+SUBCOMMANDS: tuple[str, ...] = (
+    'demo',
+    'lightning',
+    'recipe',
+    'map',
+    'merge',
+    'evaluate',
+    'benchmark',
+)
+
+# Handed to LightningCLI (rtsgeo.cli.lightning) before argparse sees them.
+_LIGHTNING_COMMANDS = ('fit', 'validate', 'test', 'predict')
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -45,6 +56,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     Returns:
         Exit status: 0 on success, 2 on a usage or input error.
     """
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in _LIGHTNING_COMMANDS:
+        from .lightning import run
+
+        return run(argv)
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, 'func', None):

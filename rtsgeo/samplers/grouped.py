@@ -41,7 +41,7 @@ class CRSGroupedGeoSampler(Sampler[tuple[int, GeoSlice]]):
 
     def __len__(self) -> int:
         """Total number of keys over all groups."""
-        return sum(len(s) for s in self._active())
+        return sum(len(s) for _, s in self._active())
 
     def _active(self) -> list[tuple[int, Any]]:
         return [(g, s) for g, s in enumerate(self.samplers) if s is not None]

@@ -1,0 +1,102 @@
+"""``rtsgeo fit|validate|test`` through the real CLI, and its one-line errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from rtsgeo.cli.main import main
+
+CONFIGS = Path(__file__).parents[2] / 'rtsgeo' / 'configs'
+
+
+def _fit(config: Path, root: Path, out: Path, *extra: str) -> int:
+    return main(
+        [
+            'fit',
+            '--config',
+            str(config),
+            '--data.init_args.root',
+            str(root),
+            '--trainer.default_root_dir',
+            str(out),
+            '--trainer.enable_progress_bar',
+            'false',
+            *extra,
+        ]
+    )
+
+
+@pytest.mark.parametrize('name', ['rgb.yaml', 'rgb_ndvi_nir.yaml'])
+def test_fit_fast_dev_run(
+    name: str, synthetic_root: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    status = _fit(CONFIGS / 'tiny' / name, synthetic_root, tmp_path, '--trainer.fast_dev_run', 'true')
+    assert status == 0
+    out = capsys.readouterr().out
+    assert 'rtsgeo fit finished' in out
+    assert 'val_segm_map_50' in out
+    assert 'train_loss' in out
+
+
+def _error_line(capsys: pytest.CaptureFixture[str], command: str) -> str:
+    lines = [x for x in capsys.readouterr().err.splitlines() if x.startswith(f'rtsgeo {command}: error:')]
+    assert len(lines) == 1
+    return lines[0]
+
+
+def _variant(tmp_path: Path, edit: dict) -> Path:
+    config = yaml.safe_load((CONFIGS / 'tiny' / 'rgb.yaml').read_text())
+    for section, values in edit.items():
+        config[section]['init_args'].update(values)
+    path = tmp_path / 'variant.yaml'
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def test_unknown_modality(synthetic_root: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = _variant(tmp_path, {'data': {'modalities': ['rgb', 'swir']}})
+    assert _fit(config, synthetic_root, tmp_path, '--trainer.fast_dev_run', 'true') == 2
+    assert 'swir' in _error_line(capsys, 'fit')
+
+
+def test_model_and_data_modalities_differ(synthetic_root: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = _variant(tmp_path, {'data': {'modalities': ['rgb', 'nir']}})
+    assert _fit(config, synthetic_root, tmp_path, '--trainer.fast_dev_run', 'true') == 2
+    line = _error_line(capsys, 'fit')
+    assert "['rgb', 'nir']" in line and 'model expects' in line
+
+
+def test_anchors_larger_than_input(synthetic_root: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    options = {'model_options': {'anchor_sizes': [8, 16, 32, 64, 128]}}
+    config = _variant(tmp_path, {'model': options})
+    assert _fit(config, synthetic_root, tmp_path, '--trainer.fast_dev_run', 'true') == 2
+    line = _error_line(capsys, 'fit')
+    assert 'anchor_sizes' in line and '[128]' in line and '64 px' in line
+
+
+def test_stage2_without_stage1_checkpoints(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    recipe = tmp_path / 'recipe.yaml'
+    recipe.write_text(
+        yaml.safe_dump(
+            {
+                'base': str(CONFIGS / 'tiny' / 'rgb.yaml'),
+                'output_dir': str(tmp_path / 'runs'),
+                'modalities': ['rgb', 'nir'],
+                'stage1_checkpoints': {'rgb': str(tmp_path / 'missing-rgb.ckpt')},
+            }
+        )
+    )
+    assert main(['recipe', '--config', str(recipe), '--stage', '2']) == 2
+    line = _error_line(capsys, 'recipe')
+    assert "stage-1 checkpoint of 'rgb'" in line and 'missing-rgb.ckpt' in line
+
+
+def test_help_lists_lightning_commands(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(['--help'])
+    out = capsys.readouterr().out
+    for command in ('fit', 'validate', 'test', 'predict', 'recipe'):
+        assert command in out
