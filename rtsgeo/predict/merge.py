@@ -157,7 +157,9 @@ def compose_group(members: Sequence[TileInstance]) -> MergedInstance | None:
     rows, cols = np.nonzero(mask)
     r0, c0 = int(rows.min()), int(cols.min())
     crop = mask[r0 : int(rows.max()) + 1, c0 : int(cols.max()) + 1]
-    return MergedInstance(crop, box[0] + r0, box[2] + c0, weighted / pixels, len(members))
+    return MergedInstance(
+        crop, box[0] + r0, box[2] + c0, weighted / pixels, len(members)
+    )
 
 
 @dataclass

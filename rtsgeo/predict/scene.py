@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import geopandas as gpd
-import shapely
 import torch
 from affine import Affine
 from rasterio.crs import CRS
@@ -20,8 +19,8 @@ from .coverage import CoverageAccumulator
 from .inference import forward_tiles, tile_instances
 from .merge import InstanceMerger, MergedInstance
 from .reader import SceneReader
-from .tiling import Tile, default_overlap, tile_rows, tile_windows
-from .vectorize import vectorize_mask, vectorize_masks
+from .tiling import Tile, default_overlap, tile_windows
+from .vectorize import vectorize_masks
 
 if TYPE_CHECKING:
     from ..models import TrainedModelInfo
@@ -121,16 +120,23 @@ class ScenePredictor:
         self.tile_size = tile_size or config.image_size
         self.overlap = default_overlap(self.tile_size) if overlap is None else overlap
         fixed = config.backbone != 'resnet50'
-        if fixed and self.tile_size != config.image_size and isinstance(model, nn.Module):
+        if (
+            fixed
+            and self.tile_size != config.image_size
+            and isinstance(model, nn.Module)
+        ):
             msg = (
-                f'tile_size={self.tile_size}: the {config.backbone} model {info.name!r} '
-                f'runs only at image_size={config.image_size}; use that tile size'
+                f'tile_size={self.tile_size}: the {config.backbone} model '
+                f'{info.name!r} runs only at image_size={config.image_size}: '
+                'use that tile size'
             )
             raise ConfigError(msg)
         if batch_size < 1:
             raise ConfigError(f'batch_size={batch_size}: use 1 or more')
         if not 0 <= self.overlap < self.tile_size:
-            msg = f'overlap={self.overlap}: use 0 <= overlap < tile_size={self.tile_size}'
+            msg = (
+                f'overlap={self.overlap}: use 0 <= overlap < tile_size={self.tile_size}'
+            )
             raise ConfigError(msg)
         self.device = torch.device(device)
         if isinstance(model, nn.Module):
@@ -150,9 +156,7 @@ class ScenePredictor:
         self.match_ios = match_ios
 
     @classmethod
-    def from_checkpoint(
-        cls, path: str | Path, **kwargs: Any
-    ) -> ScenePredictor:
+    def from_checkpoint(cls, path: str | Path, **kwargs: Any) -> ScenePredictor:
         """A predictor for a trained-model file or training checkpoint.
 
         Args:
@@ -252,12 +256,18 @@ class ScenePredictor:
                 )
                 for tile, found, valid in zip(tiles, detections, valids, strict=True):
                     if row is not None and tile.row != row:
-                        frames.append(self._vectorize(merger.pop_finished(tile.row_off), reader))
+                        frames.append(
+                            self._vectorize(merger.pop_finished(tile.row_off), reader)
+                        )
                     row = tile.row
                     merger.add(
                         tile,
                         tile_instances(
-                            tile, found, valid, self.score_threshold, self.mask_threshold
+                            tile,
+                            found,
+                            valid,
+                            self.score_threshold,
+                            self.mask_threshold,
                         ),
                     )
                 run += len(tiles)

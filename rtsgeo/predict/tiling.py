@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -66,7 +67,7 @@ def _cells(starts: list[int], extent: int, overlap: int) -> list[tuple[int, int]
     # tile in which it is furthest from an edge (the most interior one).
     inner = [s + overlap // 2 for s in starts[1:]]
     bounds = [0, *(min(max(b, 0), extent) for b in inner), extent]
-    return list(zip(bounds[:-1], bounds[1:], strict=True))
+    return list(itertools.pairwise(bounds))
 
 
 def tile_windows(
