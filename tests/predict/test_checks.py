@@ -37,14 +37,14 @@ def _mask() -> np.ndarray:
 
 
 def test_missing_scene(predictor: ScenePredictor, tmp_path: Path) -> None:
-    with pytest.raises(DataNotFoundError, match='nope.tif'):
+    with pytest.raises(DataNotFoundError, match=r'nope\.tif'):
         predictor.check_scene(tmp_path / 'nope.tif')
 
 
 def test_unreadable_scene(predictor: ScenePredictor, tmp_path: Path) -> None:
     path = tmp_path / 'broken.tif'
     path.write_bytes(b'II*\x00 not really a tiff')
-    with pytest.raises(CorruptRasterError, match='broken.tif'):
+    with pytest.raises(CorruptRasterError, match=r'broken\.tif'):
         predictor.predict_scene(path)
 
 
@@ -88,7 +88,7 @@ def test_sensor_preset_that_does_not_fit(tmp_path: Path) -> None:
 def test_geographic_crs_refused(predictor: ScenePredictor, tmp_path: Path) -> None:
     transform = Affine(0.0001, 0.0, -133.0, 0.0, -0.0001, 69.4)
     path = write_mask_scene(tmp_path / 'deg.tif', _mask(), transform, 'EPSG:4326')
-    with pytest.raises(InvalidImageryError, match='deg.tif.*projected CRS.*UTM'):
+    with pytest.raises(InvalidImageryError, match=r'deg\.tif.*projected CRS.*UTM'):
         predictor.check_scene(path)
     with pytest.raises(InvalidImageryError):
         predictor.predict_scene(path)

@@ -49,7 +49,7 @@ def test_tta_merges_views_instance_by_instance() -> None:
 def test_tta_keeps_at_most_one_member_per_view() -> None:
     obj = _square(4, 4, 8)
     views = [(torch.stack([obj, obj]), torch.tensor([0.8, 0.7]))]
-    masks, scores = merge_tta_detections(views)
+    _masks, scores = merge_tta_detections(views)
     assert len(scores) == 2
 
 
