@@ -117,7 +117,7 @@ def write_benchmark_scenes(
     from ..datasets import make_synthetic_scene
 
     base = make_synthetic_scene(
-        directory, seed=seed, size=size, n_slumps=max(4, size // 48), nodata_hole=True
+        directory, seed=seed, size=size, n_slumps=max(2, size // 48), nodata_hole=True
     ).image_path
     large = directory / 'image' / 'scene_4x.tif'
     with rasterio.open(base) as src:

@@ -18,6 +18,8 @@ __all__ = ['CoverageAccumulator']
 class CoverageAccumulator:
     """Vectorises each tile's valid pixels inside the cell the tile owns.
 
+    Also counts the valid pixels and the tiles without any.
+
     The cells of a grid partition the scene, so every valid pixel is counted
     once, and pieces are unioned row by row to keep few vertices in memory.
     """
@@ -32,6 +34,7 @@ class CoverageAccumulator:
         self.transform = transform
         self.simplify_tolerance = simplify_tolerance
         self.valid_pixels = 0
+        self.tiles_empty = 0
         self._rows: list[BaseGeometry] = []
         self._pieces: list[BaseGeometry] = []
         self._row: int | None = None
@@ -41,8 +44,12 @@ class CoverageAccumulator:
         if self._row is not None and tile.row != self._row:
             self._flush()
         self._row = tile.row
+        valid = np.asarray(valid, dtype=bool)
+        if not valid.any():
+            self.tiles_empty += 1
+            return
         r0, r1, c0, c1 = tile.cell
-        cell = np.asarray(valid, dtype=bool)[
+        cell = valid[
             r0 - tile.row_off : r1 - tile.row_off, c0 - tile.col_off : c1 - tile.col_off
         ]
         count = int(cell.sum())

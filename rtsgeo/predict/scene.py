@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import geopandas as gpd
+import pandas as pd
 import torch
 from affine import Affine
 from rasterio.crs import CRS
@@ -241,42 +242,14 @@ class ScenePredictor:
             InvalidImageryError: see :meth:`check_scene`.
         """
         with self.open(path) as reader:
-            merger = InstanceMerger(self.match_iou, self.match_ios)
             coverage = CoverageAccumulator(reader.transform)
-            frames: list[gpd.GeoDataFrame] = []
-            run = 0
-            row: int | None = None
-            for tiles, images, valids in self.iter_batches(reader, progress, coverage):
-                detections = forward_tiles(
-                    self.model,
-                    images.to(self.device),
-                    self.tta,
-                    self.amp,
-                    self.mask_threshold,
-                )
-                for tile, found, valid in zip(tiles, detections, valids, strict=True):
-                    if row is not None and tile.row != row:
-                        frames.append(
-                            self._vectorize(merger.pop_finished(tile.row_off), reader)
-                        )
-                    row = tile.row
-                    merger.add(
-                        tile,
-                        tile_instances(
-                            tile,
-                            found,
-                            valid,
-                            self.score_threshold,
-                            self.mask_threshold,
-                        ),
-                    )
-                run += len(tiles)
-            frames.append(self._vectorize(merger.pop_finished(None), reader))
-            total = len(self.tiles(reader))
+            frames = list(self._map_rows(reader, coverage, progress))
+            tiles = len(self.tiles(reader))
             polygons = gpd.GeoDataFrame(
-                {'score': [s for f in frames for s in f['score']]},
+                pd.concat([f['score'] for f in frames], ignore_index=True),
                 geometry=gpd.GeoSeries(
-                    [g for f in frames for g in f.geometry], crs=reader.crs
+                    pd.concat([f.geometry for f in frames], ignore_index=True),
+                    crs=reader.crs,
                 ),
                 crs=reader.crs,
             )
@@ -288,10 +261,37 @@ class ScenePredictor:
                 polygons=polygons,
                 coverage=coverage.result(),
                 acquired=reader.acquired,
-                tiles=run,
-                tiles_skipped=total - run,
+                tiles=tiles - coverage.tiles_empty,
+                tiles_skipped=coverage.tiles_empty,
                 valid_area_m2=coverage.valid_pixels * reader.pixel_area_m2,
             )
+
+    def _map_rows(
+        self,
+        reader: SceneReader,
+        coverage: CoverageAccumulator,
+        progress: Progress | None,
+    ) -> Iterator[gpd.GeoDataFrame]:
+        """Polygons of the objects finished after each tile row, then the rest."""
+        merger = InstanceMerger(self.match_iou, self.match_ios)
+        row: int | None = None
+        for tiles, images, valids in self.iter_batches(reader, progress, coverage):
+            found = forward_tiles(
+                self.model,
+                images.to(self.device),
+                self.tta,
+                self.amp,
+                self.mask_threshold,
+            )
+            for tile, detections, valid in zip(tiles, found, valids, strict=True):
+                if row is not None and tile.row != row:
+                    yield self._vectorize(merger.pop_finished(tile.row_off), reader)
+                row = tile.row
+                instances = tile_instances(
+                    tile, detections, valid, self.score_threshold, self.mask_threshold
+                )
+                merger.add(tile, instances)
+        yield self._vectorize(merger.pop_finished(None), reader)
 
     def _vectorize(
         self, instances: list[MergedInstance], reader: SceneReader
@@ -301,5 +301,5 @@ class ScenePredictor:
             reader.transform,
             reader.crs,
             self.simplify_tolerance,
-            self.min_area_m2,
+            self.min_area_m2 / float(reader.crs.linear_units_factor[1]) ** 2,
         )
