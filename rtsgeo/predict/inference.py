@@ -102,6 +102,7 @@ def forward_tiles(
     tta: bool = False,
     amp: bool = False,
     mask_threshold: float = 0.5,
+    score_threshold: float | None = None,
 ) -> list[Detections]:
     """Run the model on a batch of tiles.
 
@@ -113,17 +114,24 @@ def forward_tiles(
             three views per instance (see :func:`merge_tta_detections`).
         amp: float16 autocast (use on GPU only).
         mask_threshold: mask probability threshold used to match TTA views.
+        score_threshold: without TTA, detections scoring below are dropped
+            before they leave the device (with TTA, every view's detections
+            count towards the merged score).
 
     Returns:
         Per tile, mask probabilities and scores on the CPU.
     """
-    flips = _FLIPS if tta else _FLIPS[:1]
+    if not tta:
+        outputs = _forward(model, images, amp)  # type: ignore[arg-type]
+        if score_threshold is not None:
+            outputs = [
+                (m[s >= score_threshold], s[s >= score_threshold]) for m, s in outputs
+            ]
+        return [(m.cpu(), s.cpu()) for m, s in outputs]
     views: list[list[Detections]] = []
-    for dims in flips:
+    for dims in _FLIPS:
         outputs = _forward(model, _flip(images, dims), amp)  # type: ignore[arg-type]
         views.append([(_flip(m, dims).cpu(), s.cpu()) for m, s in outputs])
-    if not tta:
-        return views[0]
     return [
         merge_tta_detections([view[i] for view in views], mask_threshold)
         for i in range(images.shape[0])

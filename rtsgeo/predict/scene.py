@@ -282,6 +282,7 @@ class ScenePredictor:
                 self.tta,
                 self.amp,
                 self.mask_threshold,
+                self.score_threshold,
             )
             for tile, detections, valid in zip(tiles, found, valids, strict=True):
                 if row is not None and tile.row != row:

@@ -85,3 +85,12 @@ def test_tile_instances_crop_threshold_and_drop_nodata() -> None:
     assert (first.row, first.col) == (4, 24 + 6)
     assert first.mask.shape == (8, 6) and first.mask.all()
     assert first.score == pytest.approx(0.9) and first.tile == tile
+
+
+def test_forward_drops_low_scores_before_leaving_the_device() -> None:
+    images = torch.full((1, 5, 32, 32), -1.0)
+    images[0, :, 2:4, 2:4] = 1.0  # small: the oracle scores it about 0.62
+    images[0, :, 10:30, 10:30] = 1.0  # large: about 0.87
+    ((masks, scores),) = forward_tiles(ComponentOracle(), images, score_threshold=0.8)
+    assert scores.tolist() == pytest.approx([0.6 + 0.3 * 400 / 450])
+    assert masks.shape == (1, 32, 32) and masks[0, 20, 20] == 1.0
