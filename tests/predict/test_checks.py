@@ -17,7 +17,13 @@ from rtsgeo.errors import (
     DataNotFoundError,
     InvalidImageryError,
 )
-from rtsgeo.models import build_model_from_preset, get_preset, save_trained_model
+from rtsgeo.models import (
+    ModelConfig,
+    TrainedModelInfo,
+    build_model_from_preset,
+    get_preset,
+    save_trained_model,
+)
 from rtsgeo.predict import ScenePredictor, acquisition_date
 
 from .oracle import ComponentOracle, oracle_info, write_mask_scene
@@ -28,6 +34,10 @@ TRANSFORM = Affine(5.0, 0.0, 500000.0, 0.0, -5.0, 7600000.0)
 @pytest.fixture
 def predictor() -> ScenePredictor:
     return ScenePredictor(ComponentOracle(), oracle_info(64))
+
+
+def _info(config: ModelConfig, stats: dict) -> TrainedModelInfo:
+    return TrainedModelInfo(config, stats, None, 'nano', '', '')
 
 
 def _mask() -> np.ndarray:
@@ -153,3 +163,16 @@ def test_real_model_from_checkpoint(tmp_path: Path) -> None:
     assert result.polygons.union_all().difference(
         result.coverage
     ).area == pytest.approx(0)
+
+
+def test_real_model_with_tta(tmp_path: Path) -> None:
+    scene = make_synthetic_scene(tmp_path, seed=2, size=64, n_slumps=1)
+    config = get_preset('nano_cascade_rgb')
+    stats = {'rgb': {'mean': [900.0] * 3, 'std': [300.0] * 3}}
+    model = build_model_from_preset('nano_cascade_rgb')
+    predictor = ScenePredictor(model, _info(config, stats), tta=True)
+    result = predictor.predict_scene(scene.image_path)
+    assert result.tiles == 1
+    assert result.polygons.geometry.is_valid.all()
+    # Merged over three views, scores are means of at most three scores.
+    assert result.polygons['score'].between(0, 1).all()
