@@ -1,8 +1,8 @@
 """``rtsgeo benchmark``: measure rtsgeo on this machine.
 
-Each target is a sub-subcommand registered in :data:`TARGETS` (``model`` here;
-``predict`` can be added the same way: a function ``add_<target>(subparsers)``
-that registers its parser and sets ``func``).
+Each target is a sub-subcommand registered in :data:`TARGETS` (``model`` and
+``predict``): a function ``_add_<target>(subparsers)`` that registers its
+parser and sets ``func``.
 """
 
 from __future__ import annotations
@@ -57,8 +57,57 @@ def _add_model(subparsers: Any) -> None:
     parser.set_defaults(func=_run_model)
 
 
+def _add_predict(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        'predict',
+        help='scene predictor throughput, overhead over the model, memory',
+        description=(
+            'Map a generated scene and the same scene at four times the area, '
+            'each in a fresh process: tiles/s, km2/h, end-to-end time over the '
+            "model's forward time alone on the same tiles, and peak RSS of both."
+        ),
+    )
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument('--checkpoint', help='trained-model file to benchmark')
+    source.add_argument(
+        '--preset', help='untrained model preset (default nano_cascade_rgb_ndvi_nir)'
+    )
+    parser.add_argument('--size', type=int, default=512, help='base scene side (px)')
+    parser.add_argument('--tile-size', type=int, help='tile side (px)')
+    parser.add_argument('--batch-size', type=int, default=4, help='tiles per batch')
+    parser.add_argument(
+        '--score-threshold',
+        type=float,
+        help='default 0.5, or calibrated to ~5 detections/tile for a preset',
+    )
+    parser.add_argument(
+        '--repeats', type=int, default=2, help='passes per scene; fastest kept'
+    )
+    parser.add_argument('--json', action='store_true', help='one JSON object')
+    parser.set_defaults(func=_run_predict)
+
+
 #: Benchmark targets: name -> function registering its parser.
-TARGETS: dict[str, Callable[[Any], None]] = {'model': _add_model}
+TARGETS: dict[str, Callable[[Any], None]] = {
+    'model': _add_model,
+    'predict': _add_predict,
+}
+
+
+def _run_predict(args: argparse.Namespace) -> int:
+    from ..predict.benchmark import describe, run_predict_benchmark
+
+    row = run_predict_benchmark(
+        checkpoint=args.checkpoint,
+        preset=args.preset,
+        size=args.size,
+        tile_size=args.tile_size,
+        batch_size=args.batch_size,
+        score_threshold=args.score_threshold,
+        repeats=args.repeats,
+    )
+    print(json.dumps(row) if args.json else describe(row), flush=True)
+    return 0
 
 
 def _run_model(args: argparse.Namespace) -> int:

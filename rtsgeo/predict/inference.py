@@ -1,0 +1,185 @@
+"""Batched inference on tiles, flip test-time augmentation, per-tile instances."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Sequence
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from .merge import TileInstance
+from .tiling import Tile
+
+__all__ = [
+    'Detections',
+    'forward_tiles',
+    'mask_iou',
+    'merge_tta_detections',
+    'tile_instances',
+]
+
+#: One tile's detections: mask probabilities ``(N, H, W)`` and scores ``(N,)``.
+Detections = tuple[Tensor, Tensor]
+
+# Flips of the (H, W) axes: identity, horizontal, vertical. Each is its own inverse.
+_FLIPS: tuple[tuple[int, ...], ...] = ((), (-1,), (-2,))
+
+
+def _flip(x: Tensor, dims: tuple[int, ...]) -> Tensor:
+    return torch.flip(x, dims) if dims else x
+
+
+def _forward(model: nn.Module, images: Tensor, amp: bool) -> list[Detections]:
+    autocast: contextlib.AbstractContextManager[object] = (
+        torch.autocast(images.device.type, dtype=torch.float16)
+        if amp
+        else contextlib.nullcontext()
+    )
+    with autocast:
+        outputs = model(images)
+    return [(out['masks'][:, 0].float(), out['scores'].float()) for out in outputs]
+
+
+def mask_iou(a: Tensor, b: Tensor) -> Tensor:
+    """Pairwise IoU ``(N, M)`` of boolean masks ``(N, H, W)`` and ``(M, H, W)``."""
+    a2 = a.flatten(1).float()
+    b2 = b.flatten(1).float()
+    inter = a2 @ b2.T
+    union = a2.sum(1)[:, None] + b2.sum(1)[None, :] - inter
+    return inter / union.clamp_min(1.0)
+
+
+def merge_tta_detections(
+    variants: Sequence[Detections], mask_threshold: float = 0.5, iou: float = 0.5
+) -> Detections:
+    """Merge the detections of augmented views of one tile, instance by instance.
+
+    Detections of all views are clustered greedily by score: each joins the
+    first cluster whose leader's mask it overlaps at *iou* or more (at most
+    one member per view). A cluster's mask is the mean of its members'
+    probabilities and its score the sum of their scores over the number of
+    views, so an object seen in one view of three keeps a third of its score.
+
+    Args:
+        variants: detections of each view, already mapped back to the tile.
+        mask_threshold: probability at which a mask pixel is on, for matching.
+        iou: mask IoU at which two detections are the same object.
+
+    Returns:
+        Merged mask probabilities and scores, by decreasing score.
+    """
+    masks = torch.cat([m for m, _ in variants])
+    scores = torch.cat([s for _, s in variants])
+    views = torch.cat([torch.full((len(s),), i) for i, (_, s) in enumerate(variants)])
+    if len(scores) == 0:
+        return masks, scores
+    order = torch.argsort(scores, descending=True)
+    binary = masks >= mask_threshold
+    overlaps = mask_iou(binary, binary)
+    leaders: list[int] = []
+    clusters: list[list[int]] = []
+    for index in order.tolist():
+        for leader, members in zip(leaders, clusters, strict=True):
+            taken = {int(views[m]) for m in members}
+            if int(views[index]) not in taken and overlaps[leader, index] >= iou:
+                members.append(index)
+                break
+        else:
+            leaders.append(index)
+            clusters.append([index])
+    merged_masks = torch.stack([masks[c].mean(0) for c in clusters])
+    merged_scores = torch.stack([scores[c].sum() / len(variants) for c in clusters])
+    order = torch.argsort(merged_scores, descending=True)
+    return merged_masks[order], merged_scores[order]
+
+
+@torch.inference_mode()
+def forward_tiles(
+    model: nn.Module | Callable[[Tensor], list[dict[str, Tensor]]],
+    images: Tensor,
+    tta: bool = False,
+    amp: bool = False,
+    mask_threshold: float = 0.5,
+    score_threshold: float | None = None,
+) -> list[Detections]:
+    """Run the model on a batch of tiles.
+
+    Args:
+        model: the detector in eval mode (``model(images)`` returns one dict
+            with ``masks`` ``(N, 1, H, W)`` and ``scores`` per image).
+        images: normalised ``(B, C, H, W)`` tiles on the model's device.
+        tta: also run horizontally and vertically flipped tiles and merge the
+            three views per instance (see :func:`merge_tta_detections`).
+        amp: float16 autocast (use on GPU only).
+        mask_threshold: mask probability threshold used to match TTA views.
+        score_threshold: without TTA, detections scoring below are dropped
+            before they leave the device (with TTA, every view's detections
+            count towards the merged score).
+
+    Returns:
+        Per tile, mask probabilities and scores on the CPU.
+    """
+    if not tta:
+        outputs = _forward(model, images, amp)  # type: ignore[arg-type]
+        if score_threshold is not None:
+            outputs = [
+                (m[s >= score_threshold], s[s >= score_threshold]) for m, s in outputs
+            ]
+        return [(m.cpu(), s.cpu()) for m, s in outputs]
+    views: list[list[Detections]] = []
+    for dims in _FLIPS:
+        outputs = _forward(model, _flip(images, dims), amp)  # type: ignore[arg-type]
+        views.append([(_flip(m, dims).cpu(), s.cpu()) for m, s in outputs])
+    return [
+        merge_tta_detections([view[i] for view in views], mask_threshold)
+        for i in range(images.shape[0])
+    ]
+
+
+def tile_instances(
+    tile: Tile,
+    detections: Detections,
+    valid: Tensor | np.ndarray,
+    score_threshold: float = 0.5,
+    mask_threshold: float = 0.5,
+) -> list[TileInstance]:
+    """A tile's detections as cropped boolean masks in scene coordinates.
+
+    Mask pixels over nodata or padding (``valid`` False) are removed, so nodata
+    never yields a detection; instances left empty are dropped.
+
+    Args:
+        tile: the tile.
+        detections: mask probabilities ``(N, size, size)`` and scores ``(N,)``.
+        valid: ``(size, size)`` validity of the tile's pixels.
+        score_threshold: detections scoring below are dropped.
+        mask_threshold: probability at which a mask pixel is on.
+
+    Returns:
+        The tile's instances.
+    """
+    probabilities, scores = detections
+    keep = scores >= score_threshold
+    if not bool(keep.any()):
+        return []
+    valid_np = np.asarray(valid, dtype=bool)
+    masks = (probabilities[keep] >= mask_threshold).numpy() & valid_np
+    instances: list[TileInstance] = []
+    for mask, score in zip(masks, scores[keep].tolist(), strict=True):
+        rows = np.flatnonzero(mask.any(1))
+        if rows.size == 0:
+            continue
+        cols = np.flatnonzero(mask.any(0))
+        r0, r1, c0, c1 = rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
+        instances.append(
+            TileInstance(
+                mask[r0:r1, c0:c1].copy(),
+                tile.row_off + int(r0),
+                tile.col_off + int(c0),
+                float(score),
+                tile,
+            )
+        )
+    return instances

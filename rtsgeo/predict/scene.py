@@ -1,0 +1,306 @@
+"""The scene predictor: one scene in, its slump polygons and valid footprint out."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import geopandas as gpd
+import pandas as pd
+import torch
+from affine import Affine
+from rasterio.crs import CRS
+from shapely.geometry.base import BaseGeometry
+from torch import Tensor, nn
+
+from ..errors import ConfigError
+from .coverage import CoverageAccumulator
+from .inference import forward_tiles, tile_instances
+from .merge import InstanceMerger, MergedInstance
+from .reader import SceneReader
+from .tiling import Tile, default_overlap, tile_windows
+from .vectorize import vectorize_masks
+
+if TYPE_CHECKING:
+    from ..models import TrainedModelInfo
+
+__all__ = ['ScenePrediction', 'ScenePredictor']
+
+Progress = Callable[[int, int], None]
+
+
+@dataclass
+class ScenePrediction:
+    """What the predictor found in one scene, in the scene's native CRS.
+
+    Attributes:
+        path: the scene file.
+        scene_id: the file's stem.
+        crs: the scene's CRS.
+        transform: the scene's affine transform.
+        polygons: one row per object: ``geometry`` (valid Polygon or
+            MultiPolygon, holes kept) and ``score``.
+        coverage: the valid-data footprint (union of valid pixels, on pixel edges).
+        acquired: ISO acquisition date from the file's tags, if recorded.
+        tiles: tiles run through the model.
+        tiles_skipped: tiles skipped because they hold no valid pixel.
+        valid_area_m2: area of the valid pixels.
+    """
+
+    path: str
+    scene_id: str
+    crs: CRS
+    transform: Affine
+    polygons: gpd.GeoDataFrame
+    coverage: BaseGeometry
+    acquired: str | None
+    tiles: int
+    tiles_skipped: int
+    valid_area_m2: float
+
+
+class ScenePredictor:
+    """Maps one scene at a time: tiles, batched inference, merge, polygons.
+
+    Build one per process (it holds the model on its device); it keeps no
+    state between scenes.
+    """
+
+    def __init__(
+        self,
+        model: nn.Module | Callable[[Tensor], list[dict[str, Tensor]]],
+        info: TrainedModelInfo,
+        *,
+        tile_size: int | None = None,
+        overlap: int | None = None,
+        batch_size: int = 4,
+        device: str | torch.device = 'cpu',
+        tta: bool = False,
+        amp: bool | None = None,
+        score_threshold: float = 0.5,
+        mask_threshold: float = 0.5,
+        min_area_m2: float = 0.0,
+        simplify_tolerance: float = 0.0,
+        sensor: str | None = None,
+        grid_offset: tuple[int, int] = (0, 0),
+        match_iou: float = 0.5,
+        match_ios: float = 0.8,
+    ) -> None:
+        """Initialise a new ScenePredictor.
+
+        Args:
+            model: the detector (eval mode is set here), or any callable with
+                its output contract.
+            info: what the trained-model file says (modalities, stats, sensor).
+            tile_size: tile side in pixels (default: the model's image size;
+                MViTv2 models accept no other).
+            overlap: pixels shared by neighbouring tiles (default a quarter
+                tile); objects up to about this size are never cut in all tiles.
+            batch_size: tiles per forward pass.
+            device: where the model runs.
+            tta: flip test-time augmentation (three forward passes per batch).
+            amp: float16 autocast; default on for CUDA only.
+            score_threshold: detections scoring below are dropped.
+            mask_threshold: mask probability at which a pixel is on.
+            min_area_m2: polygons smaller than this are dropped.
+            simplify_tolerance: polygon simplification in CRS units (0: exact
+                pixel edges).
+            sensor: sensor preset for scenes without band descriptions
+                (default: the one the model was trained with).
+            grid_offset: ``(row, col)`` shift of the tile grid's origin.
+            match_iou: mask IoU in the tiles' shared window for a cross-tile match.
+            match_ios: intersection over the smaller mask for a cross-tile match.
+
+        Raises:
+            ConfigError: If a value is out of range or the tile size does not
+                fit the model.
+        """
+        config = info.config
+        self.tile_size = tile_size or config.image_size
+        self.overlap = default_overlap(self.tile_size) if overlap is None else overlap
+        fixed = config.backbone != 'resnet50'
+        if (
+            fixed
+            and self.tile_size != config.image_size
+            and isinstance(model, nn.Module)
+        ):
+            msg = (
+                f'tile_size={self.tile_size}: the {config.backbone} model '
+                f'{info.name!r} runs only at image_size={config.image_size}: '
+                'use that tile size'
+            )
+            raise ConfigError(msg)
+        if batch_size < 1:
+            raise ConfigError(f'batch_size={batch_size}: use 1 or more')
+        if not 0 <= self.overlap < self.tile_size:
+            msg = (
+                f'overlap={self.overlap}: use 0 <= overlap < tile_size={self.tile_size}'
+            )
+            raise ConfigError(msg)
+        self.device = torch.device(device)
+        if isinstance(model, nn.Module):
+            model = model.to(self.device).eval()
+        self.model = model
+        self.info = info
+        self.batch_size = batch_size
+        self.tta = tta
+        self.amp = self.device.type == 'cuda' if amp is None else amp
+        self.score_threshold = score_threshold
+        self.mask_threshold = mask_threshold
+        self.min_area_m2 = min_area_m2
+        self.simplify_tolerance = simplify_tolerance
+        self.sensor = sensor if sensor is not None else info.sensor
+        self.grid_offset = grid_offset
+        self.match_iou = match_iou
+        self.match_ios = match_ios
+
+    @classmethod
+    def from_checkpoint(cls, path: str | Path, **kwargs: Any) -> ScenePredictor:
+        """A predictor for a trained-model file or training checkpoint.
+
+        Args:
+            path: file read with :func:`rtsgeo.models.load_trained_model`.
+            **kwargs: passed on to :class:`ScenePredictor`.
+        """
+        from ..models import load_trained_model
+
+        model, info = load_trained_model(path)
+        return cls(model, info, **kwargs)
+
+    def open(self, path: str | Path) -> SceneReader:
+        """Open a scene for reading with this model's modalities and statistics."""
+        return SceneReader(path, self.info.modalities, self.info.stats, self.sensor)
+
+    def check_scene(self, path: str | Path) -> None:
+        """Check a scene can be mapped, without reading its pixels.
+
+        Raises:
+            DataNotFoundError: If the file does not exist.
+            CorruptRasterError: If it cannot be opened or has no CRS.
+            BandNotFoundError: If a band the model's modalities need is missing
+                (also when the sensor preset does not fit the file).
+            InvalidImageryError: If its CRS is geographic: reproject it to a
+                projected CRS (its UTM zone, for example) first.
+        """
+        self.open(path).close()
+
+    def tiles(self, reader: SceneReader) -> list[Tile]:
+        """The tile grid over an open scene."""
+        return tile_windows(
+            reader.width, reader.height, self.tile_size, self.overlap, self.grid_offset
+        )
+
+    def iter_batches(
+        self,
+        reader: SceneReader,
+        progress: Progress | None = None,
+        coverage: CoverageAccumulator | None = None,
+    ) -> Iterator[tuple[list[Tile], Tensor, Tensor]]:
+        """Batches of tiles holding valid pixels, in row-major order.
+
+        All-nodata tiles are skipped (and counted by ``progress``).
+
+        Args:
+            reader: the open scene.
+            progress: called as ``progress(tiles_done, tiles_total)``.
+            coverage: gathers the valid footprint of every tile read.
+
+        Yields:
+            Tiles, their ``(B, C, H, W)`` images and ``(B, H, W)`` validity.
+        """
+        tiles = self.tiles(reader)
+        batch: list[tuple[Tile, Tensor, Tensor]] = []
+        for done, tile in enumerate(tiles, start=1):
+            image, valid = reader.read(tile)
+            if coverage is not None:
+                coverage.add(tile, valid)
+            if bool(valid.any()):
+                batch.append((tile, image, valid))
+            if len(batch) == self.batch_size or (done == len(tiles) and batch):
+                group, images, valids = zip(*batch, strict=True)
+                yield list(group), torch.stack(images), torch.stack(valids)
+                batch = []
+            if progress is not None:
+                progress(done, len(tiles))
+
+    def predict_scene(
+        self, path: str | Path, progress: Progress | None = None
+    ) -> ScenePrediction:
+        """Map one scene.
+
+        Args:
+            path: the scene raster.
+            progress: called as ``progress(tiles_done, tiles_total)``.
+
+        Returns:
+            The scene's polygons and footprint in its native CRS.
+
+        Raises:
+            DataNotFoundError, CorruptRasterError, BandNotFoundError,
+            InvalidImageryError: see :meth:`check_scene`.
+        """
+        with self.open(path) as reader:
+            coverage = CoverageAccumulator(reader.transform)
+            frames = list(self._map_rows(reader, coverage, progress))
+            tiles = len(self.tiles(reader))
+            polygons = gpd.GeoDataFrame(
+                pd.concat([f['score'] for f in frames], ignore_index=True),
+                geometry=gpd.GeoSeries(
+                    pd.concat([f.geometry for f in frames], ignore_index=True),
+                    crs=reader.crs,
+                ),
+                crs=reader.crs,
+            )
+            return ScenePrediction(
+                path=str(path),
+                scene_id=Path(path).stem,
+                crs=reader.crs,
+                transform=reader.transform,
+                polygons=polygons,
+                coverage=coverage.result(),
+                acquired=reader.acquired,
+                tiles=tiles - coverage.tiles_empty,
+                tiles_skipped=coverage.tiles_empty,
+                valid_area_m2=coverage.valid_pixels * reader.pixel_area_m2,
+            )
+
+    def _map_rows(
+        self,
+        reader: SceneReader,
+        coverage: CoverageAccumulator,
+        progress: Progress | None,
+    ) -> Iterator[gpd.GeoDataFrame]:
+        """Polygons of the objects finished after each tile row, then the rest."""
+        merger = InstanceMerger(self.match_iou, self.match_ios)
+        row: int | None = None
+        for tiles, images, valids in self.iter_batches(reader, progress, coverage):
+            found = forward_tiles(
+                self.model,
+                images.to(self.device),
+                self.tta,
+                self.amp,
+                self.mask_threshold,
+                self.score_threshold,
+            )
+            for tile, detections, valid in zip(tiles, found, valids, strict=True):
+                if row is not None and tile.row != row:
+                    yield self._vectorize(merger.pop_finished(tile.row_off), reader)
+                row = tile.row
+                instances = tile_instances(
+                    tile, detections, valid, self.score_threshold, self.mask_threshold
+                )
+                merger.add(tile, instances)
+        yield self._vectorize(merger.pop_finished(None), reader)
+
+    def _vectorize(
+        self, instances: list[MergedInstance], reader: SceneReader
+    ) -> gpd.GeoDataFrame:
+        return vectorize_masks(
+            instances,
+            reader.transform,
+            reader.crs,
+            self.simplify_tolerance,
+            self.min_area_m2 / float(reader.crs.linear_units_factor[1]) ** 2,
+        )

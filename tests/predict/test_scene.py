@@ -1,0 +1,122 @@
+"""Tests of the scene predictor on oracle scenes, bad input and a real model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import rasterio
+import rasterio.features
+import torch
+from affine import Affine
+from scipy import ndimage
+from shapely.geometry import Point
+
+from rtsgeo.datasets import make_synthetic_scene
+from rtsgeo.predict import ScenePredictor, tile_windows
+
+from .oracle import ComponentOracle, oracle_info, write_mask_scene
+
+TRANSFORM = Affine(5.0, 0.0, 500000.0, 0.0, -5.0, 7600000.0)
+
+
+def _rasterize(frame, shape, transform) -> np.ndarray:
+    if len(frame) == 0:
+        return np.zeros(shape, bool)
+    shapes = ((g, 1) for g in frame.geometry)
+    out = rasterio.features.rasterize(shapes, out_shape=shape, transform=transform)
+    return out.astype(bool)
+
+
+def _holey_scene(
+    tmp_path: Path, size: int = 200
+) -> tuple[Path, np.ndarray, np.ndarray]:
+    scene = make_synthetic_scene(tmp_path / 'synth', seed=3, size=size, n_slumps=6)
+    with rasterio.open(scene.mask_path) as src:
+        truth = src.read(1) > 0
+    valid = np.ones_like(truth)
+    valid[: size // 3, : size // 2] = False  # nodata covering whole tiles
+    rows, cols = np.ogrid[:size, :size]
+    truth |= (rows - 120) ** 2 + (cols - 150) ** 2 <= 35**2  # crosses four tiles
+    path = write_mask_scene(
+        tmp_path / 'scene.tif', truth, TRANSFORM, 'EPSG:32608', valid
+    )
+    return path, truth & valid, valid
+
+
+def test_all_nodata_tiles_skipped_without_the_model(tmp_path: Path) -> None:
+    path, _, valid = _holey_scene(tmp_path)
+    oracle = ComponentOracle()
+    progress: list[tuple[int, int]] = []
+    predictor = ScenePredictor(oracle, oracle_info(64), overlap=16, batch_size=3)
+    result = predictor.predict_scene(path, progress=lambda *a: progress.append(a))
+    tiles = tile_windows(200, 200, 64, 16)
+    empty = sum(
+        not valid[
+            max(t.row_off, 0) : t.bounds[1], max(t.col_off, 0) : t.bounds[3]
+        ].any()
+        for t in tiles
+    )
+    assert empty > 0
+    assert result.tiles_skipped == empty
+    assert oracle.tiles == result.tiles == len(tiles) - empty
+    assert progress[-1] == (len(tiles), len(tiles))
+    assert [p[0] for p in progress] == list(range(1, len(tiles) + 1))
+    assert result.valid_area_m2 == pytest.approx(valid.sum() * 25.0)
+    coverage = _rasterize_geometry(result.coverage, valid.shape)
+    np.testing.assert_array_equal(coverage, valid)
+
+
+def _rasterize_geometry(geometry, shape) -> np.ndarray:
+    out = rasterio.features.rasterize(
+        [(geometry, 1)], out_shape=shape, transform=TRANSFORM
+    )
+    return out.astype(bool)
+
+
+class _Everything:
+    """A model that calls every pixel of every tile a slump."""
+
+    def __call__(self, images: torch.Tensor) -> list[dict[str, torch.Tensor]]:
+        n, _, h, w = images.shape
+        return [
+            {'masks': torch.ones(1, 1, h, w), 'scores': torch.ones(1)} for _ in range(n)
+        ]
+
+
+def test_nodata_never_yields_detections(tmp_path: Path) -> None:
+    path, _, valid = _holey_scene(tmp_path)
+    predictor = ScenePredictor(_Everything(), oracle_info(64), overlap=16)
+    result = predictor.predict_scene(path)
+    assert len(result.polygons) == 1  # the tiles' full masks merge into one
+    detected = _rasterize(result.polygons, valid.shape, TRANSFORM)
+    np.testing.assert_array_equal(detected, valid)
+
+
+@pytest.mark.parametrize('tta', [False, True])
+def test_seam_invariance(tmp_path: Path, tta: bool) -> None:
+    path, truth, _ = _holey_scene(tmp_path)
+    results = []
+    for offset in [(0, 0), (64 // 3, 64 // 3)]:
+        predictor = ScenePredictor(
+            ComponentOracle(), oracle_info(64), overlap=16, grid_offset=offset, tta=tta
+        )
+        results.append(predictor.predict_scene(path).polygons)
+    first, second = results
+    assert len(first) == len(second) > 0
+    for geometry in first.geometry:
+        ious = [
+            geometry.intersection(other).area / geometry.union(other).area
+            for other in second.geometry
+        ]
+        assert max(ious) >= 0.98
+    # The disk crossing four tiles comes out once, whole (with any slump
+    # touching it: the oracle sees 8-connected components).
+    components, _ = ndimage.label(truth, np.ones((3, 3)))
+    disk = components == components[120, 150]
+    for frame in results:
+        hits = frame[frame.intersects(Point(TRANSFORM * (150.5, 120.5)))]
+        assert len(hits) == 1
+        assert hits.geometry.iloc[0].area == pytest.approx(disk.sum() * 25.0)
+    np.testing.assert_array_equal(_rasterize(first, truth.shape, TRANSFORM), truth)
