@@ -56,6 +56,16 @@ def add_parser(subparsers: Any) -> None:
         '--tta', action='store_true', help='flip test-time augmentation'
     )
     parser.add_argument(
+        '--sensor',
+        help="band order of the scenes when their bands are not described, e.g. "
+        "'sentinel2' or 'planetscope' (default: the model's training sensor)",
+    )
+    parser.add_argument(
+        '--score-threshold',
+        type=float,
+        help='drop detections scoring below this (default 0.5)',
+    )
+    parser.add_argument(
         '--min-area',
         type=float,
         default=0.0,
@@ -111,6 +121,8 @@ def load_predictor(args: argparse.Namespace, device: str | None = None) -> Any:
         'tta': args.tta or None,
         'min_area_m2': args.min_area or None,
         'simplify_tolerance': args.simplify or None,
+        'sensor': args.sensor,
+        'score_threshold': args.score_threshold,
     }
     kwargs = {k: v for k, v in options.items() if v is not None}
     return ScenePredictor.from_checkpoint(args.checkpoint, **kwargs)

@@ -1,0 +1,26 @@
+"""rtsgeo demo: data, a trained model, a campaign GeoPackage and a quick-look."""
+
+from pathlib import Path
+
+import pyogrio
+import pytest
+
+from rtsgeo.cli.main import main
+from rtsgeo.models import load_trained_model
+
+
+def test_demo_writes_every_output(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / 'demo'
+    argv = ['demo', '--out', str(out), '--steps', '2', '--scene-size', '256']
+    assert main(argv) == 0
+    printed = capsys.readouterr().out
+    assert 'campaign GeoPackage:' in printed and '4/4 against the' in printed
+    _, info = load_trained_model(out / 'model.pt')
+    assert info.modalities == ('rgb', 'ndvi', 'nir')
+    layers = {name for name, _ in pyogrio.list_layers(out / 'campaign.gpkg')}
+    assert {'slumps', 'coverage', 'runs'} <= layers
+    runs = pyogrio.read_dataframe(out / 'campaign.gpkg', layer='runs')
+    assert list(runs['status']) == ['done']
+    assert (out / 'quicklooks' / 'demo_scene.png').stat().st_size > 10_000
