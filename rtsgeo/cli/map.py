@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 from typing import Any
 
@@ -143,6 +144,8 @@ def print_exports(out: Path) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run the campaign and print a summary."""
+    # GDAL's block cache defaults to 5 % of RAM; windowed reads need little.
+    os.environ.setdefault('GDAL_CACHEMAX', '256')
     from ..predict.campaign import run_campaign
     from ..predict.scenes import parse_shard, resolve_scenes, shard_scenes
     from ._progress import TqdmProgress, print_summary
