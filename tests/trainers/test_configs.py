@@ -14,7 +14,9 @@ from rtsgeo.trainers.recipe import load_recipe, stage1_config
 CONFIGS = Path(__file__).parents[2] / 'rtsgeo' / 'configs'
 FIT = sorted(p for p in CONFIGS.rglob('*.yaml') if not p.name.endswith('recipe.yaml'))
 FIT = [p for p in FIT if p.parent.name != 'recipes']
-RECIPES = sorted(CONFIGS.rglob('*.recipe.yaml')) + sorted((CONFIGS / 'recipes').glob('*.yaml'))
+RECIPES = sorted(CONFIGS.rglob('*.recipe.yaml')) + sorted(
+    (CONFIGS / 'recipes').glob('*.yaml')
+)
 
 
 def _check(config: dict) -> None:
@@ -42,7 +44,9 @@ def test_recipe(path: Path) -> None:
 
     stage2 = _merge(stage2, recipe.get('stage2') or {})
     options = stage2['model']['init_args']['model_options']
-    options['modalities'] = stage2['data']['init_args']['modalities'] = recipe['modalities']
+    options['modalities'] = stage2['data']['init_args']['modalities'] = recipe[
+        'modalities'
+    ]
     options['freeze_trunks'] = True
     _check(stage2)
     assert len(recipe['modalities']) > 1

@@ -9,13 +9,12 @@ from typing import Any
 
 import lightning
 import pytest
-import torch
 
 from rtsgeo.datamodules.cached import CachedRTSDataModule
 from rtsgeo.datasets import make_synthetic_dataset
 from rtsgeo.trainers import InstanceSegmentationTask
 
-STEPS = int(os.environ.get('RTSGEO_LEARNING_STEPS', '300'))
+STEPS = int(os.environ.get('RTSGEO_LEARNING_STEPS', '200'))
 
 
 def make_scenes(root: Path, visibility: str) -> Path:

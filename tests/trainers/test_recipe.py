@@ -24,7 +24,11 @@ def _trunks(path: str) -> dict[str, torch.Tensor]:
 def test_two_stage_recipe(synthetic_root: Path, tmp_path: Path) -> None:
     short = {
         'data': {'init_args': {'root': str(synthetic_root), 'length': 16}},
-        'trainer': {'max_epochs': 1, 'limit_val_batches': 1, 'enable_progress_bar': False},
+        'trainer': {
+            'max_epochs': 1,
+            'limit_val_batches': 1,
+            'enable_progress_bar': False,
+        },
     }
     recipe = tmp_path / 'recipe.yaml'
     recipe.write_text(
@@ -48,7 +52,9 @@ def test_two_stage_recipe(synthetic_root: Path, tmp_path: Path) -> None:
     assert main(['recipe', '--config', str(recipe)]) == 0
     manifest = json.loads((tmp_path / 'runs' / 'recipe.json').read_text())
     fed = manifest['stage2']['unimodal_checkpoints']
-    assert fed == {m: manifest['stage1'][m]['checkpoint'] for m in ('rgb', 'ndvi', 'nir')}
+    assert fed == {
+        m: manifest['stage1'][m]['checkpoint'] for m in ('rgb', 'ndvi', 'nir')
+    }
 
     stage2 = _trunks(manifest['stage2']['checkpoint'])
     assert stage2
@@ -57,8 +63,10 @@ def test_two_stage_recipe(synthetic_root: Path, tmp_path: Path) -> None:
         assert stage1 and all(f'branches.{modality}.' in k for k in stage1)
         for key, value in stage1.items():
             torch.testing.assert_close(stage2[key], value, rtol=0, atol=0)
-    model, info = load_trained_model(manifest['stage2']['checkpoint'])
-    assert info.config.freeze_trunks and info.config.fusion == 'residual_cross_attention'
+    info = load_trained_model(manifest['stage2']['checkpoint'])[1]
+    assert (
+        info.config.freeze_trunks and info.config.fusion == 'residual_cross_attention'
+    )
     assert info.config.modalities == ('rgb', 'ndvi', 'nir')
     assert set(info.stats) == {'rgb', 'ndvi', 'nir'}
     rgb = load_trained_model(fed['rgb'])[1]
