@@ -118,3 +118,19 @@ def test_help_lists_lightning_commands(capsys: pytest.CaptureFixture[str]) -> No
     out = capsys.readouterr().out
     for command in ('fit', 'validate', 'test', 'predict', 'recipe'):
         assert command in out
+
+
+@pytest.mark.parametrize(
+    ('cuda', 'bf16', 'expected'),
+    [(False, False, '32-true'), (True, True, 'bf16-mixed'), (True, False, '16-mixed')],
+)
+def test_mixed_precision_only_with_a_gpu(
+    monkeypatch: pytest.MonkeyPatch, cuda: bool, bf16: bool, expected: str
+) -> None:
+    import torch
+
+    from rtsgeo.cli.lightning import default_precision
+
+    monkeypatch.setattr(torch.cuda, 'is_available', lambda: cuda)
+    monkeypatch.setattr(torch.cuda, 'is_bf16_supported', lambda: bf16)
+    assert default_precision() == expected
