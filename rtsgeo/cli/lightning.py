@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 __all__ = ['COMMANDS', 'add_parser', 'build_cli', 'run']
@@ -166,12 +167,12 @@ def print_summary(trainer: Any, stage: str) -> None:
     if stage == 'fit' and callback is not None:
         best = getattr(callback, 'best_model_path', '')
         score = getattr(callback, 'best_model_score', None)
-        if best:
+        if best and Path(best).is_file():
             monitor = getattr(callback, 'monitor', None)
             tag = f' ({monitor} = {float(score):.4f})' if score is not None else ''
             lines.append(f'  best checkpoint: {best}{tag}')
         last = getattr(callback, 'last_model_path', '')
-        if last:
+        if last and Path(last).is_file():
             lines.append(f'  last checkpoint: {last}')
     if stage == 'predict' and trainer.predict_loop.predictions is not None:
         windows = sum(len(batch) for batch in trainer.predict_loop.predictions)

@@ -37,7 +37,9 @@ def run(args: argparse.Namespace) -> int:
     print('rtsgeo recipe finished')
     for modality, entry in manifest.get('stage1', {}).items():
         ap50 = entry['metrics'].get('val_segm_map_50', float('nan'))
-        print(f'  stage 1 {modality:<6} val mask AP50 {ap50:.4f}  {entry["checkpoint"]}')
+        print(
+            f'  stage 1 {modality:<6} val mask AP50 {ap50:.4f}  {entry["checkpoint"]}'
+        )
     if 'stage2' in manifest:
         entry = manifest['stage2']
         ap50 = entry['metrics'].get('val_segm_map_50', float('nan'))

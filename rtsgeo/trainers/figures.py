@@ -69,7 +69,7 @@ def save_or_log_figure(logger: Any, figure: Any, tag: str, step: int) -> Path | 
     path = None
     try:
         experiment = getattr(logger, 'experiment', None)
-        if hasattr(experiment, 'add_figure'):
+        if experiment is not None and hasattr(experiment, 'add_figure'):
             experiment.add_figure(tag, figure, global_step=step)
         elif getattr(logger, 'log_dir', None):
             folder = Path(logger.log_dir) / 'figures'

@@ -37,7 +37,9 @@ def build_config(model: str | None, model_options: Mapping[str, Any]) -> ModelCo
     Raises:
         ConfigError: If the preset, a field or a value is unknown or wrong.
     """
-    options = {k: tuple(v) if isinstance(v, list) else v for k, v in model_options.items()}
+    options: dict[str, Any] = {
+        k: tuple(v) if isinstance(v, list) else v for k, v in model_options.items()
+    }
     if model is None:
         unknown = set(options) - set(ModelConfig.__dataclass_fields__)
         if unknown:
@@ -159,7 +161,9 @@ class InstanceSegmentationTask(BaseTask):
         Raises:
             ConfigError: If they do not.
         """
-        datamodule = getattr(self.trainer, 'datamodule', None) if self._trainer else None
+        datamodule = (
+            getattr(self.trainer, 'datamodule', None) if self._trainer else None
+        )
         modalities = tuple(getattr(datamodule, 'modalities', self.config.modalities))
         if modalities != self.config.modalities:
             msg = (
@@ -171,7 +175,10 @@ class InstanceSegmentationTask(BaseTask):
         size = getattr(datamodule, 'patch_size', None)
         if size is not None:
             check_anchors(self.config, int(size))
-            if self.config.backbone.startswith('mvitv2') and size != self.config.image_size:
+            if (
+                self.config.backbone.startswith('mvitv2')
+                and size != self.config.image_size
+            ):
                 msg = (
                     f'data.patch_size={size} but the MViTv2 model is built for '
                     f'image_size={self.config.image_size}: make them equal'
@@ -219,7 +226,7 @@ class InstanceSegmentationTask(BaseTask):
         if len(batch['image']) == 0:
             return None
         losses = self.model(batch['image'], self._targets(batch))
-        loss: Tensor = sum(losses.values())  # type: ignore[assignment]
+        loss: Tensor = sum(losses.values())
         size = len(batch['image'])
         self.log('train_loss', loss, prog_bar=True, batch_size=size)
         self.log_dict({f'train_{k}': v for k, v in losses.items()}, batch_size=size)
@@ -246,7 +253,8 @@ class InstanceSegmentationTask(BaseTask):
             return
         from .figures import plot_predictions, save_or_log_figure
 
-        layout = getattr(self.trainer.datamodule, 'channel_layout', None)
+        datamodule = getattr(self.trainer, 'datamodule', None)
+        layout = getattr(datamodule, 'channel_layout', None)
         if layout is None or self.logger is None:
             return
         count = min(self.hparams['plot_samples'], len(outputs))
@@ -285,7 +293,9 @@ class InstanceSegmentationTask(BaseTask):
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         """Write the trained-model metadata (config, stats, sensor, name)."""
-        datamodule = getattr(self.trainer, 'datamodule', None) if self._trainer else None
+        datamodule = (
+            getattr(self.trainer, 'datamodule', None) if self._trainer else None
+        )
         stats = getattr(datamodule, 'stats', None) or self.stats or {}
         sensor = getattr(datamodule, 'sensor', None) or self.sensor
         name = self.hparams['name'] or self.hparams['model'] or 'rtsgeo-model'
@@ -298,7 +308,9 @@ class InstanceSegmentationTask(BaseTask):
             return
         self.stats = {m: dict(s) for m, s in meta.get('stats', {}).items()}
         self.sensor = meta.get('sensor')
-        datamodule = getattr(self.trainer, 'datamodule', None) if self._trainer else None
+        datamodule = (
+            getattr(self.trainer, 'datamodule', None) if self._trainer else None
+        )
         if datamodule is not None and self.stats and hasattr(datamodule, 'stats'):
             from ..transforms import NormalizeModalities
 

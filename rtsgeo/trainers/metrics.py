@@ -58,7 +58,9 @@ def build_map_metric(
     )
 
 
-def metric_predictions(outputs: Sequence[Mapping[str, Tensor]]) -> list[dict[str, Tensor]]:
+def metric_predictions(
+    outputs: Sequence[Mapping[str, Tensor]],
+) -> list[dict[str, Tensor]]:
     """Model outputs as torchmetrics predictions (boolean masks)."""
     preds = []
     for out in outputs:
@@ -119,7 +121,7 @@ class RegionAP50:
         preds: list[dict[str, Tensor]],
         targets: list[dict[str, Tensor]],
     ) -> None:
-        """Add the windows of named regions (windows outside every region are left out)."""
+        """Add the windows of named regions (others are skipped)."""
         for region, pred, target in zip(regions, preds, targets, strict=True):
             if region is None:
                 continue

@@ -9,7 +9,7 @@ shared by every run and what each stage changes::
     output_dir: runs/tiny-recipe
     modalities: [rgb, ndvi, nir]    # stage 1 runs once per modality
     stage1: {}                      # nested overrides of the base config
-    stage2:
+    stage2:                         # name the fused model's preset or fusion
       model: {init_args: {model_options: {fusion: residual_cross_attention}}}
 
 Each run writes its config and checkpoints under ``output_dir/stage1-<m>/``
@@ -107,8 +107,6 @@ def stage2_config(
     options = config['model']['init_args']['model_options']
     options['unimodal_checkpoints'] = [checkpoints[m] for m in modalities]
     options['freeze_trunks'] = True
-    options.setdefault('fusion', 'residual_cross_attention')
-    options.setdefault('primary', modalities[0])
     config['data']['init_args']['stats'] = _stage1_stats(checkpoints, modalities)
     return config
 

@@ -33,7 +33,13 @@ def _fit(config: Path, root: Path, out: Path, *extra: str) -> int:
 def test_fit_fast_dev_run(
     name: str, synthetic_root: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    status = _fit(CONFIGS / 'tiny' / name, synthetic_root, tmp_path, '--trainer.fast_dev_run', 'true')
+    status = _fit(
+        CONFIGS / 'tiny' / name,
+        synthetic_root,
+        tmp_path,
+        '--trainer.fast_dev_run',
+        'true',
+    )
     assert status == 0
     out = capsys.readouterr().out
     assert 'rtsgeo fit finished' in out
@@ -42,7 +48,11 @@ def test_fit_fast_dev_run(
 
 
 def _error_line(capsys: pytest.CaptureFixture[str], command: str) -> str:
-    lines = [x for x in capsys.readouterr().err.splitlines() if x.startswith(f'rtsgeo {command}: error:')]
+    lines = [
+        x
+        for x in capsys.readouterr().err.splitlines()
+        if x.startswith(f'rtsgeo {command}: error:')
+    ]
     assert len(lines) == 1
     return lines[0]
 
@@ -56,20 +66,26 @@ def _variant(tmp_path: Path, edit: dict) -> Path:
     return path
 
 
-def test_unknown_modality(synthetic_root: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_unknown_modality(
+    synthetic_root: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     config = _variant(tmp_path, {'data': {'modalities': ['rgb', 'swir']}})
     assert _fit(config, synthetic_root, tmp_path, '--trainer.fast_dev_run', 'true') == 2
     assert 'swir' in _error_line(capsys, 'fit')
 
 
-def test_model_and_data_modalities_differ(synthetic_root: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_model_and_data_modalities_differ(
+    synthetic_root: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     config = _variant(tmp_path, {'data': {'modalities': ['rgb', 'nir']}})
     assert _fit(config, synthetic_root, tmp_path, '--trainer.fast_dev_run', 'true') == 2
     line = _error_line(capsys, 'fit')
     assert "['rgb', 'nir']" in line and 'model expects' in line
 
 
-def test_anchors_larger_than_input(synthetic_root: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_anchors_larger_than_input(
+    synthetic_root: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     options = {'model_options': {'anchor_sizes': [8, 16, 32, 64, 128]}}
     config = _variant(tmp_path, {'model': options})
     assert _fit(config, synthetic_root, tmp_path, '--trainer.fast_dev_run', 'true') == 2
@@ -77,7 +93,9 @@ def test_anchors_larger_than_input(synthetic_root: Path, tmp_path: Path, capsys:
     assert 'anchor_sizes' in line and '[128]' in line and '64 px' in line
 
 
-def test_stage2_without_stage1_checkpoints(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_stage2_without_stage1_checkpoints(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     recipe = tmp_path / 'recipe.yaml'
     recipe.write_text(
         yaml.safe_dump(
@@ -100,3 +118,19 @@ def test_help_lists_lightning_commands(capsys: pytest.CaptureFixture[str]) -> No
     out = capsys.readouterr().out
     for command in ('fit', 'validate', 'test', 'predict', 'recipe'):
         assert command in out
+
+
+@pytest.mark.parametrize(
+    ('cuda', 'bf16', 'expected'),
+    [(False, False, '32-true'), (True, True, 'bf16-mixed'), (True, False, '16-mixed')],
+)
+def test_mixed_precision_only_with_a_gpu(
+    monkeypatch: pytest.MonkeyPatch, cuda: bool, bf16: bool, expected: str
+) -> None:
+    import torch
+
+    from rtsgeo.cli.lightning import default_precision
+
+    monkeypatch.setattr(torch.cuda, 'is_available', lambda: cuda)
+    monkeypatch.setattr(torch.cuda, 'is_bf16_supported', lambda: bf16)
+    assert default_precision() == expected

@@ -12,7 +12,9 @@ from rtsgeo.datasets import make_synthetic_dataset
 def make_splits(root: Path, size: int = 128, **kwargs: object) -> Path:
     """Two training scenes, one validation and one test scene."""
     for i, (split, count) in enumerate((('train', 2), ('val', 1), ('test', 1))):
-        make_synthetic_dataset(root / split, n_scenes=count, seed=i, size=size, **kwargs)
+        make_synthetic_dataset(
+            root / split, n_scenes=count, seed=i, size=size, **kwargs
+        )
     return root
 
 

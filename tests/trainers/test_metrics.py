@@ -52,29 +52,43 @@ def _scenario(seed: int) -> tuple[list[dict], list[dict]]:
             preds += [_jitter(t, rng) for t in keep]
         if plan in ('some', 'false'):
             preds += [_blob(rng) for _ in range(2)]
-        probs = [p * rng.uniform(0.6, 1.0) + (1 - p) * rng.uniform(0, 0.4) for p in preds]
+        probs = [
+            p * rng.uniform(0.6, 1.0) + (1 - p) * rng.uniform(0, 0.4) for p in preds
+        ]
         outputs.append(
             {
-                'boxes': torch.tensor([_box(p) for p in preds], dtype=torch.float32).reshape(-1, 4),
-                'scores': torch.tensor(rng.uniform(0.1, 1.0, len(preds)), dtype=torch.float32),
+                'boxes': torch.tensor(
+                    [_box(p) for p in preds], dtype=torch.float32
+                ).reshape(-1, 4),
+                'scores': torch.tensor(
+                    rng.uniform(0.1, 1.0, len(preds)), dtype=torch.float32
+                ),
                 'labels': torch.ones(len(preds), dtype=torch.int64),
-                'masks': torch.tensor(np.array(probs, dtype=np.float32).reshape(-1, 1, SIZE, SIZE)),
+                'masks': torch.tensor(
+                    np.array(probs, dtype=np.float32).reshape(-1, 1, SIZE, SIZE)
+                ),
             }
         )
         stack = np.array(truths, dtype=np.uint8).reshape(-1, SIZE, SIZE)
         batch_targets.append(
             {
                 'mask': torch.tensor(stack),
-                'bbox_xyxy': torch.tensor([_box(t) for t in truths], dtype=torch.float32).reshape(-1, 4),
+                'bbox_xyxy': torch.tensor(
+                    [_box(t) for t in truths], dtype=torch.float32
+                ).reshape(-1, 4),
                 'label': torch.ones(n_true, dtype=torch.int64),
             }
         )
     return outputs, batch_targets
 
 
-def _pycocotools_ap(outputs: list[dict], targets: list[dict], iou_type: str) -> np.ndarray:
+def _pycocotools_ap(
+    outputs: list[dict], targets: list[dict], iou_type: str
+) -> np.ndarray:
     images, annotations, results = [], [], []
-    for image_id, (out, target) in enumerate(zip(outputs, targets, strict=True), start=1):
+    for image_id, (out, target) in enumerate(
+        zip(outputs, targets, strict=True), start=1
+    ):
         images.append({'id': image_id, 'height': SIZE, 'width': SIZE})
         for mask in target['mask'].numpy():
             rle = mask_utils.encode(np.asfortranarray(mask))
@@ -90,7 +104,9 @@ def _pycocotools_ap(outputs: list[dict], targets: list[dict], iou_type: str) -> 
                     'iscrowd': 0,
                 }
             )
-        for box, score, prob in zip(out['boxes'], out['scores'], out['masks'], strict=True):
+        for box, score, prob in zip(
+            out['boxes'], out['scores'], out['masks'], strict=True
+        ):
             binary = (prob[0].numpy() > 0.5).astype(np.uint8)
             rle = mask_utils.encode(np.asfortranarray(binary))
             x0, y0, x1, y1 = box.tolist()
@@ -122,23 +138,34 @@ def _pycocotools_ap(outputs: list[dict], targets: list[dict], iou_type: str) -> 
 def test_map_matches_pycocotools(seed: int, backend: str) -> None:
     outputs, targets = _scenario(seed)
     metric = build_map_metric(backend=backend)
-    metric.update(metric_predictions(outputs), metric_targets(
-        {k: [t[k] for t in targets] for k in ('mask', 'bbox_xyxy', 'label')}
-    ))
+    metric.update(
+        metric_predictions(outputs),
+        metric_targets(
+            {k: [t[k] for t in targets] for k in ('mask', 'bbox_xyxy', 'label')}
+        ),
+    )
     values = select_metrics(metric.compute(), 'val')
     for iou_type in ('segm', 'bbox'):
         stats = _pycocotools_ap(outputs, targets, iou_type)
         assert 0 < stats[1] < 1  # a non-trivial case
-        assert values[f'val_{iou_type}_map_50'].item() == pytest.approx(stats[1], abs=1e-6)
+        assert values[f'val_{iou_type}_map_50'].item() == pytest.approx(
+            stats[1], abs=1e-6
+        )
         assert values[f'val_{iou_type}_map'].item() == pytest.approx(stats[0], abs=1e-6)
-        assert values[f'val_{iou_type}_map_75'].item() == pytest.approx(stats[2], abs=1e-6)
-        assert values[f'val_{iou_type}_mar_100'].item() == pytest.approx(stats[8], abs=1e-6)
+        assert values[f'val_{iou_type}_map_75'].item() == pytest.approx(
+            stats[2], abs=1e-6
+        )
+        assert values[f'val_{iou_type}_mar_100'].item() == pytest.approx(
+            stats[8], abs=1e-6
+        )
 
 
 def test_region_ap50_per_region() -> None:
     outputs, targets = _scenario(0)
     preds = metric_predictions(outputs)
-    truths = metric_targets({k: [t[k] for t in targets] for k in ('mask', 'bbox_xyxy', 'label')})
+    truths = metric_targets(
+        {k: [t[k] for t in targets] for k in ('mask', 'bbox_xyxy', 'label')}
+    )
     regions = RegionAP50()
     regions.update(['A', None, 'B', None, None, 'A'], preds, truths)
     values = regions.compute('val')

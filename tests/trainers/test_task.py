@@ -1,4 +1,4 @@
-"""InstanceSegmentationTask: schedule, checkpoints the predictor reads, stats, figures."""
+"""InstanceSegmentationTask: schedule, checkpoints, statistics, figures."""
 
 from __future__ import annotations
 
@@ -31,7 +31,9 @@ def test_lr_factor_warmup_then_cosine_or_step() -> None:
 
 
 def test_build_config_from_preset_or_fields() -> None:
-    config = build_config('nano_mask_rcnn_rgb', {'modalities': ['nir'], 'primary': 'nir'})
+    config = build_config(
+        'nano_mask_rcnn_rgb', {'modalities': ['nir'], 'primary': 'nir'}
+    )
     assert config.modalities == ('nir',) and config.backbone == 'mvitv2_nano'
     full = build_config(None, {'backbone': 'resnet50', 'image_size': 64, **OPTIONS})
     assert full.backbone == 'resnet50' and full.anchor_sizes == (4, 8, 16, 32, 64)
@@ -53,7 +55,9 @@ def test_checkpoint_is_a_trained_model(synthetic_root: Path, tmp_path: Path) -> 
     lightning.seed_everything(0)
     task = InstanceSegmentationTask(
         model='nano_mask_rcnn_rgb',
-        model_options={**OPTIONS, 'modalities': ['rgb', 'ndvi'], 'fusion': 'residual_conv'},
+        model_options={
+            **OPTIONS, 'modalities': ['rgb', 'ndvi'], 'fusion': 'residual_conv'
+        },
         lr=1e-3, base_batch_size=2, warmup_steps=1, name='tiny-fused',
     )  # fmt: skip
     datamodule = _datamodule(synthetic_root, sensor='sentinel2')
@@ -80,7 +84,9 @@ def test_checkpoint_is_a_trained_model(synthetic_root: Path, tmp_path: Path) -> 
 
     # Validating from the checkpoint restores its statistics into the data.
     other = _datamodule(synthetic_root, stats_samples=1, seed=5)
-    trainer = lightning.Trainer(logger=False, limit_val_batches=1, enable_progress_bar=False)
+    trainer = lightning.Trainer(
+        logger=False, limit_val_batches=1, enable_progress_bar=False
+    )
     metrics = trainer.validate(task, datamodule=other, ckpt_path=path, verbose=False)
     assert other.stats == info.stats
     assert 0.0 <= metrics[0]['val_segm_map_50'] <= 1.0
