@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 __all__ = ['add_parser', 'run']
 
@@ -72,13 +72,19 @@ def _figure(value: float | None) -> str:
     return 'n/a' if value is None else f'{value:.3f}'
 
 
-def make_training_data(root: Path, seed: int) -> Path:
+def make_training_data(
+    root: Path, seed: int, visibility: Literal['all', 'nir_only'] = 'all'
+) -> Path:
     """Four training, one validation and one test scene of 192 px."""
     from ..datasets import make_synthetic_dataset
 
     for split, count, offset in (('train', 4, 0), ('val', 1, 1), ('test', 1, 2)):
         make_synthetic_dataset(
-            root / split, n_scenes=count, seed=seed * 10 + offset, size=192
+            root / split,
+            n_scenes=count,
+            seed=seed * 10 + offset,
+            size=192,
+            visibility=visibility,
         )
     return root
 
@@ -124,9 +130,9 @@ def train_model(data: Path, path: Path, seed: int, steps: int) -> Path:
         accelerator='cpu',
     )
     trainer.fit(task, datamodule=datamodule)
-    return save_trained_model(
-        path, task.model, task.config, datamodule.stats, None, 'demo-nano-rgb-ndvi-nir'
-    )
+    stats = datamodule.stats or {}
+    name = 'demo-nano-rgb-ndvi-nir'
+    return save_trained_model(path, task.model, task.config, stats, None, name)
 
 
 def map_scene(out: Path, model_path: Path, seed: int, size: int) -> tuple[Any, Any]:

@@ -21,6 +21,7 @@ __all__ = ['build_parser', 'main']
 #: Subcommand modules, in the order ``--help`` lists them.
 SUBCOMMANDS: tuple[str, ...] = (
     'demo',
+    'synthetic',
     'lightning',
     'recipe',
     'map',

@@ -58,7 +58,7 @@ def add_parser(subparsers: Any) -> None:
     )
     parser.add_argument(
         '--sensor',
-        help="band order of the scenes when their bands are not described, e.g. "
+        help='band order of the scenes when their bands are not described, e.g. '
         "'sentinel2' or 'planetscope' (default: the model's training sensor)",
     )
     parser.add_argument(

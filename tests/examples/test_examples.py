@@ -53,3 +53,51 @@ def test_evaluate_polygons(tmp_path: Path) -> None:
     assert json.loads(again.stdout) == row
     assert row['n_truth'] == 20 and row['tp'] + row['fn'] == 20
     assert 0.5 < row['ap50'] <= 1 and row['ap'] < row['ap50']
+
+
+def _run(script: str, *args: object) -> str:
+    result = subprocess.run(
+        [sys.executable, EXAMPLES / script, *map(str, args)],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result.stdout
+
+
+def test_train_then_map_then_plot(tmp_path: Path) -> None:
+    import pyogrio
+
+    printed = _run('train_unimodal.py', '--out', tmp_path / 'train', '--steps', 4)
+    line = next(x for x in printed.splitlines() if x.startswith('checkpoint: '))
+    checkpoint = Path(line.removeprefix('checkpoint: '))
+    assert checkpoint.is_file() and "modalities ('rgb',)" in printed
+
+    out = tmp_path / 'map'
+    printed = _run('map_scenes.py', '--checkpoint', checkpoint, '--out', out)
+    assert 'mapped 3 scene(s)' in printed
+    assert 'second run: 3 scene(s) already done, 0 mapped' in printed
+    campaign = out / 'campaign.gpkg'
+    assert {n for n, _ in pyogrio.list_layers(campaign)} >= {'slumps', 'coverage'}
+    columns = set(pyogrio.read_info(campaign, layer='slumps')['fields'])
+    assert {'polygon_id', 'score', 'area_m2', 'perimeter_m', 'scene_id'} <= columns
+    assert len(list((out / 'ql').glob('*.png'))) == 3
+
+    png = tmp_path / 'plot.png'
+    scene = out / 'generated' / 'image' / 'scene0.tif'
+    truth = out / 'generated' / 'labels' / 'scene0.gpkg'
+    printed = _run(
+        'plot_predictions.py', '--scene', scene, '--pred', campaign,
+        '--truth', truth, '--out', png,
+    )  # fmt: skip
+    assert 'predicted slump(s) drawn' in printed and png.stat().st_size > 20_000
+
+
+def test_two_stage_recipe(tmp_path: Path) -> None:
+    printed = _run('two_stage_recipe.py', '--out', tmp_path, '--steps', 2)
+    manifest = json.loads((tmp_path / 'recipe' / 'recipe.json').read_text())
+    assert set(manifest['stage2']['unimodal_checkpoints']) == {'rgb', 'ndvi', 'nir'}
+    for modality in ('rgb', 'ndvi', 'nir'):
+        line = next(x for x in printed.splitlines() if x.startswith(modality))
+        same, _, total = line.split(': ')[1].split(' ')[:3]
+        assert int(same) == int(total) > 0, line
