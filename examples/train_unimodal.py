@@ -46,9 +46,10 @@ def main() -> None:
         raise SystemExit(status)
 
     checkpoint = next((args.out / 'run').rglob('best*.ckpt'))
-    model, info = load_trained_model(checkpoint)
+    model, info = load_trained_model(checkpoint)  # eval mode, ready to predict
     print(f'checkpoint: {checkpoint}')
-    print(f'model {info.name!r}: modalities {info.modalities}, sha256 {info.sha256[:12]}')
+    print(f'model {info.name!r}: modalities {info.modalities}')
+    print(f'{sum(p.numel() for p in model.parameters())} parameters')
     print(f'normalisation statistics: {info.stats}')
 
 
