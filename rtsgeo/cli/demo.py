@@ -56,9 +56,9 @@ def run(args: argparse.Namespace) -> int:
     summary, scene = map_scene(out, model_path, args.seed, args.scene_size)
     print(f'3/4 mapped {summary.polygons} slump polygon(s): {summary.out}')
     result = evaluate(summary.out, scene.labels_path)
+    labels = {'ap50': 'AP50', 'precision': 'precision', 'recall': 'recall', 'f1': 'F1'}
     scores = ', '.join(
-        f'{name} {_figure(getattr(result, name))}'
-        for name in ('ap50', 'precision', 'recall', 'f1')
+        f'{label} {_figure(getattr(result, name))}' for name, label in labels.items()
     )
     print(f'4/4 against the {result.n_truth} true slumps: {scores}')
     print(f'campaign GeoPackage: {summary.out} (layers slumps, coverage, runs)')
