@@ -93,7 +93,7 @@ def train_model(data: Path, path: Path, seed: int, steps: int) -> Path:
     """Train the tiny fused model and save it as a trained-model file."""
     import lightning
 
-    from ..datamodules.cached import CachedRTSDataModule
+    from ..datamodules import CachedRTSDataModule
     from ..models import save_trained_model
     from ..trainers import InstanceSegmentationTask
 

@@ -1,5 +1,6 @@
 """Lightning datamodules."""
 
+from .cached import CachedRTSDataModule
 from .rts import RTSDataModule
 
-__all__ = ['RTSDataModule']
+__all__ = ['CachedRTSDataModule', 'RTSDataModule']
