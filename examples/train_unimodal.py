@@ -45,7 +45,9 @@ def main() -> None:
     if status != 0:
         raise SystemExit(status)
 
-    checkpoint = next((args.out / 'run').rglob('best*.ckpt'))
+    # The best checkpoint by validation mask AP50; 'last' if no validation ran.
+    found = sorted((args.out / 'run').rglob('*.ckpt'), key=lambda p: p.name)
+    checkpoint = found[0]  # 'best-...' sorts before 'last'
     model, info = load_trained_model(checkpoint)  # eval mode, ready to predict
     print(f'checkpoint: {checkpoint}')
     print(f'model {info.name!r}: modalities {info.modalities}')

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from rtsgeo._datadir import data_dir as _data_dir
+from rtsgeo.datasets import make_synthetic_dataset
 
 
 @pytest.fixture(scope='session')
@@ -19,3 +20,12 @@ def data_dir() -> Path:
             '(default ../shared/data beside the checkout)'
         )
     return path
+
+
+@pytest.fixture(scope='session')
+def synthetic_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Two training scenes, one validation and one test scene (128 px)."""
+    root = tmp_path_factory.mktemp('synthetic')
+    for i, (split, count) in enumerate((('train', 2), ('val', 1), ('test', 1))):
+        make_synthetic_dataset(root / split, n_scenes=count, seed=i, size=128)
+    return root
