@@ -55,10 +55,15 @@ class PassThroughFusion(nn.Module):
 
 
 class _PyramidFusion(nn.Module):
-    """Shared plumbing: modality order, per-level loop, output projections."""
+    """Shared plumbing: modality order, per-level loop, residual, projections."""
 
     def __init__(
-        self, modalities: Sequence[str], primary: str, channels: int, levels: int
+        self,
+        modalities: Sequence[str],
+        primary: str,
+        channels: int,
+        levels: int,
+        residual: bool,
     ) -> None:
         super().__init__()
         if primary not in modalities or len(modalities) < 2:
@@ -67,6 +72,7 @@ class _PyramidFusion(nn.Module):
         self.primary = primary
         self.auxiliaries = [m for m in modalities if m != primary]
         self.modalities = [primary, *self.auxiliaries]
+        self.residual = residual
         self.project = nn.ModuleList(
             nn.Conv2d(channels, channels, 3, padding=1) for _ in range(levels)
         )
@@ -86,16 +92,15 @@ class _PyramidFusion(nn.Module):
         fused: Pyramid = OrderedDict()
         for index, level in enumerate(pyramids[self.primary]):
             maps = {m: pyramids[m][level] for m in self.modalities}
-            fused[level] = self.project[index](self.fuse_level(index, maps))
+            out = self.fuse_level(index, maps)
+            if self.residual:  # eq. 3: add every modality's map
+                out = out + torch.stack(list(maps.values())).sum(dim=0)
+            fused[level] = self.project[index](out)
         return fused
 
     def fuse_level(self, index: int, maps: dict[str, Tensor]) -> Tensor:
-        """The map of one level before the output projection."""
+        """The map of one level before the residual and the output projection."""
         raise NotImplementedError
-
-    @staticmethod
-    def _sum(maps: dict[str, Tensor]) -> Tensor:
-        return torch.stack(list(maps.values())).sum(dim=0)
 
 
 class ConvFusion(_PyramidFusion):
@@ -118,8 +123,7 @@ class ConvFusion(_PyramidFusion):
             levels: number of pyramid levels.
             residual: add every modality's map before the projection.
         """
-        super().__init__(modalities, primary, channels, levels)
-        self.residual = residual
+        super().__init__(modalities, primary, channels, levels, residual)
         width = channels * len(self.modalities)
         self.reduce = nn.ModuleList(
             nn.Conv2d(width, channels, 1) for _ in range(levels)
@@ -128,50 +132,12 @@ class ConvFusion(_PyramidFusion):
             self.project = nn.ModuleList(nn.Identity() for _ in range(levels))
 
     def fuse_level(self, index: int, maps: dict[str, Tensor]) -> Tensor:
-        """``reduce(concat)``, plus ``sum_m F_m`` when residual."""
-        out = self.reduce[index](torch.cat(list(maps.values()), dim=1))
-        return out + self._sum(maps) if self.residual else out
+        """``reduce(concat)`` of the modalities' maps."""
+        return cast(Tensor, self.reduce[index](torch.cat(list(maps.values()), dim=1)))
 
 
-class StackedAttentionFusion(_PyramidFusion):
-    """Self-attention over the stacked modalities, plain or residual."""
-
-    def __init__(
-        self,
-        modalities: Sequence[str],
-        primary: str,
-        channels: int,
-        levels: int,
-        residual: bool,
-        heads: int = 8,
-        window: int = 16,
-    ) -> None:
-        """Build one attention per level.
-
-        Args:
-            modalities: modality names.
-            primary: the primary modality.
-            channels: channels C of every level.
-            levels: number of pyramid levels.
-            residual: add every modality's map before the projection.
-            heads: attention heads.
-            window: attention window side.
-        """
-        super().__init__(modalities, primary, channels, levels)
-        self.residual = residual
-        self.attention = nn.ModuleList(
-            WindowAttention(channels, heads, window) for _ in range(levels)
-        )
-
-    def fuse_level(self, index: int, maps: dict[str, Tensor]) -> Tensor:
-        """Stacked self-attention, plus ``sum_m F_m`` when residual."""
-        stacked = list(maps.values())
-        out = self.attention[index](stacked, stacked)
-        return out + self._sum(maps) if self.residual else out
-
-
-class CrossAttentionFusion(_PyramidFusion):
-    """One cross-attention per auxiliary modality, primary as query (eq. 1-3)."""
+class _AttentionFusion(_PyramidFusion):
+    """Fusion by windowed attention: one attention module per level."""
 
     def __init__(
         self,
@@ -183,33 +149,55 @@ class CrossAttentionFusion(_PyramidFusion):
         heads: int = 8,
         window: int = 16,
     ) -> None:
-        """Build ``levels x auxiliaries`` cross-attentions.
+        """Build the attention of every level.
 
         Args:
             modalities: modality names.
-            primary: the primary modality (queries).
+            primary: the primary modality (queries of cross-attention).
             channels: channels C of every level.
             levels: number of pyramid levels.
             residual: add every modality's map before the projection (eq. 3).
             heads: attention heads.
             window: attention window side.
         """
-        super().__init__(modalities, primary, channels, levels)
-        self.residual = residual
+        super().__init__(modalities, primary, channels, levels, residual)
         self.attention = nn.ModuleList(
-            nn.ModuleDict(
-                {a: WindowAttention(channels, heads, window) for a in self.auxiliaries}
-            )
-            for _ in range(levels)
+            self.level_attention(channels, heads, window) for _ in range(levels)
+        )
+
+    def level_attention(self, channels: int, heads: int, window: int) -> nn.Module:
+        """The attention module of one level."""
+        raise NotImplementedError
+
+
+class StackedAttentionFusion(_AttentionFusion):
+    """Self-attention over the stacked modalities, plain or residual."""
+
+    def level_attention(self, channels: int, heads: int, window: int) -> nn.Module:
+        """One self-attention over all modalities."""
+        return WindowAttention(channels, heads, window)
+
+    def fuse_level(self, index: int, maps: dict[str, Tensor]) -> Tensor:
+        """Stacked self-attention of the modalities' maps."""
+        stacked = list(maps.values())
+        return cast(Tensor, self.attention[index](stacked, stacked))
+
+
+class CrossAttentionFusion(_AttentionFusion):
+    """One cross-attention per auxiliary modality, primary as query (eq. 1-3)."""
+
+    def level_attention(self, channels: int, heads: int, window: int) -> nn.Module:
+        """One cross-attention per auxiliary modality."""
+        return nn.ModuleDict(
+            {a: WindowAttention(channels, heads, window) for a in self.auxiliaries}
         )
 
     def fuse_level(self, index: int, maps: dict[str, Tensor]) -> Tensor:
-        """``sum_a CrossAttn_a(F_p, F_a)``, plus ``sum_m F_m`` when residual."""
+        """``sum_a CrossAttn_a(F_p, F_a)`` over the auxiliary modalities."""
         attention = cast(nn.ModuleDict, self.attention[index])
         query = maps[self.primary]
         crossed = [attention[a]([query], [maps[a]]) for a in self.auxiliaries]
-        out = torch.stack(crossed).sum(dim=0)
-        return out + self._sum(maps) if self.residual else out
+        return torch.stack(crossed).sum(dim=0)
 
 
 def build_fusion(
