@@ -19,8 +19,8 @@ import argparse
 from pathlib import Path
 
 import rtsgeo
-from rtsgeo.cli.demo import make_training_data
 from rtsgeo.cli.main import main as rtsgeo_command
+from rtsgeo.datasets import make_synthetic_splits
 from rtsgeo.models import load_trained_model
 
 
@@ -30,7 +30,7 @@ def main() -> None:
     parser.add_argument('--steps', type=int, default=40)
     args = parser.parse_args()
 
-    data = make_training_data(args.out / 'data', seed=0)
+    data = make_synthetic_splits(args.out / 'data', seed=0)
     config = Path(rtsgeo.__file__).parent / 'configs' / 'tiny' / 'rgb.yaml'
     status = rtsgeo_command(
         [

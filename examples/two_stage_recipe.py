@@ -23,7 +23,7 @@ import torch
 import yaml
 
 import rtsgeo
-from rtsgeo.cli.demo import make_training_data
+from rtsgeo.datasets import make_synthetic_splits
 from rtsgeo.models import read_state_dict
 from rtsgeo.trainers.recipe import run_recipe
 
@@ -34,7 +34,7 @@ def main() -> None:
     parser.add_argument('--steps', type=int, default=16)
     args = parser.parse_args()
 
-    data = make_training_data(args.out / 'data', seed=0).resolve()
+    data = make_synthetic_splits(args.out / 'data', seed=0).resolve()
     base = Path(rtsgeo.__file__).parent / 'configs' / 'tiny' / 'rgb.yaml'
     short = {
         'data': {'init_args': {'root': str(data)}},

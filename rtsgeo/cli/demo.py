@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import time
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 __all__ = ['add_parser', 'run']
 
@@ -49,7 +49,9 @@ def run(args: argparse.Namespace) -> int:
     """Run the demo and print where its outputs are."""
     start = time.perf_counter()
     out: Path = args.out
-    data = make_training_data(out / 'data', args.seed)
+    from ..datasets import make_synthetic_splits
+
+    data = make_synthetic_splits(out / 'data', seed=args.seed, size=192)
     print(f'1/4 wrote synthetic training scenes to {data}')
     model_path = train_model(data, out / 'model.pt', args.seed, args.steps)
     print(f'2/4 trained a tiny model for {args.steps} steps: {model_path}')
@@ -72,67 +74,24 @@ def _figure(value: float | None) -> str:
     return 'n/a' if value is None else f'{value:.3f}'
 
 
-def make_training_data(
-    root: Path, seed: int, visibility: Literal['all', 'nir_only'] = 'all'
-) -> Path:
-    """Four training, one validation and one test scene of 192 px."""
-    from ..datasets import make_synthetic_dataset
-
-    for split, count, offset in (('train', 4, 0), ('val', 1, 1), ('test', 1, 2)):
-        make_synthetic_dataset(
-            root / split,
-            n_scenes=count,
-            seed=seed * 10 + offset,
-            size=192,
-            visibility=visibility,
-        )
-    return root
-
-
 def train_model(data: Path, path: Path, seed: int, steps: int) -> Path:
     """Train the tiny fused model and save it as a trained-model file."""
-    import lightning
+    from ..trainers import train_steps
 
-    from ..datamodules import CachedRTSDataModule
-    from ..models import save_trained_model
-    from ..trainers import InstanceSegmentationTask
-
-    lightning.seed_everything(seed, verbose=False)
-    datamodule = CachedRTSDataModule(
-        root=str(data),
-        chip_size=192,
-        modalities=MODALITIES,
-        patch_size=TILE,
+    run = train_steps(
+        data,
+        list(MODALITIES),
+        fusion='residual_cross_attention',
+        steps=steps,
         batch_size=4,
-        length=4 * steps,
+        patch_size=TILE,
+        chip_size=192,
         seed=seed,
-    )
-    task = InstanceSegmentationTask(
-        model='nano_mask_rcnn_rgb',
-        model_options={
-            'modalities': list(MODALITIES),
-            'fusion': 'residual_cross_attention',
-            'image_size': TILE,
-        },
-        lr=1e-3,
-        base_batch_size=4,
-        warmup_steps=max(steps // 10, 1),
-        plot_samples=0,
         name='demo-nano-rgb-ndvi-nir',
-    )
-    trainer = lightning.Trainer(
-        max_epochs=1,
-        limit_val_batches=0,
-        gradient_clip_val=1.0,
-        logger=False,
-        enable_checkpointing=False,
-        enable_model_summary=False,
+        progress=True,
         accelerator='cpu',
     )
-    trainer.fit(task, datamodule=datamodule)
-    stats = datamodule.stats or {}
-    name = 'demo-nano-rgb-ndvi-nir'
-    return save_trained_model(path, task.model, task.config, stats, None, name)
+    return run.save(path)
 
 
 def map_scene(out: Path, model_path: Path, seed: int, size: int) -> tuple[Any, Any]:

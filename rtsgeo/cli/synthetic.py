@@ -33,9 +33,11 @@ def add_parser(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Write the scenes and say where."""
-    from .demo import make_training_data
+    from ..datasets import make_synthetic_splits
 
-    root = make_training_data(args.root, args.seed, visibility=args.visibility)
+    root = make_synthetic_splits(
+        args.root, seed=args.seed, size=192, visibility=args.visibility
+    )
     for split in ('train', 'val', 'test'):
         count = len(list((root / split / 'image').glob('*.tif')))
         print(f'{split}: {count} scene(s) in {root / split}')

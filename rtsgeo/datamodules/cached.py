@@ -16,7 +16,7 @@ from torch.utils.data import DataLoader, Dataset
 from torchgeo.samplers import GridGeoSampler
 
 from ..datasets import build_instance_dataset, collate_instances
-from ..datasets._instances import pack_instances
+from ..datasets._instances import boxes_from_masks, pack_instances
 from ..samplers import CRSGroupedGeoSampler
 from ..transforms import NormalizeModalities, compute_modality_stats
 from .rts import RTSDataModule
@@ -27,13 +27,31 @@ _CACHE: dict[tuple[Any, ...], list[dict[str, torch.Tensor]]] = {}
 
 
 class _RandomCrops(Dataset[dict[str, Any]]):
-    """Random ``size`` crops (with flips and quarter turns) of cached chips."""
+    """Random ``size`` crops (with flips and quarter turns) of cached chips.
+
+    With probability ``positive_fraction`` a crop is placed around an object
+    drawn uniformly from all objects of all chips (the whole object inside
+    when it fits, at a random offset); the other crops are placed uniformly.
+    """
 
     def __init__(
-        self, chips: list[dict[str, torch.Tensor]], size: int, length: int, seed: int
+        self,
+        chips: list[dict[str, torch.Tensor]],
+        size: int,
+        length: int,
+        seed: int,
+        positive_fraction: float = 0.0,
     ) -> None:
         self.chips, self.size, self.length = chips, size, length
+        self.positive_fraction = positive_fraction
         self.generator = torch.Generator().manual_seed(seed)
+        # (chip index, x0, y0, x1, y1) of every object, for positive crops.
+        objects = []
+        for index, chip in enumerate(chips):
+            for box in boxes_from_masks(chip['mask']).tolist():
+                if box[2] > box[0]:
+                    objects.append((index, *(int(v) for v in box)))
+        self.objects = objects
 
     def __len__(self) -> int:
         return self.length
@@ -41,11 +59,29 @@ class _RandomCrops(Dataset[dict[str, Any]]):
     def _randint(self, high: int) -> int:
         return int(torch.randint(high, (1,), generator=self.generator))
 
+    def _start(self, low: int, high: int, extent: int) -> int:
+        """A crop start in ``[0, extent - size]`` covering ``[low, high)`` if it can."""
+        first = max(0, min(high - self.size, extent - self.size))
+        last = min(low, extent - self.size)
+        if first > last:  # object longer than the crop: any start inside it
+            first, last = max(0, low), max(0, min(high - self.size, extent - self.size))
+        return first + self._randint(last - first + 1)
+
     def __getitem__(self, index: int) -> dict[str, Any]:
-        chip = self.chips[self._randint(len(self.chips))]
-        height, width = chip['image'].shape[-2:]
-        y = self._randint(height - self.size + 1)
-        x = self._randint(width - self.size + 1)
+        positive = bool(self.objects) and (
+            float(torch.rand(1, generator=self.generator)) < self.positive_fraction
+        )
+        if positive:
+            chip_index, x0, y0, x1, y1 = self.objects[self._randint(len(self.objects))]
+            chip = self.chips[chip_index]
+            height, width = chip['image'].shape[-2:]
+            y = self._start(y0, y1, height)
+            x = self._start(x0, x1, width)
+        else:
+            chip = self.chips[self._randint(len(self.chips))]
+            height, width = chip['image'].shape[-2:]
+            y = self._randint(height - self.size + 1)
+            x = self._randint(width - self.size + 1)
         window = (..., slice(y, y + self.size), slice(x, x + self.size))
         image, valid, masks = (chip[k][window] for k in ('image', 'valid', 'mask'))
         turns = self._randint(4)
@@ -66,7 +102,8 @@ class CachedRTSDataModule(RTSDataModule):
     training split is read once as a grid of ``chip_size`` windows (kept for
     the life of the process and shared by datamodules over the same data), and
     each training window is a random ``patch_size`` crop of one of them, with
-    random flips and quarter turns. ``positive_fraction`` is not used.
+    random flips and quarter turns. A ``positive_fraction`` share of the crops
+    is placed around a labelled object, drawn uniformly from all objects.
     """
 
     def __init__(self, *args: Any, chip_size: int = 256, **kwargs: Any) -> None:
@@ -82,7 +119,14 @@ class CachedRTSDataModule(RTSDataModule):
         self.chips: list[dict[str, torch.Tensor]] = []
 
     def _read_chips(self) -> list[dict[str, torch.Tensor]]:
-        key = (self.root, self.images, self.labels, self.modalities, self.chip_size)
+        key = (
+            self.root,
+            self.images,
+            self.labels,
+            self.modalities,
+            self.chip_size,
+            self.min_instance_area,
+        )
         if key not in _CACHE:
             images, labels, extra = self._split_sources('train')
             dataset = build_instance_dataset(
@@ -126,7 +170,13 @@ class CachedRTSDataModule(RTSDataModule):
     def train_dataloader(self) -> DataLoader[Any]:
         """Random crops of the cached chips."""
         length = self.length or max(1, len(self.chips) * (self.chip_size // 256) ** 2)
-        crops = _RandomCrops(self.chips, self.patch_size, length, self.seed)
+        crops = _RandomCrops(
+            self.chips,
+            self.patch_size,
+            length,
+            self.seed,
+            positive_fraction=self.positive_fraction,
+        )
         return DataLoader(
             crops,
             batch_size=self.batch_size,

@@ -5,7 +5,12 @@ from .coco import COCOInstanceDataset
 from .grouped import CRSGroupedDataset, build_instance_dataset
 from .polygons import VECTOR_SUFFIXES, InstancePolygonDataset
 from .raster import InstanceMaskDataset, MultimodalRasterDataset
-from .synthetic import SyntheticScene, make_synthetic_dataset, make_synthetic_scene
+from .synthetic import (
+    SyntheticScene,
+    make_synthetic_dataset,
+    make_synthetic_scene,
+    make_synthetic_splits,
+)
 from .utils import collate_instances
 
 __all__ = [
@@ -23,4 +28,5 @@ __all__ = [
     'instances_from_mask',
     'make_synthetic_dataset',
     'make_synthetic_scene',
+    'make_synthetic_splits',
 ]

@@ -35,7 +35,12 @@ from ._synthetic_terrain import (
     rasterize,
 )
 
-__all__ = ['SyntheticScene', 'make_synthetic_dataset', 'make_synthetic_scene']
+__all__ = [
+    'SyntheticScene',
+    'make_synthetic_dataset',
+    'make_synthetic_scene',
+    'make_synthetic_splits',
+]
 
 BAND_NAMES = ('blue', 'green', 'red', 'nir')
 
@@ -234,3 +239,49 @@ def make_synthetic_dataset(
             )
         )
     return scenes
+
+
+def make_synthetic_splits(
+    root: str | Path,
+    *,
+    seed: int = 0,
+    counts: tuple[int, int, int] = (4, 1, 1),
+    size: int = 192,
+    **scene_kwargs: object,
+) -> Path:
+    """Write ``train``, ``val`` and ``test`` synthetic datasets under *root*.
+
+    This is the layout :class:`~rtsgeo.datamodules.RTSDataModule` reads with
+    ``root=ROOT``, and the data of ``rtsgeo demo``, ``rtsgeo synthetic`` and
+    the tiny configs. Split ``i`` (train 0, val 1, test 2) is
+    :func:`make_synthetic_dataset` with seed ``10 * seed + i``.
+
+    Args:
+        root: output folder.
+        seed: seed of the three splits.
+        counts: scenes in the train, val and test splits.
+        size: scene side in pixels.
+        **scene_kwargs: passed on to :func:`make_synthetic_scene` (for example
+            ``visibility='nir_only'``).
+
+    Returns:
+        *root*, as a path.
+
+    Raises:
+        ConfigError: If *counts* is not three numbers of at least 1.
+    """
+    if len(counts) != 3 or min(counts) < 1:
+        msg = f'counts needs three numbers >= 1 (train, val, test), got {counts}'
+        raise ConfigError(msg)
+    root = Path(root)
+    for offset, (split, count) in enumerate(
+        zip(('train', 'val', 'test'), counts, strict=True)
+    ):
+        make_synthetic_dataset(
+            root / split,
+            n_scenes=count,
+            seed=10 * seed + offset,
+            size=size,
+            **scene_kwargs,
+        )
+    return root

@@ -16,6 +16,7 @@ from rtsgeo.datasets.synthetic import (
     SyntheticScene,
     make_synthetic_dataset,
     make_synthetic_scene,
+    make_synthetic_splits,
 )
 from rtsgeo.errors import ConfigError
 
@@ -203,6 +204,27 @@ def test_dataset_scenes_differ_and_do_not_overlap(tmp_path: Path) -> None:
     assert not np.array_equal(read(scenes[0].image_path), read(scenes[1].image_path))
     again = make_synthetic_dataset(tmp_path / 'again', n_scenes=1, seed=5, size=128)
     assert again[0].seed == scenes[0].seed
+
+
+def test_splits_layout_and_seeds(tmp_path: Path) -> None:
+    root = make_synthetic_splits(
+        tmp_path / 'data', seed=2, counts=(2, 1, 3), size=128, n_slumps=2
+    )
+    assert root == tmp_path / 'data'
+    for split, count in (('train', 2), ('val', 1), ('test', 3)):
+        assert len(list((root / split / 'image').glob('*.tif'))) == count
+        assert len(list((root / split / 'mask').glob('*.tif'))) == count
+    # Split i is make_synthetic_dataset with seed 10 * seed + i.
+    test = make_synthetic_dataset(
+        tmp_path / 'test', n_scenes=3, seed=22, size=128, n_slumps=2
+    )
+    for scene in test:
+        mine = root / 'test' / 'image' / scene.image_path.name
+        assert np.array_equal(read(mine), read(scene.image_path))
+    with pytest.raises(ConfigError, match='counts needs three'):
+        make_synthetic_splits(tmp_path / 'bad', counts=(1, 1))  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match='counts needs three'):
+        make_synthetic_splits(tmp_path / 'bad', counts=(1, 0, 1))
 
 
 def test_errors(tmp_path: Path) -> None:

@@ -1,0 +1,159 @@
+"""Train a small model for a fixed number of steps, with the data in memory.
+
+The quickest way from a folder of chips to a trained model: one call sets up
+:class:`~rtsgeo.datamodules.CachedRTSDataModule`, an
+:class:`InstanceSegmentationTask` and a Lightning trainer for one epoch of
+``steps`` batches, with no validation while fitting. ``rtsgeo demo``, the
+learning tests and the real-data training benchmark all train this way; for
+full runs use ``rtsgeo fit`` with a config.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import lightning
+
+from ..datamodules.cached import CachedRTSDataModule
+from .instance_segmentation import InstanceSegmentationTask
+
+__all__ = ['ShortTraining', 'train_steps']
+
+
+@dataclass
+class ShortTraining:
+    """A finished :func:`train_steps` run.
+
+    Attributes:
+        task: the trained task (its ``model`` is the detector).
+        datamodule: the data it was trained on (``stats`` holds the
+            normalisation statistics).
+        trainer: the Lightning trainer, for more validation or testing.
+        seconds: wall-clock time of the training.
+    """
+
+    task: InstanceSegmentationTask
+    datamodule: CachedRTSDataModule
+    trainer: lightning.Trainer
+    seconds: float
+
+    def evaluate(self, split: Literal['val', 'test'] = 'test') -> dict[str, float]:
+        """Score the model on the ``val`` or ``test`` split's grid windows.
+
+        Args:
+            split: the split to score.
+
+        Returns:
+            Metrics named ``{split}_segm_map_50``, ``{split}_bbox_map_50``, ...
+        """
+        if split == 'val':
+            runs = self.trainer.validate(self.task, self.datamodule, verbose=False)
+        else:
+            runs = self.trainer.test(self.task, self.datamodule, verbose=False)
+        return {key: float(value) for key, value in runs[0].items()}
+
+    def save(self, path: str | Path) -> Path:
+        """Write the model as a trained-model file that ``rtsgeo map`` reads."""
+        from ..models import save_trained_model
+
+        hparams = self.task.hparams
+        return save_trained_model(
+            path,
+            self.task.model,
+            self.task.config,
+            self.datamodule.stats or {},
+            self.datamodule.sensor,
+            hparams['name'] or hparams['model'] or 'rtsgeo-model',
+        )
+
+
+def train_steps(
+    root: str | Path,
+    modalities: list[str],
+    *,
+    fusion: str = 'none',
+    model: str = 'nano_mask_rcnn_rgb',
+    steps: int = 200,
+    batch_size: int = 4,
+    patch_size: int = 128,
+    chip_size: int = 256,
+    lr: float = 1e-3,
+    anchor_sizes: list[int] | None = None,
+    positive_fraction: float = 0.5,
+    seed: int = 0,
+    name: str | None = None,
+    progress: bool = False,
+    accelerator: str = 'auto',
+) -> ShortTraining:
+    """Train ``model`` for ``steps`` batches of random crops held in memory.
+
+    AdamW at ``lr`` with a linear warm-up over the first tenth of the steps and
+    cosine decay, gradient clipping at 1, no validation while fitting.
+
+    Args:
+        root: folder with ``train``, ``val`` and ``test`` subfolders, each with
+            ``image`` and ``mask`` (the layout :class:`RTSDataModule` reads).
+        modalities: modalities in stacking order, for example
+            ``['rgb', 'ndvi', 'nir']``.
+        fusion: fusion strategy (see :data:`rtsgeo.models.FUSIONS`).
+        model: model preset name.
+        steps: optimizer steps.
+        batch_size: windows per step.
+        patch_size: window side in pixels (also the model's input size).
+        chip_size: side of the training chips read into memory.
+        lr: learning rate.
+        anchor_sizes: one anchor size per pyramid level (default: the preset's).
+        positive_fraction: share of windows placed on a labelled object.
+        seed: seed of the weights, the windows and their order.
+        name: model name written into saved files (default: the preset).
+        progress: show a progress bar.
+        accelerator: Lightning accelerator.
+
+    Returns:
+        The trained task, its data and trainer, and the training time.
+    """
+    lightning.seed_everything(seed, verbose=False)
+    datamodule = CachedRTSDataModule(
+        root=str(root),
+        chip_size=chip_size,
+        modalities=modalities,
+        patch_size=patch_size,
+        batch_size=batch_size,
+        length=steps * batch_size,
+        positive_fraction=positive_fraction,
+        seed=seed,
+    )
+    options: dict[str, Any] = {
+        'modalities': list(modalities),
+        'fusion': fusion,
+        'image_size': patch_size,
+    }
+    if anchor_sizes is not None:
+        options['anchor_sizes'] = list(anchor_sizes)
+    task = InstanceSegmentationTask(
+        model=model,
+        model_options=options,
+        lr=lr,
+        base_batch_size=batch_size,
+        warmup_steps=max(steps // 10, 1),
+        schedule='cosine',
+        plot_samples=0,
+        name=name,
+    )
+    trainer = lightning.Trainer(
+        accelerator=accelerator,
+        max_epochs=1,
+        check_val_every_n_epoch=2,  # no validation within the one epoch
+        num_sanity_val_steps=0,
+        gradient_clip_val=1.0,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=progress,
+        enable_model_summary=False,
+    )
+    start = time.perf_counter()
+    trainer.fit(task, datamodule=datamodule)
+    return ShortTraining(task, datamodule, trainer, time.perf_counter() - start)
