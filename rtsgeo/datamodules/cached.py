@@ -61,10 +61,9 @@ class _RandomCrops(Dataset[dict[str, Any]]):
 
     def _start(self, low: int, high: int, extent: int) -> int:
         """A crop start in ``[0, extent - size]`` covering ``[low, high)`` if it can."""
-        first = max(0, min(high - self.size, extent - self.size))
-        last = min(low, extent - self.size)
+        first, last = max(0, high - self.size), min(low, extent - self.size)
         if first > last:  # object longer than the crop: any start inside it
-            first, last = max(0, low), max(0, min(high - self.size, extent - self.size))
+            first, last = low, high - self.size
         return first + self._randint(last - first + 1)
 
     def __getitem__(self, index: int) -> dict[str, Any]:
