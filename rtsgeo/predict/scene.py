@@ -19,6 +19,7 @@ from ..errors import ConfigError
 from .coverage import CoverageAccumulator
 from .inference import forward_tiles, tile_instances
 from .merge import InstanceMerger, MergedInstance
+from .protocol import TileProgress
 from .reader import SceneReader
 from .tiling import Tile, default_overlap, tile_windows
 from .vectorize import vectorize_masks
@@ -27,8 +28,6 @@ if TYPE_CHECKING:
     from ..models import TrainedModelInfo
 
 __all__ = ['ScenePrediction', 'ScenePredictor']
-
-Progress = Callable[[int, int], None]
 
 
 @dataclass
@@ -195,7 +194,7 @@ class ScenePredictor:
     def iter_batches(
         self,
         reader: SceneReader,
-        progress: Progress | None = None,
+        progress: TileProgress | None = None,
         coverage: CoverageAccumulator | None = None,
     ) -> Iterator[tuple[list[Tile], Tensor, Tensor]]:
         """Batches of tiles holding valid pixels, in row-major order.
@@ -226,7 +225,7 @@ class ScenePredictor:
                 progress(done, len(tiles))
 
     def predict_scene(
-        self, path: str | Path, progress: Progress | None = None
+        self, path: str | Path, progress: TileProgress | None = None
     ) -> ScenePrediction:
         """Map one scene.
 
@@ -270,7 +269,7 @@ class ScenePredictor:
         self,
         reader: SceneReader,
         coverage: CoverageAccumulator,
-        progress: Progress | None,
+        progress: TileProgress | None,
     ) -> Iterator[gpd.GeoDataFrame]:
         """Polygons of the objects finished after each tile row, then the rest."""
         merger = InstanceMerger(self.match_iou, self.match_ios)

@@ -21,6 +21,8 @@ from shapely.geometry import shape
 
 from rtsgeo.errors import BandNotFoundError, CorruptRasterError, InvalidImageryError
 from rtsgeo.modalities import required_bands, resolve_band_names
+from rtsgeo.predict import ScenePrediction, run_campaign
+from rtsgeo.predict.scenes import resolve_scenes, shard_scenes
 
 
 @dataclass(frozen=True)
@@ -30,20 +32,6 @@ class FakeInfo:
     modalities: tuple[str, ...] = ('rgb', 'ndvi', 'nir')
     sensor: str | None = 'sentinel2'
     path: str = 'fake.pt'
-
-
-@dataclass
-class ScenePrediction:
-    path: str
-    scene_id: str
-    crs: Any
-    transform: Any
-    polygons: gpd.GeoDataFrame
-    coverage: Any
-    acquired: str | None
-    tiles: int
-    tiles_skipped: int
-    valid_area_m2: float
 
 
 @dataclass
@@ -116,3 +104,14 @@ class FakePredictor:
             tiles_skipped=0 if valid.any() else 4,
             valid_area_m2=area,
         )
+
+
+def write_shards(tmp_path: Path, scenes: list[Path], count: int = 2) -> list[Path]:
+    """Map *scenes* as *count* shard campaigns ``shard{i}.gpkg`` of the fake."""
+    resolved = resolve_scenes(scenes)
+    shards = []
+    for index in range(count):
+        shard = tmp_path / f'shard{index}.gpkg'
+        run_campaign(shard_scenes(resolved, index, count), FakePredictor(), shard)
+        shards.append(shard)
+    return shards

@@ -13,9 +13,8 @@ import pyogrio
 
 from rtsgeo.predict import run_campaign
 from rtsgeo.predict.campaign_merge import merge_campaigns
-from rtsgeo.predict.scenes import resolve_scenes, shard_scenes
 
-from ._fakes import FakePredictor
+from ._fakes import FakePredictor, write_shards
 from .test_campaign_kill import _content
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -71,12 +70,7 @@ def test_two_rank_ddp_matches_one_process(
 def test_shards_merge_to_one_process_output(
     tmp_path: Path, synthetic_scenes: list[Path]
 ) -> None:
-    scenes = resolve_scenes(synthetic_scenes)
-    shards = []
-    for index in range(2):
-        shard = tmp_path / f'shard{index}.gpkg'
-        run_campaign(shard_scenes(scenes, index, 2), FakePredictor(), shard)
-        shards.append(shard)
+    shards = write_shards(tmp_path, synthetic_scenes)
     merged = tmp_path / 'merged.gpkg'
     summary = merge_campaigns(list(reversed(shards)), merged)
     assert (summary.copied, summary.kept, summary.duplicates) == (3, 0, [])

@@ -16,10 +16,9 @@ from rtsgeo.errors import ConfigError, OutputError
 from rtsgeo.predict import run_campaign
 from rtsgeo.predict.campaign_merge import merge_campaigns
 from rtsgeo.predict.export import export_parquet, parquet_paths
-from rtsgeo.predict.scenes import resolve_scenes, shard_scenes
 from rtsgeo.predict.schema import LAYERS, TIMING_COLUMNS
 
-from ._fakes import FakePredictor
+from ._fakes import FakePredictor, write_shards
 
 
 def _digests(out: Path) -> dict[str, str]:
@@ -158,12 +157,7 @@ def test_bad_format_refused_before_mapping(
 def test_merge_exports_like_one_process(
     tmp_path: Path, synthetic_scenes: list[Path]
 ) -> None:
-    scenes = resolve_scenes(synthetic_scenes)
-    shards = []
-    for index in range(2):
-        shard = tmp_path / f'shard{index}.gpkg'
-        run_campaign(shard_scenes(scenes, index, 2), FakePredictor(), shard)
-        shards.append(shard)
+    shards = write_shards(tmp_path, synthetic_scenes)
     merged = tmp_path / 'merged.gpkg'
     merge_campaigns(shards, merged, fmt='parquet')
     _assert_same_as_gpkg(merged)
