@@ -12,9 +12,6 @@ one side and not on the other, and AP could differ by up to 1/n_truth.
 
 from __future__ import annotations
 
-import contextlib
-import io
-
 import geopandas as gpd
 import numpy as np
 import pytest
@@ -22,10 +19,10 @@ import rasterio.features
 import shapely
 import shapely.affinity
 from pycocotools import mask as mask_utils
-from pycocotools.coco import COCO
-from pycocotools.cocoeval import COCOeval
 
 from rtsgeo.evaluation import COCO_IOU_THRESHOLDS, evaluate_polygons, polygon_ious
+
+from ._coco import pycocotools_segm_stats
 
 SIZE = 1024
 
@@ -106,16 +103,8 @@ def pycocotools_stats(
         {'image_id': 1, 'category_id': 1, 'segmentation': r, 'score': float(s)}
         for r, s in zip(dt_rles, scores, strict=True)
     ]
-    with contextlib.redirect_stdout(io.StringIO()):
-        gt = COCO()
-        gt.dataset = dataset
-        gt.createIndex()
-        evaluator = COCOeval(gt, gt.loadRes(results), iouType='segm')
-        evaluator.evaluate()
-        evaluator.accumulate()
-        evaluator.summarize()
     raster_ious = mask_utils.iou(dt_rles, gt_rles, [0] * len(gt_rles))
-    return evaluator.stats, np.asarray(raster_ious)
+    return pycocotools_segm_stats(dataset, results), np.asarray(raster_ious)
 
 
 @pytest.mark.parametrize('seed', [0, 1, 2])
