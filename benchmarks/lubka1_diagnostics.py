@@ -33,29 +33,8 @@ import numpy as np
 import torch
 from torchvision.ops import box_iou
 
-from rtsgeo._datadir import data_dir
-
 sys.path.insert(0, str(Path(__file__).parent))
-from train_lubka1 import MODELS
-
-
-def train(root: Path, args: argparse.Namespace) -> Any:
-    from rtsgeo.trainers import train_steps
-
-    spec = MODELS[args.model]
-    return train_steps(
-        root,
-        spec['modalities'],
-        fusion=spec['fusion'],
-        steps=args.steps,
-        batch_size=args.batch_size,
-        patch_size=128,
-        chip_size=256,
-        lr=args.lr,
-        anchor_sizes=[4, 8, 16, 32, 64],
-        positive_fraction=args.positive_fraction,
-        seed=args.seed,
-    )
+from train_lubka1 import MODELS, add_training_arguments, lubka1_root, train_model
 
 
 def train_split_ap50(run: Any, root: Path) -> float:
@@ -125,21 +104,13 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--model', choices=list(MODELS), default='RGB')
     parser.add_argument('--seed', type=int, default=0)
-    parser.add_argument('--steps', type=int, default=1000)
-    parser.add_argument('--batch-size', type=int, default=4)
-    parser.add_argument('--lr', type=float, default=1e-3)
-    parser.add_argument('--positive-fraction', type=float, default=0.5)
-    parser.add_argument('--threads', type=int, default=2)
-    parser.add_argument('--out', type=Path, default=Path('bench-train'))
+    add_training_arguments(parser)
     args = parser.parse_args()
-    base = data_dir()
-    if base is None or not (base / 's2-rts-lubka1').is_dir():
-        print('s2-rts-lubka1 not found: set RTSGEO_DATA_DIR', file=sys.stderr)
+    root = lubka1_root(args)
+    if root is None:
         return 2
-    torch.set_num_threads(args.threads)
-    root = base / 's2-rts-lubka1'
     start = time.perf_counter()
-    run = train(root, args)
+    run = train_model(root, args.model, args.seed, args)
     report: dict[str, Any] = {'train_seconds': round(run.seconds, 1)}
     report['test_mask_ap50'] = run.evaluate('test')['test_segm_map_50']
     report['train_mask_ap50'] = train_split_ap50(run, root)

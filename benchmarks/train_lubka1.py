@@ -47,13 +47,12 @@ MODELS: dict[str, dict[str, Any]] = {
 }
 
 
-def train_one(
-    root: Path, name: str, seed: int, args: argparse.Namespace
-) -> dict[str, float]:
+def train_model(root: Path, name: str, seed: int, args: argparse.Namespace) -> Any:
+    """Train model ``name`` with the shared settings of ``args`` (a ShortTraining)."""
     from rtsgeo.trainers import train_steps
 
     spec = MODELS[name]
-    run = train_steps(
+    return train_steps(
         root,
         spec['modalities'],
         fusion=spec['fusion'],
@@ -67,10 +66,43 @@ def train_one(
         positive_fraction=args.positive_fraction,
         seed=seed,
     )
+
+
+def train_one(
+    root: Path, name: str, seed: int, args: argparse.Namespace
+) -> dict[str, float]:
+    run = train_model(root, name, seed, args)
     # 'val' is for choosing settings without touching the test split.
     metrics = run.evaluate(args.split)
     prefix = f'{args.split}_'
     return {k.replace(prefix, 'test_', 1): v for k, v in metrics.items()}
+
+
+def add_training_arguments(parser: argparse.ArgumentParser) -> None:
+    """The training settings both lubka1 scripts take, with the same defaults."""
+    parser.add_argument('--steps', type=int, default=1000, help='optimizer steps')
+    parser.add_argument('--batch-size', type=int, default=4)
+    parser.add_argument('--size', type=int, default=128, help='window side (px)')
+    parser.add_argument('--lr', type=float, default=1e-3)
+    parser.add_argument('--preset', default='nano_mask_rcnn_rgb')
+    parser.add_argument(
+        '--positive-fraction',
+        type=float,
+        default=0.5,
+        help='share of training crops placed on a slump',
+    )
+    parser.add_argument('--threads', type=int, default=2)
+    parser.add_argument('--out', type=Path, default=Path('bench-train'))
+
+
+def lubka1_root(args: argparse.Namespace) -> Path | None:
+    """The s2-rts-lubka1 folder, threads set (None, with a message, if absent)."""
+    base = data_dir()
+    if base is None or not (base / 's2-rts-lubka1').is_dir():
+        print('s2-rts-lubka1 not found: set RTSGEO_DATA_DIR', file=sys.stderr)
+        return None
+    torch.set_num_threads(args.threads)
+    return base / 's2-rts-lubka1'
 
 
 def summarise(runs: list[dict[str, Any]], key: str) -> dict[str, dict[str, float]]:
@@ -103,17 +135,7 @@ def table(runs: list[dict[str, Any]]) -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--seeds', type=int, nargs='+', default=[0, 1, 2])
-    parser.add_argument('--steps', type=int, default=1000, help='optimizer steps')
-    parser.add_argument('--batch-size', type=int, default=4)
-    parser.add_argument('--size', type=int, default=128, help='window side (px)')
-    parser.add_argument('--lr', type=float, default=1e-3)
-    parser.add_argument('--preset', default='nano_mask_rcnn_rgb')
-    parser.add_argument(
-        '--positive-fraction',
-        type=float,
-        default=0.5,
-        help='share of training crops placed on a slump',
-    )
+    add_training_arguments(parser)
     parser.add_argument(
         '--split',
         choices=['test', 'val'],
@@ -121,15 +143,10 @@ def main() -> int:
         help='split scored (val: for choosing settings)',
     )
     parser.add_argument('--models', nargs='+', default=list(MODELS))
-    parser.add_argument('--threads', type=int, default=2)
-    parser.add_argument('--out', type=Path, default=Path('bench-train'))
     args = parser.parse_args()
-    base = data_dir()
-    if base is None or not (base / 's2-rts-lubka1').is_dir():
-        print('s2-rts-lubka1 not found: set RTSGEO_DATA_DIR', file=sys.stderr)
+    root = lubka1_root(args)
+    if root is None:
         return 2
-    torch.set_num_threads(args.threads)
-    root = base / 's2-rts-lubka1'
     args.out.mkdir(parents=True, exist_ok=True)
     command = 'python ' + shlex.join(sys.argv)
     start = time.perf_counter()
