@@ -291,6 +291,11 @@ class InstanceSegmentationTask(BaseTask):
             return []
         return self.model(batch['image'])
 
+    @property
+    def model_name(self) -> str:
+        """The name written into saved models: ``name``, else the preset."""
+        return str(self.hparams['name'] or self.hparams['model'] or 'rtsgeo-model')
+
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         """Write the trained-model metadata (config, stats, sensor, name)."""
         datamodule = (
@@ -298,8 +303,9 @@ class InstanceSegmentationTask(BaseTask):
         )
         stats = getattr(datamodule, 'stats', None) or self.stats or {}
         sensor = getattr(datamodule, 'sensor', None) or self.sensor
-        name = self.hparams['name'] or self.hparams['model'] or 'rtsgeo-model'
-        checkpoint['rtsgeo'] = checkpoint_metadata(self.config, stats, sensor, name)
+        checkpoint['rtsgeo'] = checkpoint_metadata(
+            self.config, stats, sensor, self.model_name
+        )
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         """Restore the normalisation stats, into the datamodule too when attached."""

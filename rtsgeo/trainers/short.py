@@ -59,14 +59,13 @@ class ShortTraining:
         """Write the model as a trained-model file that ``rtsgeo map`` reads."""
         from ..models import save_trained_model
 
-        hparams = self.task.hparams
         return save_trained_model(
             path,
             self.task.model,
             self.task.config,
             self.datamodule.stats or {},
             self.datamodule.sensor,
-            hparams['name'] or hparams['model'] or 'rtsgeo-model',
+            self.task.model_name,
         )
 
 
