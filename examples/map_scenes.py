@@ -18,8 +18,9 @@ from pathlib import Path
 
 import geopandas as gpd
 
+from rtsgeo.campaign import run_campaign
 from rtsgeo.datasets import make_synthetic_scene
-from rtsgeo.predict import ScenePredictor, run_campaign
+from rtsgeo.predict import ScenePredictor
 
 
 def main() -> None:

@@ -95,7 +95,7 @@ TARGETS: dict[str, Callable[[Any], None]] = {
 
 
 def _run_predict(args: argparse.Namespace) -> int:
-    from ..predict.benchmark import describe, run_predict_benchmark
+    from ..benchmark.predict import describe, run_predict_benchmark
 
     row = run_predict_benchmark(
         checkpoint=args.checkpoint,
@@ -111,7 +111,7 @@ def _run_predict(args: argparse.Namespace) -> int:
 
 
 def _run_model(args: argparse.Namespace) -> int:
-    from ..models.benchmark import measure_parameters, run_isolated
+    from ..benchmark.model import measure_parameters, run_isolated
     from ..models.config import get_preset
 
     for preset in args.preset or [DEFAULT_PRESET]:
@@ -143,7 +143,7 @@ def _run_model(args: argparse.Namespace) -> int:
 
 
 def _describe(row: dict[str, Any]) -> str:
-    from ..models.benchmark import PAPER_TABLE2
+    from ..benchmark.model import PAPER_TABLE2
 
     name = row['preset']
     table2 = name.startswith('cascade_mvitv2_b') and 'expansion' not in name

@@ -96,8 +96,9 @@ def train_model(data: Path, path: Path, seed: int, steps: int) -> Path:
 
 def map_scene(out: Path, model_path: Path, seed: int, size: int) -> tuple[Any, Any]:
     """Map a larger held-out scene into a campaign GeoPackage with a quick-look."""
+    from ..campaign import run_campaign
     from ..datasets import make_synthetic_scene
-    from ..predict import ScenePredictor, run_campaign
+    from ..predict import ScenePredictor
 
     scene = make_synthetic_scene(
         out / 'scene', seed=seed * 10 + 7, size=size, n_slumps=14, name='demo_scene'

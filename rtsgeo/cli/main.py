@@ -15,6 +15,7 @@ from collections.abc import Sequence
 
 from .. import __version__
 from ..errors import RTSGeoError
+from .lightning import COMMANDS as LIGHTNING_COMMANDS
 
 __all__ = ['build_parser', 'main']
 
@@ -30,8 +31,6 @@ SUBCOMMANDS: tuple[str, ...] = (
     'benchmark',
 )
 
-# Handed to LightningCLI (rtsgeo.cli.lightning) before argparse sees them.
-_LIGHTNING_COMMANDS = ('fit', 'validate', 'test', 'predict')
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -58,7 +57,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         Exit status: 0 on success, 2 on a usage or input error.
     """
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv and argv[0] in _LIGHTNING_COMMANDS:
+    if argv and argv[0] in LIGHTNING_COMMANDS:
         from .lightning import run
 
         return run(argv)

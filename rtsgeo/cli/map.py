@@ -10,7 +10,7 @@ from typing import Any
 __all__ = ['add_parser', 'load_predictor', 'run']
 
 
-#: ``rtsgeo.predict.export.FORMATS``, repeated so that ``--help`` stays light.
+#: ``rtsgeo.campaign.export.FORMATS``, repeated so that ``--help`` stays light.
 FORMATS = ('gpkg', 'parquet')
 
 
@@ -136,7 +136,7 @@ def shard_output(out: Path, index: int, count: int) -> Path:
 
 def print_exports(out: Path) -> None:
     """Print where the GeoParquet files of campaign *out* are."""
-    from ..predict.export import parquet_paths
+    from ..campaign.export import parquet_paths
 
     for name, path in parquet_paths(out).items():
         print(f'geoparquet {name}: {path}')
@@ -146,8 +146,8 @@ def run(args: argparse.Namespace) -> int:
     """Run the campaign and print a summary."""
     # GDAL's block cache defaults to 5 % of RAM; windowed reads need little.
     os.environ.setdefault('GDAL_CACHEMAX', '256')
-    from ..predict.campaign import run_campaign
-    from ..predict.scenes import parse_shard, resolve_scenes, shard_scenes
+    from ..campaign.run import run_campaign
+    from ..campaign.scenes import parse_shard, resolve_scenes, shard_scenes
     from ._progress import TqdmProgress, print_summary
 
     scenes = resolve_scenes(args.scenes)
@@ -159,7 +159,7 @@ def run(args: argparse.Namespace) -> int:
         print(f'shard {index}/{count}: {len(scenes)} scene(s) -> {out}')
     options = {'crs': args.crs, 'quicklook_dir': args.quicklook, 'fmt': args.fmt}
     if args.devices > 1 or args.num_nodes > 1:
-        from ..predict.distributed import run_campaign_ddp
+        from ..campaign.distributed import run_campaign_ddp
 
         summary = run_campaign_ddp(
             scenes,

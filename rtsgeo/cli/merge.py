@@ -8,7 +8,7 @@ from typing import Any
 
 __all__ = ['add_parser', 'run']
 
-#: ``rtsgeo.predict.export.FORMATS``, repeated so that ``--help`` stays light.
+#: ``rtsgeo.campaign.export.FORMATS``, repeated so that ``--help`` stays light.
 FORMATS = ('gpkg', 'parquet')
 
 
@@ -39,7 +39,7 @@ def add_parser(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Merge and print what was copied."""
-    from ..predict.campaign_merge import merge_campaigns
+    from ..campaign.merge import merge_campaigns
     from .map import print_exports
 
     summary = merge_campaigns(args.inputs, args.out, fmt=args.fmt)

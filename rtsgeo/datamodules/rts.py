@@ -251,6 +251,14 @@ class RTSDataModule(lightning.LightningDataModule):
         """Grid windows over the test scenes."""
         return self._loader('test', self._grid_sampler('test'))
 
+    def predict_dataloader(self) -> DataLoader[Any]:
+        """Grid windows over the test scenes (``rtsgeo predict``).
+
+        Whole scenes are mapped with ``rtsgeo map``; this loader serves
+        LightningCLI's ``predict`` on the same windows as ``test``.
+        """
+        return self._loader('test', self._grid_sampler('test'))
+
     def on_after_batch_transfer(
         self, batch: dict[str, Any], dataloader_idx: int
     ) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""Scene prediction and mapping campaigns: scenes in, one GeoPackage out.
+"""Scene prediction: one scene in, its slump instances and polygons out.
 
 The per-scene predictor runs separate, separately tested stages::
 
@@ -6,18 +6,17 @@ The per-scene predictor runs separate, separately tested stages::
     -> merge_tile_instances / InstanceMerger -> vectorize_masks
 
 :class:`ScenePredictor` runs them over one scene, streaming the tiles row by
-row so that memory does not grow with the scene; :func:`run_campaign` maps a
-list of scenes into one resumable GeoPackage::
+row so that memory does not grow with the scene. Mapping many scenes into one
+resumable GeoPackage is :mod:`rtsgeo.campaign`, which uses this package only
+through :mod:`rtsgeo.predict.protocol`::
 
-    from rtsgeo.predict import ScenePredictor, run_campaign
+    from rtsgeo.predict import ScenePredictor
 
     predictor = ScenePredictor.from_checkpoint('model.pt')
-    summary = run_campaign(['scenes/*.tif'], predictor, 'campaign.gpkg')
+    prediction = predictor.predict_scene('scene.tif')
 """
 
-from .campaign import CampaignSummary, run_campaign
 from .coverage import CoverageAccumulator
-from .export import export_parquet
 from .inference import (
     Detections,
     forward_tiles,
@@ -35,19 +34,14 @@ from .merge import (
 )
 from .reader import SceneReader, acquisition_date
 from .scene import ScenePrediction, ScenePredictor
-from .scenes import Scene, parse_shard, resolve_scenes, shard_scenes
 from .tiling import Tile, default_overlap, tile_rows, tile_windows
 from .vectorize import polygonal, vectorize_mask, vectorize_masks
-from .writer import GeoPackageWriter
 
 __all__ = [
-    'CampaignSummary',
     'CoverageAccumulator',
     'Detections',
-    'GeoPackageWriter',
     'InstanceMerger',
     'MergedInstance',
-    'Scene',
     'ScenePrediction',
     'ScenePredictor',
     'SceneReader',
@@ -56,17 +50,12 @@ __all__ = [
     'acquisition_date',
     'compose_group',
     'default_overlap',
-    'export_parquet',
     'forward_tiles',
     'mask_iou',
     'match_scores',
     'merge_tile_instances',
     'merge_tta_detections',
-    'parse_shard',
     'polygonal',
-    'resolve_scenes',
-    'run_campaign',
-    'shard_scenes',
     'tile_instances',
     'tile_rows',
     'tile_windows',

@@ -129,8 +129,8 @@ def _stage1_stats(
 
 def _fit(config: dict[str, Any], folder: Path) -> dict[str, Any]:
     """Write a run's config, train it, return its checkpoint and metrics."""
-    from ..cli.lightning import build_cli
     from ..models import file_sha256
+    from .lightning_cli import build_cli
 
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / 'config.yaml'

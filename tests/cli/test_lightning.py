@@ -129,7 +129,7 @@ def test_mixed_precision_only_with_a_gpu(
 ) -> None:
     import torch
 
-    from rtsgeo.cli.lightning import default_precision
+    from rtsgeo.trainers.lightning_cli import default_precision
 
     monkeypatch.setattr(torch.cuda, 'is_available', lambda: cuda)
     monkeypatch.setattr(torch.cuda, 'is_bf16_supported', lambda: bf16)

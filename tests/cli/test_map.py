@@ -9,7 +9,7 @@ import pytest
 from rtsgeo.cli import map as map_cli
 from rtsgeo.cli.main import main
 from rtsgeo.datasets import make_synthetic_dataset
-from tests.predict._fakes import FakePredictor
+from tests.campaign._fakes import FakePredictor
 
 
 @pytest.fixture
@@ -173,8 +173,8 @@ def test_shards_then_merge(
 def test_format_parquet_map_merge_evaluate(
     tmp_path: Path, scenes: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    from rtsgeo.campaign.export import FORMATS
     from rtsgeo.cli import merge as merge_cli
-    from rtsgeo.predict.export import FORMATS
 
     assert map_cli.FORMATS == merge_cli.FORMATS == FORMATS
     out = tmp_path / 'whole.gpkg'

@@ -5,7 +5,7 @@ Three layers (GeoPackage layers, also exported to Parquet files with
 row per mapped scene: the footprint of its valid pixels, so "no slump" can be
 told from "no data") and ``runs`` (one row per scene attempted: status,
 message, counts, timings). Columns are listed here with their SQLite type
-and meaning; the writers, the merge, the export and the docs take them from
+and meaning; the store, the merge, the export and the docs take them from
 here.
 """
 
@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 __all__ = [
     'COVERAGE_COLUMNS',
+    'FINAL',
     'LAYERS',
     'RUNS_COLUMNS',
     'SLUMPS_COLUMNS',
@@ -108,8 +109,11 @@ LAYERS: dict[str, tuple[tuple[Column, ...], str | None]] = {
     'runs': (RUNS_COLUMNS, None),
 }
 
-#: Scene statuses recorded in ``runs``; the first two are final (not retried).
-STATUSES: tuple[str, ...] = ('done', 'skipped', 'failed')
+#: Scene statuses that are final: not retried when a campaign is run again.
+FINAL: tuple[str, ...] = ('done', 'skipped')
+
+#: Scene statuses recorded in ``runs``.
+STATUSES: tuple[str, ...] = (*FINAL, 'failed')
 
 #: Columns that change from run to run even with identical results.
 TIMING_COLUMNS: tuple[str, ...] = ('seconds', 'started_at', 'finished_at', 'worker')

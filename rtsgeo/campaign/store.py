@@ -1,6 +1,6 @@
 """The campaign GeoPackage: created by GDAL, filled one scene per transaction.
 
-GDAL (through pyogrio) creates the three layers of :mod:`rtsgeo.predict.schema`
+GDAL (through pyogrio) creates the three layers of :mod:`rtsgeo.campaign.schema`
 once, empty, in a temporary file renamed into place, so the file's metadata
 (spatial reference, contents, R-tree index) is GDAL's own. Each scene's rows
 are then added with :mod:`sqlite3` in one ``BEGIN IMMEDIATE ... COMMIT``
@@ -30,7 +30,7 @@ from ._gpkg import blob_bounds, encode_geometry, register_functions
 from .records import SceneRecords, empty_layer
 from .schema import LAYERS
 
-__all__ = ['GeoPackageWriter', 'Row', 'check_writable']
+__all__ = ['CampaignStore', 'Row', 'check_writable']
 
 #: Attribute values and geometry blob of one row.
 Row = tuple[list[Any], bytes | None]
@@ -71,8 +71,12 @@ def _frame_rows(frame: pd.DataFrame, names: Sequence[str], srs_id: int) -> list[
     ]
 
 
-class GeoPackageWriter:
-    """Writes a campaign's layers to one GeoPackage, a scene at a time.
+class CampaignStore:
+    """A campaign's GeoPackage: written a scene at a time, and read back.
+
+    The store is the only thing that touches the campaign file: a campaign
+    writes each scene's rows through it (:meth:`write`), and resumes, merges
+    and checks it through its readers (:meth:`statuses`, :meth:`checkpoints`).
 
     Args:
         path: the ``.gpkg`` file; created if missing, else resumed.
@@ -253,7 +257,7 @@ class GeoPackageWriter:
         )
 
     def read_rows(self, name: str, scene_id: str) -> list[Row]:
-        """One scene's rows of layer *name*, in the writer's column order."""
+        """One scene's rows of layer *name*, in the store's column order."""
         columns, geometry = LAYERS[name]
         names = [f'"{c.name}"' for c in columns] + (['"geom"'] if geometry else [])
         cursor = self._connection.execute(
@@ -271,7 +275,7 @@ class GeoPackageWriter:
             connection.close()
             self._connection = None  # type: ignore[assignment]
 
-    def __enter__(self) -> GeoPackageWriter:
+    def __enter__(self) -> CampaignStore:
         return self
 
     def __exit__(

@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
+from rtsgeo.campaign.scenes import parse_shard, resolve_scenes, shard_scenes
 from rtsgeo.errors import ConfigError, DataNotFoundError
-from rtsgeo.predict.scenes import parse_shard, resolve_scenes, shard_scenes
 
 
 def _touch(path: Path) -> Path:

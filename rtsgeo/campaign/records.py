@@ -26,7 +26,7 @@ from .schema import COVERAGE_COLUMNS, RUNS_COLUMNS, SLUMPS_COLUMNS, Column
 
 if TYPE_CHECKING:
     from ..models.trained import TrainedModelInfo
-    from .protocol import ScenePredictionLike
+    from ..predict.protocol import ScenePredictionLike
 
 __all__ = [
     'SceneRecords',

@@ -6,7 +6,7 @@ resident set size (RSS) is its own. In each process it first maps the scene
 end to end (reading, normalisation, inference, merge, vectorisation,
 footprint), then runs the model alone over the same tiles in the same batches
 (reading not timed), so ``overhead_ratio`` compares like with like on the same
-machine. Run ``python -m rtsgeo.predict.benchmark measure ...`` for one scene.
+machine. Run ``python -m rtsgeo.benchmark.predict measure ...`` for one scene.
 """
 
 from __future__ import annotations
@@ -59,8 +59,8 @@ def measure_scene(
     """
     import torch
 
-    from ..models.benchmark import _rss_mb
-    from .scene import ScenePrediction, ScenePredictor
+    from ..predict.scene import ScenePrediction, ScenePredictor
+    from .model import _rss_mb
 
     torch.manual_seed(0)
     predictor = ScenePredictor.from_checkpoint(
@@ -185,7 +185,7 @@ def _calibrate_threshold(checkpoint: Path, scene: Path, per_tile: int) -> float:
     """Score that keeps about *per_tile* detections per tile on a few tiles."""
     import torch
 
-    from .scene import ScenePredictor
+    from ..predict.scene import ScenePredictor
 
     predictor = ScenePredictor.from_checkpoint(checkpoint)
     with predictor.open(scene) as reader, torch.inference_mode():
@@ -202,7 +202,7 @@ def _run_child(args: list[str]) -> dict[str, Any]:
     env['PYTHONPATH'] = os.pathsep.join(filter(None, [root, env.get('PYTHONPATH')]))
     # Freed blocks over 64 KiB go back to the system: RSS follows live data.
     env.setdefault('MALLOC_MMAP_THRESHOLD_', '65536')
-    command = [sys.executable, '-m', 'rtsgeo.predict.benchmark', 'measure', *args]
+    command = [sys.executable, '-m', 'rtsgeo.benchmark.predict', 'measure', *args]
     done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
     if done.returncode:
         raise RuntimeError(f'benchmark process failed:\n{done.stderr[-3000:]}')
@@ -328,7 +328,7 @@ def describe(row: dict[str, Any]) -> str:
 
 
 def _main(argv: list[str]) -> None:
-    parser = argparse.ArgumentParser(prog='python -m rtsgeo.predict.benchmark')
+    parser = argparse.ArgumentParser(prog='python -m rtsgeo.benchmark.predict')
     parser.add_argument('mode', choices=['measure'])
     parser.add_argument('checkpoint')
     parser.add_argument('scene')

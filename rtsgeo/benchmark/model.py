@@ -5,7 +5,7 @@ every millisecond, minus its RSS just before the model is built: it counts
 the weights, one forward and backward pass of batch 1 (gradients included,
 no optimizer state), like the paper's Table 2. Each measurement runs in its
 own process so that one does not inherit another's allocator high-water mark.
-Run ``python -m rtsgeo.models.benchmark step|fusion ...`` to get one figure.
+Run ``python -m rtsgeo.benchmark.model step|fusion ...`` to get one figure.
 """
 
 from __future__ import annotations
@@ -64,7 +64,7 @@ def _peak_during(work: Callable[[], Any]) -> tuple[float, float]:
 
 def measure_parameters(preset: str, size: int) -> dict[str, Any]:
     """Total and trainable parameters of a preset (its own freezing)."""
-    from .detector import build_model_from_preset, count_parameters
+    from ..models.detector import build_model_from_preset, count_parameters
 
     model = build_model_from_preset(preset, image_size=size)
     total, trainable = count_parameters(model)
@@ -78,8 +78,8 @@ def measure_step(preset: str, size: int, frozen: bool) -> dict[str, float]:
     """
     import torch
 
-    from .config import get_preset
-    from .detector import build_model
+    from ..models.config import get_preset
+    from ..models.detector import build_model
 
     torch.manual_seed(0)
     config = get_preset(preset, image_size=size, freeze_trunks=frozen)
@@ -110,8 +110,8 @@ def measure_fusion(preset: str, size: int, repeats: int = 3) -> dict[str, float]
     """
     import torch
 
-    from .config import get_preset
-    from .fusion import build_fusion
+    from ..models.config import get_preset
+    from ..models.fusion import build_fusion
 
     config = get_preset(preset)
     torch.manual_seed(0)
@@ -154,7 +154,7 @@ def run_isolated(kind: str, preset: str, size: int, frozen: bool = False) -> dic
     # glibc then maps every block over 64 KiB on its own and unmaps it when
     # freed, so RSS follows live tensors instead of the heap's high-water mark.
     env.setdefault('MALLOC_MMAP_THRESHOLD_', '65536')
-    args = [sys.executable, '-m', 'rtsgeo.models.benchmark', kind, preset, str(size)]
+    args = [sys.executable, '-m', 'rtsgeo.benchmark.model', kind, preset, str(size)]
     args += ['--frozen'] if frozen else []
     done = subprocess.run(args, env=env, capture_output=True, text=True, check=False)
     if done.returncode:

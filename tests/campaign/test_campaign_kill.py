@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pyogrio
 
-from rtsgeo.predict import run_campaign
-from rtsgeo.predict.schema import TIMING_COLUMNS
+from rtsgeo.campaign import run_campaign
+from rtsgeo.campaign.schema import TIMING_COLUMNS
 
 from ._fakes import FakePredictor
 
@@ -54,8 +54,8 @@ def test_sigkill_then_rerun_matches_clean_run(
         f"""
         import sys
         sys.path.insert(0, {str(ROOT)!r})
-        from rtsgeo.predict import run_campaign
-        from tests.predict._fakes import FakePredictor
+        from rtsgeo.campaign import run_campaign
+        from tests.campaign._fakes import FakePredictor
         scenes = {[str(p) for p in synthetic_scenes]!r}
         run_campaign(scenes, FakePredictor(delay=4.0), {str(out)!r})
         """

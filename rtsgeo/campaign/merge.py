@@ -6,7 +6,7 @@ as mapping every scene in one process. A scene recorded in several inputs is
 taken from the first input where it is final (``done``/``skipped``), else
 from the first where it failed; a scene already final in the output is kept.
 With ``fmt='parquet'`` the merged output is then exported to GeoParquet
-(:mod:`rtsgeo.predict.export`), so shards can stay GeoPackage-only.
+(:mod:`rtsgeo.campaign.export`), so shards can stay GeoPackage-only.
 """
 
 from __future__ import annotations
@@ -18,11 +18,10 @@ from typing import Any
 
 from ..errors import ConfigError
 from .export import check_format, export_parquet
-from .writer import GeoPackageWriter
+from .schema import FINAL
+from .store import CampaignStore
 
 __all__ = ['MergeSummary', 'merge_campaigns']
-
-_FINAL = ('done', 'skipped')
 
 
 @dataclass
@@ -43,9 +42,9 @@ class MergeSummary:
 
 
 def _choose(
-    sources: list[tuple[str, GeoPackageWriter]],
-) -> tuple[GeoPackageWriter, int]:
-    final = [reader for status, reader in sources if status in _FINAL]
+    sources: list[tuple[str, CampaignStore]],
+) -> tuple[CampaignStore, int]:
+    final = [reader for status, reader in sources if status in FINAL]
     chosen = final[0] if final else sources[0][1]
     return chosen, len(final)
 
@@ -61,7 +60,7 @@ def merge_campaigns(
         crs: its CRS if created (default: the first input's); every input
             must be in the output's CRS.
         fmt: ``'gpkg'``, or ``'parquet'`` to also export the merged layers to
-            ``<out stem>.<layer>.parquet`` (see :mod:`rtsgeo.predict.export`).
+            ``<out stem>.<layer>.parquet`` (see :mod:`rtsgeo.campaign.export`).
 
     Returns:
         What was copied.
@@ -77,10 +76,10 @@ def merge_campaigns(
         raise ConfigError('merge needs at least one campaign output to read')
     if any(p.resolve() == Path(out).resolve() for p in paths if p.exists()):
         raise ConfigError(f'output {out} is also an input: write to a new file')
-    readers = [GeoPackageWriter(p, None, readonly=True) for p in paths]
+    readers = [CampaignStore(p, None, readonly=True) for p in paths]
     try:
         crs = crs or readers[0].crs
-        with GeoPackageWriter(out, crs) as writer:
+        with CampaignStore(out, crs) as writer:
             summary = _merge(readers, writer)
     finally:
         for reader in readers:
@@ -90,10 +89,10 @@ def merge_campaigns(
     return summary
 
 
-def _merge(readers: list[GeoPackageWriter], writer: GeoPackageWriter) -> MergeSummary:
+def _merge(readers: list[CampaignStore], writer: CampaignStore) -> MergeSummary:
     summary = MergeSummary(out=writer.path)
     models = set(writer.checkpoints())
-    by_scene: dict[str, list[tuple[str, GeoPackageWriter]]] = {}
+    by_scene: dict[str, list[tuple[str, CampaignStore]]] = {}
     for reader in readers:
         if reader.crs != writer.crs:
             msg = (
@@ -112,7 +111,7 @@ def _merge(readers: list[GeoPackageWriter], writer: GeoPackageWriter) -> MergeSu
         raise ConfigError(msg)
     existing = writer.statuses()
     for scene in sorted(by_scene):
-        if existing.get(scene) in _FINAL:
+        if existing.get(scene) in FINAL:
             summary.kept += 1
             continue
         reader, finals = _choose(by_scene[scene])

@@ -8,7 +8,7 @@ reason and the campaign goes on; failed scenes are retried on the next run.
 A write failure (disk full) stops the campaign with the file intact. Ctrl-C
 stops it cleanly after rolling back the scene in progress. With
 ``fmt='parquet'`` the finished GeoPackage is then exported to GeoParquet
-files beside it (see :mod:`rtsgeo.predict.export`).
+files beside it (see :mod:`rtsgeo.campaign.export`).
 """
 
 from __future__ import annotations
@@ -23,22 +23,22 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from ..errors import ConfigError, DataNotFoundError
+from ..predict.protocol import ScenePredictorLike
 from .export import check_format, export_parquet
-from .protocol import ScenePredictorLike
 from .records import SceneRecords, build_scene_records, failed_records
 from .scenes import Scene, resolve_scenes
-from .writer import GeoPackageWriter
+from .schema import FINAL
+from .store import CampaignStore
 
 __all__ = [
     'CampaignProgress',
     'CampaignSummary',
+    'as_scenes',
+    'check_model',
     'finish_output',
-    'open_writer',
+    'open_store',
     'run_campaign',
 ]
-
-#: Statuses that are not retried on rerun.
-FINAL = ('done', 'skipped')
 
 
 class CampaignProgress(Protocol):
@@ -99,8 +99,10 @@ class CampaignSummary:
         self.tiles += int(run['tiles'] or 0) - int(run['tiles_skipped'] or 0)
 
 
-def open_writer(out: str | Path, crs: Any = 'EPSG:3413', fmt: str = 'gpkg') -> Any:
-    """The writer of a campaign output.
+def open_store(
+    out: str | Path, crs: Any = 'EPSG:3413', fmt: str = 'gpkg'
+) -> CampaignStore:
+    """The store of a campaign output, checked for *fmt*.
 
     Every format writes the GeoPackage *out* scene by scene (the resumable
     store); ``'parquet'`` adds an export at the end (:func:`finish_output`).
@@ -109,7 +111,7 @@ def open_writer(out: str | Path, crs: Any = 'EPSG:3413', fmt: str = 'gpkg') -> A
         ConfigError: If *fmt* is unknown or cannot be written here.
     """
     check_format(fmt, out)
-    return GeoPackageWriter(out, crs)
+    return CampaignStore(out, crs)
 
 
 def finish_output(out: str | Path, fmt: str = 'gpkg') -> None:
@@ -126,18 +128,24 @@ def _now() -> str:
     return datetime.datetime.now(datetime.UTC).isoformat(timespec='seconds')
 
 
-def _as_scenes(scenes: Iterable[Scene | str | Path]) -> list[Scene]:
+def as_scenes(scenes: Iterable[Scene | str | Path]) -> list[Scene]:
+    """*scenes* as sorted :class:`Scene` objects (paths and globs resolved)."""
     items = list(scenes)
     if all(isinstance(s, Scene) for s in items):
         return sorted(s for s in items if isinstance(s, Scene))
     return resolve_scenes(str(s.path) if isinstance(s, Scene) else s for s in items)
 
 
-def _check_model(writer: Any, predictor: ScenePredictorLike) -> None:
-    others = writer.checkpoints() - {predictor.info.sha256}
+def check_model(store: CampaignStore, predictor: ScenePredictorLike) -> None:
+    """Refuse to resume *store* with another checkpoint than the one it holds.
+
+    Raises:
+        ConfigError: If *store* holds scenes mapped with another checkpoint.
+    """
+    others = store.checkpoints() - {predictor.info.sha256}
     if others:
         msg = (
-            f'{writer.path} holds scenes mapped with another checkpoint '
+            f'{store.path} holds scenes mapped with another checkpoint '
             f'(sha256 {sorted(others)[0][:12]}...), not {predictor.info.path}: '
             'resume with the same checkpoint or write to a new output'
         )
@@ -207,7 +215,7 @@ def run_campaign(
         crs: output CRS of the polygons (any CRS pyproj understands).
         fmt: ``'gpkg'``, or ``'parquet'`` to also export the layers to
             ``<out stem>.<layer>.parquet`` at the end of a run that was not
-            interrupted (see :mod:`rtsgeo.predict.export`).
+            interrupted (see :mod:`rtsgeo.campaign.export`).
         min_area_m2: drop smaller polygons (geodesic area).
         simplify: simplification tolerance in the scene CRS units (0: none).
         progress: receives progress events.
@@ -223,7 +231,7 @@ def run_campaign(
         ConfigError: If *out* was made with another CRS or checkpoint, or
             *fmt* is unknown.
     """
-    todo_all = _as_scenes(scenes)
+    todo_all = as_scenes(scenes)
     start = time.perf_counter()
     summary = CampaignSummary(out=Path(out), scenes=len(todo_all))
     options = {
@@ -231,17 +239,17 @@ def run_campaign(
         'simplify': float(simplify),
         'worker': worker or f'{socket.gethostname()}:{os.getpid()}',
     }
-    writer = open_writer(out, crs, fmt)
+    store = open_store(out, crs, fmt)
     try:
-        _check_model(writer, predictor)
-        statuses = writer.statuses()
+        check_model(store, predictor)
+        statuses = store.statuses()
         todo = [s for s in todo_all if statuses.get(s.scene_id) not in FINAL]
         summary.resumed = len(todo_all) - len(todo)
         for index, scene in enumerate(todo):
             if progress:
                 progress.scene_started(scene, index, len(todo))
-            records = _map_scene(scene, predictor, writer.crs, progress, options)
-            writer.write(records)
+            records = _map_scene(scene, predictor, store.crs, progress, options)
+            store.write(records)
             summary.add(records)
             if progress:
                 progress.scene_finished(records)
@@ -250,7 +258,7 @@ def run_campaign(
     except KeyboardInterrupt:
         summary.interrupted = True
     finally:
-        writer.close()
+        store.close()
     if not summary.interrupted:
         try:
             finish_output(out, fmt)

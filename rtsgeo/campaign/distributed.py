@@ -24,12 +24,13 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, cast
 
-from .campaign import FINAL, CampaignSummary, _as_scenes, _check_model, run_campaign
-from .campaign_merge import merge_campaigns
+from ..predict.protocol import ScenePredictorLike
 from .export import check_format, export_parquet
-from .protocol import ScenePredictorLike
+from .merge import merge_campaigns
+from .run import CampaignSummary, as_scenes, check_model, run_campaign
 from .scenes import Scene
-from .writer import GeoPackageWriter
+from .schema import FINAL
+from .store import CampaignStore
 
 __all__ = ['run_campaign_ddp']
 
@@ -46,7 +47,7 @@ def _merge_parts(out: Path, crs: Any) -> None:
     if files:
         merge_campaigns(files, out, crs)
     else:
-        GeoPackageWriter(out, crs).close()
+        CampaignStore(out, crs).close()
     shutil.rmtree(parts, ignore_errors=True)
 
 
@@ -97,7 +98,7 @@ def run_campaign_ddp(
     fabric.launch()
     rank, world = fabric.global_rank, fabric.world_size
     out = Path(out)
-    everything = _as_scenes(scenes)
+    everything = as_scenes(scenes)
     predictor = make_predictor(str(fabric.device))
 
     def together(step: Callable[[], Any]) -> Any:
@@ -118,11 +119,11 @@ def run_campaign_ddp(
     def prepare() -> None:
         if rank == 0:
             _merge_parts(out, crs)
-            with GeoPackageWriter(out, crs) as writer:
-                _check_model(writer, predictor)
+            with CampaignStore(out, crs) as store:
+                check_model(store, predictor)
 
     together(prepare)
-    with GeoPackageWriter(out, None, readonly=True) as reader:
+    with CampaignStore(out, None, readonly=True) as reader:
         statuses, out_crs = reader.statuses(), reader.crs
     todo = [s for s in everything if statuses.get(s.scene_id) not in FINAL]
     progress = campaign_kwargs.pop('progress', None)

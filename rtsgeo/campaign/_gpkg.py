@@ -1,6 +1,6 @@
-"""GeoPackage plumbing for the campaign writer: geometry blobs and SQL functions.
+"""GeoPackage plumbing for the campaign store: geometry blobs and SQL functions.
 
-The writer adds rows with :mod:`sqlite3` (one transaction per scene) to layers
+The store adds rows with :mod:`sqlite3` (one transaction per scene) to layers
 that GDAL created. GDAL's R-tree triggers call ``ST_IsEmpty`` and ``ST_MinX``
 ... ``ST_MaxY``, which exist only inside GDAL; :func:`register_functions`
 provides them on a plain connection so the spatial index stays in step.

@@ -12,11 +12,11 @@ import pyarrow.parquet as pq
 import pyogrio
 import pytest
 
+from rtsgeo.campaign import run_campaign
+from rtsgeo.campaign.export import export_parquet, parquet_paths
+from rtsgeo.campaign.merge import merge_campaigns
+from rtsgeo.campaign.schema import LAYERS, TIMING_COLUMNS
 from rtsgeo.errors import ConfigError, OutputError
-from rtsgeo.predict import run_campaign
-from rtsgeo.predict.campaign_merge import merge_campaigns
-from rtsgeo.predict.export import export_parquet, parquet_paths
-from rtsgeo.predict.schema import LAYERS, TIMING_COLUMNS
 
 from ._fakes import FakePredictor, write_shards
 

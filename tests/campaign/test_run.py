@@ -9,9 +9,9 @@ import pytest
 import rasterio
 from affine import Affine
 
+from rtsgeo.campaign import run_campaign
+from rtsgeo.campaign.store import CampaignStore
 from rtsgeo.errors import ConfigError, OutputError
-from rtsgeo.predict import run_campaign
-from rtsgeo.predict.writer import GeoPackageWriter
 
 from ._fakes import FakeInfo, FakePredictor
 
@@ -153,14 +153,14 @@ def test_disk_full_stops_campaign(
     tmp_path: Path, synthetic_scenes: list[Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     out = tmp_path / 'c.gpkg'
-    original = GeoPackageWriter._insert
+    original = CampaignStore._insert
 
-    def insert(self: GeoPackageWriter, name: str, rows: list) -> None:
+    def insert(self: CampaignStore, name: str, rows: list) -> None:
         original(self, name, rows)
         if name == 'slumps' and rows and rows[0][0][1] == 'scene_001':
             raise OSError(28, 'No space left on device')
 
-    monkeypatch.setattr(GeoPackageWriter, '_insert', insert)
+    monkeypatch.setattr(CampaignStore, '_insert', insert)
     predictor = FakePredictor()
     with pytest.raises(OutputError, match='disk full'):
         run_campaign(synthetic_scenes, predictor, out)

@@ -13,10 +13,10 @@ from affine import Affine
 from rasterio.crs import CRS
 from shapely.geometry import box
 
+from rtsgeo.campaign._gpkg import blob_bounds, encode_geometry
+from rtsgeo.campaign.records import build_scene_records
+from rtsgeo.campaign.store import CampaignStore
 from rtsgeo.errors import ConfigError, OutputError
-from rtsgeo.predict._gpkg import blob_bounds, encode_geometry
-from rtsgeo.predict.records import build_scene_records
-from rtsgeo.predict.writer import GeoPackageWriter
 
 INFO = SimpleNamespace(name='m', sha256='a' * 64, modalities=('rgb', 'ndvi'))
 
@@ -58,7 +58,7 @@ def test_blob_round_trip() -> None:
 def test_rows_read_back_with_gdal(tmp_path: Path) -> None:
     path = tmp_path / 'c.gpkg'
     records = _records('s1', 3)
-    with GeoPackageWriter(path) as writer:
+    with CampaignStore(path) as writer:
         writer.write(records)
         writer.write(records)  # rewriting a scene replaces its rows
         assert writer.statuses() == {'s1': 'done'}
@@ -82,16 +82,16 @@ def test_rows_read_back_with_gdal(tmp_path: Path) -> None:
 
 def test_other_crs_refused_on_resume(tmp_path: Path) -> None:
     path = tmp_path / 'c.gpkg'
-    GeoPackageWriter(path, 'EPSG:3413').close()
+    CampaignStore(path, 'EPSG:3413').close()
     with pytest.raises(ConfigError, match='EPSG:3413'):
-        GeoPackageWriter(path, 'EPSG:4326')
-    with GeoPackageWriter(path, None) as writer:
+        CampaignStore(path, 'EPSG:4326')
+    with CampaignStore(path, None) as writer:
         assert writer.crs.to_epsg() == 3413
 
 
 def test_any_epsg(tmp_path: Path) -> None:
     path = tmp_path / 'c.gpkg'
-    with GeoPackageWriter(path, 'EPSG:4326') as writer:
+    with CampaignStore(path, 'EPSG:4326') as writer:
         writer.write(build_scene_records_in(writer.crs))
     slumps = pyogrio.read_dataframe(path, layer='slumps')
     assert slumps.crs == 'EPSG:4326'
@@ -110,11 +110,11 @@ def test_not_a_campaign(tmp_path: Path) -> None:
     other = tmp_path / 'other.gpkg'
     gpd.GeoDataFrame({'a': [1]}, geometry=[box(0, 0, 1, 1)], crs=3413).to_file(other)
     with pytest.raises(ConfigError, match='not an rtsgeo campaign'):
-        GeoPackageWriter(other)
+        CampaignStore(other)
     text = tmp_path / 'text.gpkg'
     text.write_text('hello')
     with pytest.raises(ConfigError, match='not a GeoPackage'):
-        GeoPackageWriter(text)
+        CampaignStore(text)
 
 
 @pytest.mark.skipif(os.geteuid() == 0, reason='root ignores permissions')
@@ -124,9 +124,9 @@ def test_output_not_writable(tmp_path: Path) -> None:
     locked.chmod(0o500)
     try:
         with pytest.raises(OutputError, match='not writable'):
-            GeoPackageWriter(locked / 'c.gpkg')
+            CampaignStore(locked / 'c.gpkg')
         with pytest.raises(OutputError, match='cannot create the folder'):
-            GeoPackageWriter(locked / 'sub' / 'c.gpkg')
+            CampaignStore(locked / 'sub' / 'c.gpkg')
     finally:
         locked.chmod(0o700)
 
@@ -135,17 +135,17 @@ def test_output_under_a_file(tmp_path: Path) -> None:
     blocker = tmp_path / 'blocker'
     blocker.write_text('not a folder')
     with pytest.raises(OutputError, match='cannot create the folder'):
-        GeoPackageWriter(blocker / 'c.gpkg')
+        CampaignStore(blocker / 'c.gpkg')
 
 
 def test_output_is_a_folder(tmp_path: Path) -> None:
     with pytest.raises(OutputError, match='is a folder'):
-        GeoPackageWriter(tmp_path)
+        CampaignStore(tmp_path)
 
 
 def test_disk_full_mid_scene_leaves_last_commit(tmp_path: Path) -> None:
     path = tmp_path / 'c.gpkg'
-    with GeoPackageWriter(path) as writer:
+    with CampaignStore(path) as writer:
         writer.write(_records('s1', 2))
         connection = writer._connection
         (pages,) = connection.execute('PRAGMA page_count').fetchone()
@@ -159,7 +159,7 @@ def test_disk_full_mid_scene_leaves_last_commit(tmp_path: Path) -> None:
     assert _count(path, 'coverage') == 1
     runs = pyogrio.read_dataframe(path, layer='runs')
     assert list(runs.scene_id) == ['s1']
-    with GeoPackageWriter(path) as writer:  # and it resumes
+    with CampaignStore(path) as writer:  # and it resumes
         writer.write(_records('s2', 400, x0=510000.0))
     assert _count(path, 'slumps') == 402
 
@@ -168,18 +168,18 @@ def test_error_mid_write_rolls_back(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     path = tmp_path / 'c.gpkg'
-    with GeoPackageWriter(path) as writer:
+    with CampaignStore(path) as writer:
         writer.write(_records('s1', 2))
-        original = GeoPackageWriter._insert
+        original = CampaignStore._insert
         calls = []
 
-        def failing(self: GeoPackageWriter, name: str, rows: list) -> None:
+        def failing(self: CampaignStore, name: str, rows: list) -> None:
             calls.append(name)
             if name == 'coverage':  # after this scene's slumps were inserted
                 raise OSError(28, 'No space left on device')
             original(self, name, rows)
 
-        monkeypatch.setattr(GeoPackageWriter, '_insert', failing)
+        monkeypatch.setattr(CampaignStore, '_insert', failing)
         with pytest.raises(OutputError, match='disk full'):
             writer.write(_records('s1', 5))
         assert calls == ['slumps', 'coverage']

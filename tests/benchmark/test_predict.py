@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 import rasterio
 
+from rtsgeo.benchmark.predict import measure_scene, write_benchmark_scenes
 from rtsgeo.cli.main import main
 from rtsgeo.models import build_model_from_preset, get_preset, save_trained_model
-from rtsgeo.predict.benchmark import measure_scene, write_benchmark_scenes
 
 
 def test_large_scene_is_the_base_scene_two_by_two(tmp_path: Path) -> None:

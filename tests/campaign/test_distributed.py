@@ -11,8 +11,8 @@ from pathlib import Path
 import pandas as pd
 import pyogrio
 
-from rtsgeo.predict import run_campaign
-from rtsgeo.predict.campaign_merge import merge_campaigns
+from rtsgeo.campaign import run_campaign
+from rtsgeo.campaign.merge import merge_campaigns
 
 from ._fakes import FakePredictor, write_shards
 from .test_campaign_kill import _content
@@ -30,8 +30,8 @@ def test_two_rank_ddp_matches_one_process(
             f"""
             import sys
             sys.path.insert(0, {str(ROOT)!r})
-            from rtsgeo.predict.distributed import run_campaign_ddp
-            from tests.predict._fakes import FakePredictor
+            from rtsgeo.campaign.distributed import run_campaign_ddp
+            from tests.campaign._fakes import FakePredictor
 
             summary = run_campaign_ddp(
                 {[str(p) for p in synthetic_scenes]!r},

@@ -19,10 +19,11 @@ import rasterio.features
 import shapely
 from shapely.geometry import shape
 
+from rtsgeo.campaign import run_campaign
+from rtsgeo.campaign.scenes import resolve_scenes, shard_scenes
 from rtsgeo.errors import BandNotFoundError, CorruptRasterError, InvalidImageryError
 from rtsgeo.modalities import required_bands, resolve_band_names
-from rtsgeo.predict import ScenePrediction, run_campaign
-from rtsgeo.predict.scenes import resolve_scenes, shard_scenes
+from rtsgeo.predict import ScenePrediction
 
 
 @dataclass(frozen=True)

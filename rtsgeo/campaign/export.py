@@ -10,7 +10,7 @@ then exported beside it, once the campaign (or a merge) has finished:
 
 Rows are sorted by ``scene_id`` (then in file order), so the files depend only
 on the GeoPackage's content, not on the order scenes were written in; column
-types come from :mod:`rtsgeo.predict.schema`, so they do not change with the
+types come from :mod:`rtsgeo.campaign.schema`, so they do not change with the
 content (an all-NULL column stays a string column). All three files are first
 written to hidden temporary files in the same folder and only then renamed
 over the old ones (``os.replace``): a crash or a full disk during the export
