@@ -32,7 +32,6 @@ SUBCOMMANDS: tuple[str, ...] = (
 )
 
 
-
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``rtsgeo`` command."""
     parser = argparse.ArgumentParser(
