@@ -1,4 +1,4 @@
-"""``rtsgeo fit|validate|test`` through the real CLI, and its one-line errors."""
+"""``rtsgeo fit|validate|test|predict`` through the real CLI, and its one-line errors."""
 
 from __future__ import annotations
 
@@ -45,6 +45,31 @@ def test_fit_fast_dev_run(
     assert 'rtsgeo fit finished' in out
     assert 'val_segm_map_50' in out
     assert 'train_loss' in out
+
+
+def test_predict_fast_dev_run(
+    synthetic_root: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # RTSDataModule has its own predict loader (the test windows).
+    config = CONFIGS / 'tiny' / 'rgb.yaml'
+    argv = [
+        'predict',
+        '--config',
+        str(config),
+        '--data.init_args.root',
+        str(synthetic_root),
+        '--trainer.default_root_dir',
+        str(tmp_path),
+        '--trainer.enable_progress_bar',
+        'false',
+        '--trainer.fast_dev_run',
+        'true',
+    ]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert 'rtsgeo predict finished' in out
+    assert 'windows predicted: ' in out
+    assert int(out.split('windows predicted: ')[1].split()[0]) > 0
 
 
 def _error_line(capsys: pytest.CaptureFixture[str], command: str) -> str:
