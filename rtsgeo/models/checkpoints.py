@@ -11,11 +11,11 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import cast
 
-import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..errors import CheckpointError
+from ._io import load_torch_file
 from .trunks import MViTv2Trunk, ResNet50Trunk
 
 __all__ = [
@@ -42,18 +42,16 @@ def read_state_dict(path: str | Path) -> StateDict:
         CheckpointError: If the file is missing or unreadable.
     """
     path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f'checkpoint {path} does not exist: check the path')
-    try:
-        if path.suffix == '.safetensors':
-            from safetensors.torch import load_file
+    if path.suffix == '.safetensors' and path.is_file():
+        from safetensors.torch import load_file
 
+        try:
             state: object = load_file(str(path))
-        else:
-            state = torch.load(path, map_location='cpu', weights_only=True)
-    except Exception as error:
-        msg = f'cannot read checkpoint {path}: {error}'
-        raise CheckpointError(msg) from error
+        except Exception as error:
+            msg = f'{path} is not a readable safetensors file ({type(error).__name__})'
+            raise CheckpointError(msg) from None
+    else:
+        state = load_torch_file(path)
     for key in ('state_dict', 'model', 'model_state'):
         if isinstance(state, Mapping) and isinstance(state.get(key), Mapping):
             state = state[key]

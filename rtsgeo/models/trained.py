@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from ..errors import CheckpointError
+from ._io import load_torch_file
 from .config import ModelConfig
 
 if TYPE_CHECKING:
@@ -177,12 +178,7 @@ def load_trained_model(
     from .detector import MultimodalCascadeMaskRCNN
 
     path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f'checkpoint {path} does not exist: check the path')
-    try:
-        raw = torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as error:
-        raise CheckpointError(f'cannot read checkpoint {path}: {error}') from error
+    raw = load_torch_file(path, map_location)
     meta = raw.get('rtsgeo') if isinstance(raw, Mapping) else None
     if not isinstance(meta, Mapping) or not isinstance(raw.get('state_dict'), Mapping):
         raise CheckpointError(

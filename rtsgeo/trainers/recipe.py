@@ -114,11 +114,11 @@ def stage2_config(
 def _stage1_stats(
     checkpoints: Mapping[str, str], modalities: list[str]
 ) -> dict[str, Any]:
-    import torch
+    from ..models._io import load_torch_file
 
     stats = {}
     for modality in modalities:
-        raw = torch.load(checkpoints[modality], map_location='cpu', weights_only=True)
+        raw = load_torch_file(checkpoints[modality])
         meta = raw.get('rtsgeo', {}) if isinstance(raw, Mapping) else {}
         if modality not in meta.get('stats', {}):
             msg = f'{checkpoints[modality]} has no {modality!r} statistics: is it '

@@ -207,3 +207,40 @@ def test_format_parquet_map_merge_evaluate(
         results.append(result)
     assert results[0] == results[1] == results[2]
     assert (results[0]['ap50'], results[0]['n_pred'], results[0]['fn']) == (1.0, 4, 0)
+
+
+#: The real loader, before the autouse fixture replaces it with a fake.
+_LOAD_PREDICTOR = map_cli.load_predictor
+
+
+class _NotWeights:
+    """An arbitrary Python object: a file holding it must never be unpickled."""
+
+
+@pytest.mark.parametrize('kind', ['garbage', 'pickled-object'])
+def test_map_bad_checkpoint_one_safe_line(
+    tmp_path: Path,
+    scenes: Path,
+    kind: str,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import torch
+
+    monkeypatch.setattr(map_cli, 'load_predictor', _LOAD_PREDICTOR)
+
+    checkpoint = tmp_path / 'some.bin'
+    if kind == 'garbage':
+        checkpoint.write_bytes(b'this is not a model file\n' * 10)
+    else:
+        torch.save({'model': _NotWeights()}, checkpoint)
+    argv = ['map', str(scenes), '--checkpoint', str(checkpoint)]
+    argv += ['--out', str(tmp_path / 'c.gpkg'), '--no-progress']
+    assert main(argv) == 2
+    captured = capsys.readouterr()
+    err = captured.err.strip()
+    assert len(err.splitlines()) == 1, err
+    assert str(checkpoint) in err
+    assert 'not an rtsgeo model file or checkpoint that can be loaded safely' in err
+    assert 'weights_only' not in captured.err + captured.out
+    assert not (tmp_path / 'c.gpkg').exists()
