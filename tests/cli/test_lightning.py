@@ -1,4 +1,4 @@
-"""``rtsgeo fit|validate|test|predict`` through the real CLI, and its one-line errors."""
+"""``rtsgeo fit|validate|test|predict`` through the real CLI; its one-line errors."""
 
 from __future__ import annotations
 
