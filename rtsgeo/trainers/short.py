@@ -10,7 +10,11 @@ full runs use ``rtsgeo fit`` with a config.
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import time
+import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -20,7 +24,32 @@ import lightning
 from ..datamodules.cached import CachedRTSDataModule
 from .instance_segmentation import InstanceSegmentationTask
 
-__all__ = ['ShortTraining', 'train_steps']
+__all__ = ['ShortTraining', 'quiet_lightning', 'train_steps']
+
+
+@contextlib.contextmanager
+def quiet_lightning() -> Iterator[None]:
+    """Hide Lightning's informational lines while a short training runs.
+
+    Lightning logs its hardware summary, advertising tips and "fit stopped"
+    at INFO level, and one of its modules triggers a deprecation warning of
+    torch's: useful in a long training's log, noise in a demo or a benchmark.
+    Only the ``lightning`` loggers are raised to WARNING, and only inside the
+    block; warnings and errors still show.
+    """
+    loggers = [logging.getLogger(name) for name in ('lightning', 'lightning.pytorch')]
+    levels = [log.level for log in loggers]
+    try:
+        for log in loggers:
+            log.setLevel(logging.WARNING)
+        with warnings.catch_warnings():
+            warnings.filterwarnings(
+                'ignore', message=r'.*isinstance\(treespec, LeafSpec\)'
+            )
+            yield
+    finally:
+        for log, level in zip(loggers, levels, strict=True):
+            log.setLevel(level)
 
 
 @dataclass
@@ -142,17 +171,18 @@ def train_steps(
         plot_samples=0,
         name=name,
     )
-    trainer = lightning.Trainer(
-        accelerator=accelerator,
-        max_epochs=1,
-        check_val_every_n_epoch=2,  # no validation within the one epoch
-        num_sanity_val_steps=0,
-        gradient_clip_val=1.0,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=progress,
-        enable_model_summary=False,
-    )
-    start = time.perf_counter()
-    trainer.fit(task, datamodule=datamodule)
+    with quiet_lightning():
+        trainer = lightning.Trainer(
+            accelerator=accelerator,
+            max_epochs=1,
+            check_val_every_n_epoch=2,  # no validation within the one epoch
+            num_sanity_val_steps=0,
+            gradient_clip_val=1.0,
+            logger=False,
+            enable_checkpointing=False,
+            enable_progress_bar=progress,
+            enable_model_summary=False,
+        )
+        start = time.perf_counter()
+        trainer.fit(task, datamodule=datamodule)
     return ShortTraining(task, datamodule, trainer, time.perf_counter() - start)

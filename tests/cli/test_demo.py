@@ -10,12 +10,16 @@ from rtsgeo.models import load_trained_model
 
 
 def test_demo_writes_every_output(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
 ) -> None:
     out = tmp_path / 'demo'
     argv = ['demo', '--out', str(out), '--steps', '2', '--scene-size', '256']
     assert main(argv) == 0
-    printed = capsys.readouterr().out
+    captured = capfd.readouterr()
+    printed = captured.out
+    # Only rtsgeo's lines (and a progress bar): no advertising, no warnings.
+    for noise in ('Tip:', 'GPU available', 'Warning', 'deprecated', 'stopped'):
+        assert noise not in captured.out + captured.err
     assert 'campaign GeoPackage:' in printed and '4/4 against the' in printed
     _, info = load_trained_model(out / 'model.pt')
     assert info.modalities == ('rgb', 'ndvi', 'nir')
