@@ -237,8 +237,10 @@ class ScenePredictor:
             The scene's polygons and footprint in its native CRS.
 
         Raises:
-            DataNotFoundError, CorruptRasterError, BandNotFoundError,
-            InvalidImageryError: see :meth:`check_scene`.
+            DataNotFoundError: If the scene is missing (see :meth:`check_scene`).
+            CorruptRasterError: If the scene cannot be read.
+            BandNotFoundError: If a band the model needs is absent.
+            InvalidImageryError: If the scene's CRS or values cannot be mapped.
         """
         with self.open(path) as reader:
             coverage = CoverageAccumulator(reader.transform)
