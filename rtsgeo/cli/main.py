@@ -15,6 +15,7 @@ from collections.abc import Sequence
 
 from .. import __version__
 from ..errors import RTSGeoError
+from ..threads import configure_threads
 from .lightning import COMMANDS as LIGHTNING_COMMANDS
 
 __all__ = ['build_parser', 'main']
@@ -59,6 +60,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if argv and argv[0] in LIGHTNING_COMMANDS:
         from .lightning import run
 
+        try:
+            configure_threads()
+        except RTSGeoError as error:
+            print(f'rtsgeo {argv[0]}: error: {error}', file=sys.stderr)
+            return 2
         return run(argv)
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -66,6 +72,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
+        # Threads sized to this process's CPUs (affinity, container quota).
+        configure_threads()
         return int(args.func(args) or 0)
     except RTSGeoError as error:
         print(f'rtsgeo {args.command}: error: {error}', file=sys.stderr)
