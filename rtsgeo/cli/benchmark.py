@@ -1,7 +1,7 @@
 """``rtsgeo benchmark``: measure rtsgeo on this machine.
 
-Each target is a sub-subcommand registered in :data:`TARGETS` (``model`` and
-``predict``): a function ``_add_<target>(subparsers)`` that registers its
+Each target is a sub-subcommand registered in :data:`TARGETS` (``model``,
+``predict`` and ``data``): a function ``_add_<target>(subparsers)`` that registers its
 parser and sets ``func``.
 """
 
@@ -87,11 +87,59 @@ def _add_predict(subparsers: Any) -> None:
     parser.set_defaults(func=_run_predict)
 
 
+def _add_data(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        'data',
+        help='training data stream: set-up, first batch, windows/s',
+        description=(
+            "Time the training stream of a data folder (the datamodule's set-up, "
+            'its training loader and the normalisation of each batch; no model): '
+            'set-up seconds, first-batch seconds and windows per second.'
+        ),
+    )
+    parser.add_argument('--root', required=True, help='folder with train/val/test')
+    parser.add_argument('--workers', type=int, default=0, help='loader processes')
+    parser.add_argument('--patch-size', type=int, default=256, help='window (px)')
+    parser.add_argument('--batch-size', type=int, default=8, help='windows/batch')
+    parser.add_argument(
+        '--cached', action='store_true', help='crop windows from chips in memory'
+    )
+    parser.add_argument(
+        '--chip-size', type=int, default=256, help='cached chip side (px)'
+    )
+    parser.add_argument(
+        '--batches', type=int, default=20, help='batches timed after the first'
+    )
+    parser.add_argument('--json', action='store_true', help='one JSON object')
+    parser.set_defaults(func=_run_data)
+
+
 #: Benchmark targets: name -> function registering its parser.
 TARGETS: dict[str, Callable[[Any], None]] = {
     'model': _add_model,
     'predict': _add_predict,
+    'data': _add_data,
 }
+
+
+def _run_data(args: argparse.Namespace) -> int:
+    from ..benchmark.data import describe_data, run_data_benchmark
+    from ..errors import ConfigError
+
+    for name in ('workers', 'batches'):
+        if getattr(args, name) < (0 if name == 'workers' else 1):
+            raise ConfigError(f'--{name} {getattr(args, name)}: too small')
+    row = run_data_benchmark(
+        args.root,
+        workers=args.workers,
+        patch_size=args.patch_size,
+        batch_size=args.batch_size,
+        cached=args.cached,
+        chip_size=args.chip_size,
+        batches=args.batches,
+    )
+    print(json.dumps(row) if args.json else describe_data(row), flush=True)
+    return 0
 
 
 def _run_predict(args: argparse.Namespace) -> int:
