@@ -41,6 +41,11 @@ def _paths(value: str | Path | Sequence[str | Path]) -> tuple[str, ...]:
     return tuple(str(v) for v in value)
 
 
+def _unpack(paths: tuple[str, ...]) -> str | list[str]:
+    """The path alone when there is one, so messages show it as given."""
+    return paths[0] if len(paths) == 1 else list(paths)
+
+
 @dataclass(frozen=True)
 class _ChipSource:
     """Everything that decides the training chips; frozen and hashable, a cache key.
@@ -98,10 +103,10 @@ def _read_chips(source: _ChipSource) -> list[Chip]:
     other split's imagery or labels reach training.
     """
     dataset = build_instance_dataset(
-        source.images,
-        source.labels,
+        _unpack(source.images),
+        _unpack(source.labels),
         source.modalities,
-        extra={name: list(paths) for name, paths in source.extra},
+        extra={name: _unpack(paths) for name, paths in source.extra},
         sensor=source.sensor,
         min_area=source.min_area,
         vector_options=dict(source.vector_options),
