@@ -48,11 +48,11 @@ class CorruptRasterError(RTSGeoError, OSError):
 
 
 class InvalidImageryError(RTSGeoError, ValueError):
-    """Imagery values that cannot be used as they are (NaN without a nodata policy)."""
+    """Imagery that cannot be used as it is (NaN without nodata policy, wrong size)."""
 
 
 class InvalidPolygonsError(RTSGeoError, ValueError):
-    """Polygons that cannot be evaluated (no score column, not polygons, bad scores)."""
+    """Polygons or annotations that cannot be used (no CRS, not polygons, no score)."""
 
 
 class ConfigError(RTSGeoError, ValueError):

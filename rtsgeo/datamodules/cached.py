@@ -9,9 +9,17 @@ windows are read as in :class:`RTSDataModule`.
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+import geopandas as gpd
+import rasterio.features
+import shapely
 import torch
+from affine import Affine
 from torch.utils.data import DataLoader, Dataset
 from torchgeo.samplers import GridGeoSampler
 
@@ -23,11 +31,113 @@ from .rts import RTSDataModule
 
 __all__ = ['CachedRTSDataModule']
 
-_CACHE: dict[tuple[Any, ...], list[dict[str, torch.Tensor]]] = {}
+#: A training chip: ``image`` (C, H, W), ``valid`` (H, W) and ``mask`` (N, H, W).
+Chip = dict[str, torch.Tensor]
+
+
+def _paths(value: str | Path | Sequence[str | Path]) -> tuple[str, ...]:
+    if isinstance(value, str | Path):
+        return (str(value),)
+    return tuple(str(v) for v in value)
+
+
+def _unpack(paths: tuple[str, ...]) -> str | list[str]:
+    """The path alone when there is one, so messages show it as given."""
+    return paths[0] if len(paths) == 1 else list(paths)
+
+
+@dataclass(frozen=True)
+class _ChipSource:
+    """Everything that decides the training chips; frozen and hashable, a cache key.
+
+    Attributes:
+        images: scene folders or files.
+        labels: label folders or files.
+        modalities: modality names in stacking order.
+        extra: more band sources, as sorted ``(name, paths)`` pairs.
+        sensor: band order of scenes without band descriptions.
+        area: the training area as WKB, or None for the whole imagery.
+        area_crs: CRS of ``area``.
+        chip_size: side of a chip in pixels.
+        min_area: smallest instance kept, in pixels.
+        vector_options: polygon label options, as sorted ``(key, value)`` pairs.
+    """
+
+    images: tuple[str, ...]
+    labels: tuple[str, ...]
+    modalities: tuple[str, ...]
+    extra: tuple[tuple[str, tuple[str, ...]], ...]
+    sensor: str | None
+    area: bytes | None
+    area_crs: str | None
+    chip_size: int
+    min_area: int
+    vector_options: tuple[tuple[str, Any], ...]
+
+
+def _inside(
+    area: shapely.Geometry, query: Any, height: int, width: int
+) -> torch.Tensor:
+    """``(H, W)`` bool: the pixels of a window whose centre lies in *area*."""
+    x, y = query[0], query[1]
+    transform = Affine(
+        (x.stop - x.start) / width,
+        0.0,
+        x.start,
+        0.0,
+        (y.start - y.stop) / height,
+        y.stop,
+    )
+    outside = rasterio.features.geometry_mask(
+        [area], out_shape=(height, width), transform=transform
+    )
+    return torch.from_numpy(~outside)
+
+
+@functools.lru_cache(maxsize=4)
+def _read_chips(source: _ChipSource) -> list[Chip]:
+    """Read the grid of chips over the training area (the four latest are kept).
+
+    Chips are cut on a grid over the training area; pixels of a chip outside
+    the area become nodata (``valid`` False, image 0, no instance), so no
+    other split's imagery or labels reach training.
+    """
+    dataset = build_instance_dataset(
+        _unpack(source.images),
+        _unpack(source.labels),
+        source.modalities,
+        extra={name: _unpack(paths) for name, paths in source.extra},
+        sensor=source.sensor,
+        min_area=source.min_area,
+        vector_options=dict(source.vector_options),
+    )
+    areas: list[shapely.Geometry | None] = [None] * len(dataset.datasets)
+    if source.area is not None:
+        train = gpd.GeoSeries([shapely.from_wkb(source.area)], crs=source.area_crs)
+        areas = [train.to_crs(ds.crs).iloc[0] for ds in dataset.datasets]
+    sampler = CRSGroupedGeoSampler(
+        [
+            GridGeoSampler(ds, source.chip_size, roi=roi)
+            for ds, roi in zip(dataset.datasets, areas, strict=True)
+        ]
+    )
+    chips = []
+    for group, query in sampler:
+        sample = dataset[group, query]
+        image = sample['image'].float()
+        valid = sample['valid'].bool()
+        mask = sample['mask'].to(torch.uint8)
+        area = areas[group]
+        if area is not None:
+            inside = _inside(area, query, *valid.shape)
+            valid, image, mask = valid & inside, image * inside, mask * inside
+        if valid.any():
+            chips.append({'image': image, 'valid': valid, 'mask': mask})
+    return chips
 
 
 class _RandomCrops(Dataset[dict[str, Any]]):
-    """Random ``size`` crops (with flips and quarter turns) of cached chips.
+    """Random ``size`` crops of cached chips, as read (augmentation comes later).
 
     With probability ``positive_fraction`` a crop is placed around an object
     drawn uniformly from all objects of all chips (the whole object inside
@@ -36,7 +146,7 @@ class _RandomCrops(Dataset[dict[str, Any]]):
 
     def __init__(
         self,
-        chips: list[dict[str, torch.Tensor]],
+        chips: list[Chip],
         size: int,
         length: int,
         seed: int,
@@ -82,15 +192,11 @@ class _RandomCrops(Dataset[dict[str, Any]]):
             y = self._randint(height - self.size + 1)
             x = self._randint(width - self.size + 1)
         window = (..., slice(y, y + self.size), slice(x, x + self.size))
-        image, valid, masks = (chip[k][window] for k in ('image', 'valid', 'mask'))
-        turns = self._randint(4)
-        if self._randint(2):
-            image, valid, masks = (t.flip(-1) for t in (image, valid, masks))
-        image, valid, masks = (
-            torch.rot90(t, turns, (-2, -1)) for t in (image, valid, masks)
-        )
-        sample = {'image': image.contiguous(), 'valid': valid.contiguous()}
-        sample.update(pack_instances(masks.contiguous()))
+        sample = {
+            'image': chip['image'][window].contiguous(),
+            'valid': chip['valid'][window].contiguous(),
+        }
+        sample.update(pack_instances(chip['mask'][window].contiguous()))
         return sample
 
 
@@ -98,11 +204,18 @@ class CachedRTSDataModule(RTSDataModule):
     """:class:`RTSDataModule` with training windows cropped from chips in memory.
 
     Takes the arguments of :class:`RTSDataModule` plus ``chip_size``: the
-    training split is read once as a grid of ``chip_size`` windows (kept for
-    the life of the process and shared by datamodules over the same data), and
-    each training window is a random ``patch_size`` crop of one of them, with
-    random flips and quarter turns. A ``positive_fraction`` share of the crops
-    is placed around a labelled object, drawn uniformly from all objects.
+    training split's area is read once as a grid of ``chip_size`` chips, and
+    each training window is a random ``patch_size`` crop of one of them. A
+    ``positive_fraction`` share of the crops is placed around a labelled
+    object, drawn uniformly from all objects. With ``regions=``, chip pixels
+    outside the training regions are nodata, so no other split leaks into
+    training. Augmentation (``augment``) and normalisation run once, in
+    :meth:`on_after_batch_transfer`, as in :class:`RTSDataModule`.
+
+    The chips of the four most recently used data descriptions (sources,
+    modalities, sensor, extra bands, training area, chip size, minimum area,
+    polygon options) are kept for the life of the process, so runs over the
+    same data (benchmarks, seeds) read them once. Chips are never modified.
     """
 
     def __init__(self, *args: Any, chip_size: int = 256, **kwargs: Any) -> None:
@@ -115,51 +228,35 @@ class CachedRTSDataModule(RTSDataModule):
         """
         super().__init__(*args, **kwargs)
         self.chip_size = chip_size
-        self.chips: list[dict[str, torch.Tensor]] = []
+        self.chips: list[Chip] = []
 
-    def _read_chips(self) -> list[dict[str, torch.Tensor]]:
-        key = (
-            self.root,
-            self.images,
-            self.labels,
-            self.modalities,
-            self.chip_size,
-            self.min_instance_area,
+    def _chip_source(self) -> _ChipSource:
+        """The frozen description of the training chips this datamodule reads."""
+        images, labels, extra = self._split_sources('train')
+        regions = self._regions('train')
+        area = area_crs = None
+        if regions is not None:
+            area = shapely.to_wkb(shapely.union_all(regions.geometry))
+            area_crs = regions.crs.to_wkt() if regions.crs is not None else None
+        return _ChipSource(
+            images=_paths(images),
+            labels=_paths(labels),
+            modalities=self.modalities,
+            extra=tuple(sorted((k, _paths(v)) for k, v in extra.items())),
+            sensor=self.sensor,
+            area=area,
+            area_crs=area_crs,
+            chip_size=self.chip_size,
+            min_area=self.min_instance_area,
+            vector_options=tuple(sorted(self.vector_options.items())),
         )
-        if key not in _CACHE:
-            images, labels, extra = self._split_sources('train')
-            dataset = build_instance_dataset(
-                images,
-                labels,
-                self.modalities,
-                extra=extra,
-                sensor=self.sensor,
-                min_area=self.min_instance_area,
-            )
-            sampler = CRSGroupedGeoSampler(
-                [GridGeoSampler(ds, self.chip_size) for ds in dataset.datasets]
-            )
-            chips = []
-            for sample_key in sampler:
-                sample = dataset[sample_key]
-                if not sample['valid'].any():
-                    continue
-                chips.append(
-                    {
-                        'image': sample['image'].float(),
-                        'valid': sample['valid'].bool(),
-                        'mask': sample['mask'].to(torch.uint8),
-                    }
-                )
-            _CACHE[key] = chips
-        return _CACHE[key]
 
     def setup(self, stage: str) -> None:
         """Read (or reuse) the cached chips for fitting; otherwise as the parent."""
         if stage != 'fit':
             super().setup(stage)
             return
-        self.chips = self._read_chips()
+        self.chips = _read_chips(self._chip_source())
         if self.stats is None:
             self.stats = compute_modality_stats(self.chips, self.modalities)
         self.normalize = NormalizeModalities(self.stats, self.modalities)

@@ -14,13 +14,27 @@ from PIL import Image, UnidentifiedImageError
 from pycocotools import mask as coco_mask
 from torchgeo.datasets import NonGeoDataset
 
-from ..errors import ConfigError, CorruptRasterError, DataNotFoundError
+from ..errors import (
+    ConfigError,
+    CorruptLabelsError,
+    CorruptRasterError,
+    DataNotFoundError,
+    InvalidImageryError,
+    InvalidPolygonsError,
+)
 from ._instances import pack_instances
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
 __all__ = ['COCOInstanceDataset', 'decode_segmentation']
+
+# Fields this reader needs in each entry of the file's lists.
+_FIELDS = {
+    'images': {'id', 'file_name', 'width', 'height'},
+    'annotations': {'image_id', 'category_id', 'segmentation'},
+    'categories': {'id', 'name'},
+}
 
 
 def decode_segmentation(segmentation: Any, height: int, width: int) -> np.ndarray:
@@ -38,7 +52,7 @@ def decode_segmentation(segmentation: Any, height: int, width: int) -> np.ndarra
         vertices) or cover no pixel.
 
     Raises:
-        ValueError: If the segmentation is neither polygons nor RLE.
+        InvalidPolygonsError: If the segmentation is neither polygons nor RLE.
     """
     if isinstance(segmentation, list):
         polygons = [p for p in segmentation if len(p) >= 6]
@@ -55,7 +69,7 @@ def decode_segmentation(segmentation: Any, height: int, width: int) -> np.ndarra
             rle = {'size': [height, width], 'counts': counts}
     else:
         msg = f'segmentation must be polygons or RLE, got {type(segmentation).__name__}'
-        raise ValueError(msg)
+        raise InvalidPolygonsError(msg)
     with warnings.catch_warnings():
         # pycocotools' Cython decoder trips a NumPy 2 copy-keyword deprecation.
         warnings.simplefilter('ignore', DeprecationWarning)
@@ -106,7 +120,10 @@ class COCOInstanceDataset(NonGeoDataset):
 
         Raises:
             DataNotFoundError: If *root* or the JSON does not exist.
-            ValueError: If the JSON is malformed.
+            CorruptLabelsError: If the file is not valid JSON.
+            InvalidPolygonsError: If it is not a COCO instances file, an
+                entry lacks a field, or an annotation refers to an image it
+                does not list.
             ConfigError: If the file has several categories and
                 *category_names* is not given, or names an unknown one.
         """
@@ -133,9 +150,10 @@ class COCOInstanceDataset(NonGeoDataset):
             if ann['image_id'] not in self.annotations:
                 msg = (
                     f'{self.annotation_file}: annotation {ann.get("id")} refers to '
-                    f'image_id {ann["image_id"]}, which is not in "images"'
+                    f'image_id {ann["image_id"]}, which is not in "images": add the '
+                    'image or remove the annotation'
                 )
-                raise ValueError(msg)
+                raise InvalidPolygonsError(msg)
             self.annotations[ann['image_id']].append(ann)
 
     def _load_json(self) -> dict[str, Any]:
@@ -145,7 +163,7 @@ class COCOInstanceDataset(NonGeoDataset):
                 coco = json.load(f)
         except (json.JSONDecodeError, UnicodeDecodeError) as error:
             msg = f'{self.annotation_file} is not valid JSON: {error}'
-            raise ValueError(msg) from error
+            raise CorruptLabelsError(msg) from error
         missing = [
             key
             for key in ('images', 'annotations', 'categories')
@@ -156,7 +174,16 @@ class COCOInstanceDataset(NonGeoDataset):
                 f'{self.annotation_file} is not a COCO instances file: '
                 f'lists {missing} are missing'
             )
-            raise ValueError(msg)
+            raise InvalidPolygonsError(msg)
+        for key, fields in _FIELDS.items():
+            for k, entry in enumerate(coco[key]):
+                lacking = sorted(fields - set(entry if isinstance(entry, dict) else ()))
+                if lacking:
+                    msg = (
+                        f'{self.annotation_file}: entry {k} of "{key}" lacks '
+                        f'{lacking}: add them'
+                    )
+                    raise InvalidPolygonsError(msg)
         return coco
 
     def _category_ids(
@@ -213,7 +240,8 @@ class COCOInstanceDataset(NonGeoDataset):
             IndexError: If *index* is out of range.
             DataNotFoundError: If the image file is missing.
             CorruptRasterError: If the image cannot be decoded.
-            ValueError: If the image size differs from the JSON's.
+            InvalidImageryError: If the image size differs from the JSON's.
+            InvalidPolygonsError: If a segmentation is neither polygons nor RLE.
         """
         if not -len(self) <= index < len(self):
             raise IndexError(f'index {index} out of range for {len(self)} images')
@@ -231,11 +259,18 @@ class COCOInstanceDataset(NonGeoDataset):
                 f'{path} is {width}x{height} px but {self.annotation_file} says '
                 f'{info["width"]}x{info["height"]}: fix the JSON or the image'
             )
-            raise ValueError(msg)
+            raise InvalidImageryError(msg)
         anns = self.annotations[int(info['id'])]
         masks = np.zeros((len(anns), height, width), dtype=np.uint8)
         for i, ann in enumerate(anns):
-            masks[i] = decode_segmentation(ann['segmentation'], height, width)
+            try:
+                masks[i] = decode_segmentation(ann['segmentation'], height, width)
+            except InvalidPolygonsError as error:
+                msg = (
+                    f'{self.annotation_file}: annotation {ann.get("id")}: {error}; '
+                    'fix or remove it'
+                )
+                raise InvalidPolygonsError(msg) from error
         sample: dict[str, Any] = {
             'image': torch.from_numpy(array.transpose(2, 0, 1).astype(np.float32)),
             **pack_instances(masks, min_area=self.min_area),

@@ -25,6 +25,7 @@ from ..errors import (
     CorruptLabelsError,
     DataNotFoundError,
     EmptyLabelsError,
+    InvalidPolygonsError,
 )
 from ._instances import pack_instances
 
@@ -83,7 +84,7 @@ class InstancePolygonDataset(VectorDataset):
             DataNotFoundError: If a path does not exist or holds no vector file.
             CorruptLabelsError: If a file cannot be read.
             EmptyLabelsError: If a file has no polygon (left after *where*).
-            ValueError: If a file has no CRS or non-polygon geometries.
+            InvalidPolygonsError: If a file has no CRS or non-polygon geometries.
             ConfigError: If *where* cannot be evaluated or *layer* is not in
                 a file.
         """
@@ -153,7 +154,7 @@ class InstancePolygonDataset(VectorDataset):
                 f'label file {filepath} has no CRS: set one, for example with '
                 "ogr2ogr -a_srs EPSG:4326 or GeoDataFrame.set_crs('EPSG:4326')"
             )
-            raise ValueError(msg)
+            raise InvalidPolygonsError(msg)
         if frame.empty:
             msg = f'label file {filepath} has no features: label some slumps in it'
             raise EmptyLabelsError(msg)
@@ -185,7 +186,7 @@ class InstancePolygonDataset(VectorDataset):
                 f'label file {filepath} has {sorted(kinds)} geometries: only '
                 'polygons can be instance labels'
             )
-            raise ValueError(msg)
+            raise InvalidPolygonsError(msg)
         invalid = ~geoms.is_valid
         if invalid.any():
             geoms = geoms.copy()

@@ -3,7 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
+import geopandas as gpd
+import lightning
+import numpy as np
+import pytest
+import rasterio
+import rasterio.transform
+import shapely
 import torch
 
 from rtsgeo.datamodules import CachedRTSDataModule
@@ -74,3 +82,208 @@ def test_datamodule_passes_positive_fraction(synthetic_root: Path) -> None:
     assert loader.dataset.positive_fraction == 1.0  # type: ignore[attr-defined]
     batch = next(iter(loader))
     assert all(m.shape[0] > 0 for m in batch['mask'])
+
+
+# Small georeferenced scenes for the datamodule's reading path: 10 m pixels in
+# UTM 8N. Training regions are the columns left of TRAIN_COLS, validation the
+# rest; the boundary is not on the chip grid, so chips straddle it.
+SIZE, RES, X0, Y0 = 96, 10.0, 500000.0, 7700000.0
+TRAIN_COLS = 40
+CRS = 'EPSG:32608'
+
+
+def write_raster(
+    path: Path, data: np.ndarray, descriptions: tuple[str, ...] | None = None
+) -> Path:
+    transform = rasterio.transform.from_origin(X0, Y0 + SIZE * RES, RES, RES)
+    with rasterio.open(
+        path,
+        'w',
+        driver='GTiff',
+        width=data.shape[-1],
+        height=data.shape[-2],
+        count=data.shape[0],
+        dtype=data.dtype,
+        crs=CRS,
+        transform=transform,
+    ) as dst:
+        dst.write(data)
+        if descriptions is not None:
+            dst.descriptions = descriptions
+    return path
+
+
+def write_regions(path: Path) -> Path:
+    west = shapely.box(X0, Y0, X0 + TRAIN_COLS * RES, Y0 + SIZE * RES)
+    east = shapely.box(X0 + TRAIN_COLS * RES, Y0, X0 + SIZE * RES, Y0 + SIZE * RES)
+    regions = gpd.GeoDataFrame(
+        {'split': ['train', 'val'], 'region': ['west', 'east']},
+        geometry=[west, east],
+        crs=CRS,
+    )
+    regions.to_crs('EPSG:4326').to_file(path)  # regions may come in any CRS
+    return path
+
+
+def write_labels(path: Path) -> Path:
+    """One 6x6 slump in the training area, one just across its boundary."""
+    mask = np.zeros((1, SIZE, SIZE), dtype=np.uint8)
+    mask[0, 20:26, 10:16] = 1
+    mask[0, 60:66, TRAIN_COLS + 2 : TRAIN_COLS + 8] = 1
+    return write_raster(path, mask)
+
+
+def split_scene(tmp_path: Path) -> dict[str, Any]:
+    """A scene whose bands read 1-4 in the training area and 101-104 outside."""
+    bands = np.ones((4, SIZE, SIZE), dtype=np.float32) * np.arange(1, 5).reshape(
+        4, 1, 1
+    )
+    bands[:, :, TRAIN_COLS:] += 100
+    return {
+        'images': str(
+            write_raster(tmp_path / 'scene.tif', bands, ('red', 'green', 'blue', 'nir'))
+        ),
+        'labels': str(write_labels(tmp_path / 'mask.tif')),
+        'regions': str(write_regions(tmp_path / 'regions.gpkg')),
+    }
+
+
+def cached(data: dict[str, Any], **kwargs: Any) -> CachedRTSDataModule:
+    options: dict[str, Any] = {
+        'modalities': ['rgb'],
+        'chip_size': 32,
+        'patch_size': 16,
+        'batch_size': 8,
+        'length': 16,
+        'positive_fraction': 0.5,
+    }
+    datamodule = CachedRTSDataModule(**data, **{**options, **kwargs})
+    datamodule.setup('fit')
+    return datamodule
+
+
+def test_images_given_as_a_list(tmp_path: Path) -> None:
+    data = split_scene(tmp_path)
+    as_list = cached({**data, 'images': [data['images']], 'labels': [data['labels']]})
+    as_str = cached(data)
+    assert len(as_list.chips) == len(as_str.chips) > 0
+    for first, second in zip(as_list.chips, as_str.chips, strict=True):
+        assert torch.equal(first['image'], second['image'])
+
+
+def test_training_chips_stay_in_the_training_regions(tmp_path: Path) -> None:
+    datamodule = cached(split_scene(tmp_path))
+    assert datamodule.chips
+    for chip in datamodule.chips:
+        valid = chip['valid']
+        # Only training-area values (1-3 for rgb); other pixels are nodata.
+        assert torch.equal(chip['image'][:, valid].unique(), torch.tensor([1.0, 2, 3]))
+        assert bool((chip['image'][:, ~valid] == 0).all())
+    # Every training pixel once, no pixel of the validation area.
+    assert sum(int(c['valid'].sum()) for c in datamodule.chips) == SIZE * TRAIN_COLS
+    # Only the training slump, whole.
+    assert sum(int(c['mask'].sum()) for c in datamodule.chips) == 36
+    assert datamodule.stats is not None
+    assert datamodule.stats['rgb']['mean'] == pytest.approx([1.0, 2.0, 3.0])
+    for batch in datamodule.train_dataloader():
+        assert float(batch['image'].max()) <= 3.0
+
+
+def coordinate_scene(tmp_path: Path) -> dict[str, Any]:
+    """A scene whose red band is 1 + row and green band 1 + column."""
+    rows, cols = np.mgrid[0:SIZE, 0:SIZE].astype(np.float32)
+    bands = np.stack([rows + 1, cols + 1, np.ones_like(rows), np.ones_like(rows)])
+    return {
+        'images': str(
+            write_raster(tmp_path / 'scene.tif', bands, ('red', 'green', 'blue', 'nir'))
+        ),
+        'labels': str(write_labels(tmp_path / 'mask.tif')),
+        'regions': str(write_regions(tmp_path / 'regions.gpkg')),
+    }
+
+
+def as_read(image: torch.Tensor, valid: torch.Tensor) -> bool:
+    """Whether a window of :func:`coordinate_scene` is neither flipped nor turned."""
+    down = valid[1:, :] & valid[:-1, :]
+    right = valid[:, 1:] & valid[:, :-1]
+    return bool(
+        ((image[0, 1:, :] - image[0, :-1, :])[down] == 1).all()
+        and ((image[1, :, 1:] - image[1, :, :-1])[right] == 1).all()
+    )
+
+
+def training_trainer() -> lightning.Trainer:
+    trainer = lightning.Trainer(
+        accelerator='cpu', logger=False, enable_checkpointing=False
+    )
+    trainer.training = True
+    return trainer
+
+
+def test_augment_false_leaves_windows_as_read(tmp_path: Path) -> None:
+    datamodule = cached(coordinate_scene(tmp_path), augment=False)
+    datamodule.trainer = training_trainer()
+    assert datamodule.normalize is not None
+    for batch in datamodule.train_dataloader():
+        for image, valid in zip(batch['image'], batch['valid'], strict=True):
+            assert as_read(image, valid)
+        expected = datamodule.normalize(dict(batch, image=batch['image'].clone()))
+        moved = datamodule.on_after_batch_transfer(batch, 0)
+        assert torch.equal(moved['image'], expected['image'])
+
+
+def test_augment_true_augments_each_window_once(tmp_path: Path) -> None:
+    datamodule = cached(coordinate_scene(tmp_path), augment=True)
+    datamodule.trainer = training_trainer()
+    augment = datamodule.augment
+    assert augment is not None
+    calls = []
+
+    def counted(batch: dict[str, Any]) -> dict[str, Any]:
+        calls.append(len(batch['image']))
+        return augment(batch)
+
+    datamodule.augment = counted  # type: ignore[assignment]
+    datamodule.normalize = None  # compare geometry only
+    torch.manual_seed(0)
+    batches = list(datamodule.train_dataloader())
+    turned = 0
+    for batch in batches:
+        # The loader does not augment: the windows leave it as read ...
+        assert all(
+            as_read(i, v) for i, v in zip(batch['image'], batch['valid'], strict=True)
+        )
+        moved = datamodule.on_after_batch_transfer(batch, 0)
+        turned += sum(
+            not as_read(i, v)
+            for i, v in zip(moved['image'], moved['valid'], strict=True)
+        )
+    # ... and the datamodule augments each batch once, on its device.
+    assert calls == [len(b['image']) for b in batches]
+    assert turned > 0
+
+
+def test_cache_tells_sensors_apart(tmp_path: Path) -> None:
+    data = split_scene(tmp_path)
+    bands = np.ones((4, SIZE, SIZE), dtype=np.float32) * np.array(
+        [10, 20, 30, 40], dtype=np.float32
+    ).reshape(4, 1, 1)
+    data['images'] = str(write_raster(tmp_path / 'plain.tif', bands))
+    red = {}
+    for sensor in ('rgbn', 'sentinel2'):  # band 1 is red, then blue
+        chip = cached(data, sensor=sensor).chips[0]
+        red[sensor] = chip['image'][0, chip['valid']].unique().tolist()
+    assert red == {'rgbn': [10.0], 'sentinel2': [30.0]}
+
+
+def test_cache_tells_extra_bands_apart(tmp_path: Path) -> None:
+    data = split_scene(tmp_path)
+    slopes = {}
+    for value in (5.0, 7.0):
+        band = np.full((1, SIZE, SIZE), value, dtype=np.float32)
+        path = write_raster(tmp_path / f'slope{value:.0f}.tif', band, ('slope',))
+        chip = cached(
+            data, modalities=['rgb', 'slope'], extra={'slope': str(path)}
+        ).chips[0]
+        slopes[value] = chip['image'][3, chip['valid']].unique().tolist()
+    assert slopes == {5.0: [5.0], 7.0: [7.0]}

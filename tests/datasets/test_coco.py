@@ -11,7 +11,15 @@ import torch
 from PIL import Image
 
 from rtsgeo.datasets.coco import COCOInstanceDataset
-from rtsgeo.errors import ConfigError, CorruptRasterError, DataNotFoundError
+from rtsgeo.errors import (
+    ConfigError,
+    CorruptLabelsError,
+    CorruptRasterError,
+    DataNotFoundError,
+    InvalidImageryError,
+    InvalidPolygonsError,
+    RTSGeoError,
+)
 
 matplotlib.use('Agg')
 
@@ -175,10 +183,12 @@ def test_errors(tmp_path: Path) -> None:
     with pytest.raises(DataNotFoundError, match=r'missing\.json'):
         COCOInstanceDataset(tmp_path, 'missing.json')
     (tmp_path / 'bad.json').write_text('{"images": [')
-    with pytest.raises(ValueError, match=r'bad\.json is not valid JSON'):
+    with pytest.raises(CorruptLabelsError, match=r'bad\.json is not valid JSON'):
         COCOInstanceDataset(tmp_path, 'bad.json')
     (tmp_path / 'list.json').write_text('{"images": []}')
-    with pytest.raises(ValueError, match=r"list\.json is not a COCO.*'annotations'"):
+    with pytest.raises(
+        InvalidPolygonsError, match=r"list\.json is not a COCO.*'annotations'"
+    ):
         COCOInstanceDataset(tmp_path, 'list.json')
     write_coco(tmp_path)
     ds = COCOInstanceDataset(tmp_path, 'ann.json')
@@ -197,14 +207,53 @@ def test_size_mismatch_and_orphan_annotation(tmp_path: Path) -> None:
         tmp_path, images=[{'id': 5, 'file_name': 'a.png', 'width': 20, 'height': 10}]
     )
     with pytest.raises(
-        ValueError, match=r'a\.png is 12x10 px but .*ann\.json says 20x10'
+        InvalidImageryError, match=r'a\.png is 12x10 px but .*ann\.json says 20x10'
     ):
         COCOInstanceDataset(tmp_path, 'ann.json')[0]
     write_coco(
         tmp_path, images=[{'id': 9, 'file_name': 'b.png', 'width': 12, 'height': 10}]
     )
-    with pytest.raises(ValueError, match='image_id 5, which is not in'):
+    with pytest.raises(InvalidPolygonsError, match='image_id 5, which is not in'):
         COCOInstanceDataset(tmp_path, 'ann.json')
+
+
+def test_entry_without_a_needed_field(tmp_path: Path) -> None:
+    write_coco(tmp_path, categories=[{'id': 1}])
+    with pytest.raises(
+        InvalidPolygonsError,
+        match=r"ann\.json: entry 0 of \"categories\" lacks \['name'\]: add them",
+    ):
+        COCOInstanceDataset(tmp_path, 'ann.json')
+
+
+def test_segmentation_neither_polygons_nor_rle(tmp_path: Path) -> None:
+    write_coco(
+        tmp_path,
+        annotations=[
+            {'id': 7, 'image_id': 5, 'category_id': 1, 'segmentation': 'a slump'}
+        ],
+    )
+    ds = COCOInstanceDataset(tmp_path, 'ann.json')
+    with pytest.raises(
+        InvalidPolygonsError,
+        match=r'ann\.json: annotation 7: segmentation must be polygons or RLE, got str',
+    ):
+        ds[0]
+
+
+@pytest.mark.parametrize(
+    'content',
+    [
+        '{"images": [',  # not JSON
+        '{"images": []}',  # not a COCO instances file
+        '{"images": [], "annotations": [{"id": 1}], "categories": []}',
+    ],
+)
+def test_bad_files_raise_project_errors(tmp_path: Path, content: str) -> None:
+    # The CLI turns RTSGeoError into one line; other errors end in a traceback.
+    (tmp_path / 'bad.json').write_text(content)
+    with pytest.raises(RTSGeoError, match=r'bad\.json'):
+        COCOInstanceDataset(tmp_path, 'bad.json')
 
 
 @pytest.mark.data

@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import warnings
 from pathlib import Path
 
@@ -14,12 +17,13 @@ from pyproj import CRS
 from torchgeo.datasets import IntersectionDataset, RasterDataset
 
 from rtsgeo.datasets.polygons import InstancePolygonDataset
-from rtsgeo.datasets.synthetic import make_synthetic_scene
+from rtsgeo.datasets.synthetic import make_synthetic_dataset, make_synthetic_scene
 from rtsgeo.errors import (
     ConfigError,
     CorruptLabelsError,
     DataNotFoundError,
     EmptyLabelsError,
+    InvalidPolygonsError,
 )
 
 UTM = 'EPSG:32608'
@@ -254,12 +258,45 @@ def test_errors(tmp_path: Path, labels: gpd.GeoDataFrame) -> None:
     with warnings.catch_warnings():  # pyogrio warns that the file gets no CRS
         warnings.simplefilter('ignore', UserWarning)
         labels.set_crs(None, allow_override=True).to_file(no_crs)
-    with pytest.raises(ValueError, match=r'no_crs\.shp has no CRS: set one'):
+    with pytest.raises(InvalidPolygonsError, match=r'no_crs\.shp has no CRS: set one'):
         InstancePolygonDataset(no_crs, UTM, RES)
     points = tmp_path / 'points.gpkg'
     gpd.GeoDataFrame(geometry=[shapely.Point(X0, Y1)], crs=UTM).to_file(points)
-    with pytest.raises(ValueError, match=r"\['Point'\] geometries"):
+    with pytest.raises(InvalidPolygonsError, match=r"\['Point'\] geometries"):
         InstancePolygonDataset(points, UTM, RES)
+
+
+@pytest.mark.parametrize(
+    ('crs', 'geometry', 'message'),
+    [
+        (None, shapely.box(0, 0, 1, 1), 'has no CRS: set one'),
+        (UTM, shapely.LineString([(X0, Y1), (X0 + 90, Y1)]), "['LineString']"),
+    ],
+)
+def test_bad_label_file_is_one_line_at_the_cli(
+    tmp_path: Path, crs: str | None, geometry: shapely.Geometry, message: str
+) -> None:
+    root = tmp_path / 'data'
+    for split in ('train', 'val', 'test'):
+        make_synthetic_dataset(root / split, n_scenes=1, size=64, n_slumps=2)
+    bad = root / 'train' / 'labels.gpkg'
+    gpd.GeoDataFrame(geometry=[geometry], crs=crs).to_file(bad)
+    repo = Path(__file__).parents[2]
+    config = repo / 'rtsgeo' / 'configs' / 'tiny' / 'rgb.yaml'
+    # A fresh process, as a user runs it: its whole stderr is what they see.
+    run = subprocess.run(
+        [sys.executable, '-m', 'rtsgeo.cli.main', 'fit', '--config', str(config),
+         '--data.init_args.root', str(root),
+         '--trainer.default_root_dir', str(tmp_path / 'runs'),
+         '--trainer.fast_dev_run', 'true', '--trainer.enable_progress_bar', 'false'],
+        capture_output=True, text=True, cwd=repo, timeout=300,
+        env={**os.environ, 'PYTHONPATH': str(repo)},
+    )  # fmt: skip
+    assert run.returncode == 2
+    assert 'Traceback' not in run.stderr
+    (line,) = [x for x in run.stderr.splitlines() if x.startswith('rtsgeo')]
+    assert line.startswith(f'rtsgeo fit: error: label file {bad} ')
+    assert message in line
 
 
 @pytest.mark.data
