@@ -3,8 +3,9 @@
 The stream is what feeds the model in ``rtsgeo fit``: the datamodule's set-up
 (datasets, spatial index, normalisation statistics), its training loader
 (windowed reads, modalities, instance targets, collation, in ``workers``
-processes) and the normalisation applied to each batch. No model runs, so the
-figure is the ceiling of everything but the model on this machine.
+processes) and the normalisation applied to each batch. Random flips and
+turns, which training applies on the model's device, are left out, and no
+model runs: the figure is the ceiling of the data side on this machine.
 """
 
 from __future__ import annotations
