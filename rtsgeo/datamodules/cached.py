@@ -13,11 +13,10 @@ from typing import Any
 
 import torch
 from torch.utils.data import DataLoader, Dataset
-from torchgeo.samplers import GridGeoSampler
 
 from ..datasets import build_instance_dataset, collate_instances
 from ..datasets._instances import boxes_from_masks, pack_instances
-from ..samplers import CRSGroupedGeoSampler
+from ..samplers import CRSGroupedGeoSampler, SceneGridGeoSampler
 from ..transforms import NormalizeModalities, compute_modality_stats
 from .rts import RTSDataModule
 
@@ -137,7 +136,7 @@ class CachedRTSDataModule(RTSDataModule):
                 min_area=self.min_instance_area,
             )
             sampler = CRSGroupedGeoSampler(
-                [GridGeoSampler(ds, self.chip_size) for ds in dataset.datasets]
+                [SceneGridGeoSampler(ds, self.chip_size) for ds in dataset.datasets]
             )
             chips = []
             for sample_key in sampler:

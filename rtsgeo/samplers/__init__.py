@@ -1,6 +1,19 @@
 """Samplers of windows over scenes."""
 
+from .grid import SceneGridGeoSampler
 from .grouped import CRSGroupedGeoSampler
-from .positive import PositiveAwareGeoSampler, positive_boxes
+from .positive import (
+    PositiveAwareGeoSampler,
+    SamplingArea,
+    positive_boxes,
+    sampling_areas,
+)
 
-__all__ = ['CRSGroupedGeoSampler', 'PositiveAwareGeoSampler', 'positive_boxes']
+__all__ = [
+    'CRSGroupedGeoSampler',
+    'PositiveAwareGeoSampler',
+    'SamplingArea',
+    'SceneGridGeoSampler',
+    'positive_boxes',
+    'sampling_areas',
+]

@@ -13,6 +13,7 @@ import torch
 from pyproj import CRS
 from torchgeo.datasets import IntersectionDataset, RasterDataset
 
+from rtsgeo.datasets import join_samples
 from rtsgeo.datasets.polygons import InstancePolygonDataset
 from rtsgeo.datasets.synthetic import make_synthetic_scene
 from rtsgeo.errors import (
@@ -133,8 +134,12 @@ def test_intersection_with_synthetic_scene(tmp_path: Path) -> None:
         filename_glob = '*.tif'
 
     image = Image(scene.image_path.parent)
+    # rtsgeo's samples carry metadata and ragged targets that TorchGeo's
+    # default collate_fn (concatenate everything) cannot join.
     ds = IntersectionDataset(
-        image, InstancePolygonDataset(geojson, image.crs, image.res)
+        image,
+        InstancePolygonDataset(geojson, image.crs, image.res),
+        collate_fn=join_samples,
     )
     left, bottom, right, top = scene.bounds
     sample = ds[left:right:5.0, bottom:top:5.0]

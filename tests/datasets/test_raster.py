@@ -223,16 +223,20 @@ def test_labels_outside_imagery_warn_with_counts(tmp_path: Path) -> None:
     assert len(dataset) == 1
 
 
+def handles_on(path: Path) -> int:
+    """File descriptors of this process open on *path* (Linux)."""
+    fds = Path('/proc/self/fd')
+    return sum(1 for fd in fds.iterdir() if fd.resolve() == path.resolve())
+
+
 def test_uncached_reads_match_cached(tmp_path: Path) -> None:
     path = write(tmp_path / 'scene.tif', bgrn(), descriptions=BGRN)
-    cached = MultimodalRasterDataset(path, modalities=('rgb', 'ndvi'))
     uncached = MultimodalRasterDataset(path, modalities=('rgb', 'ndvi'), cache=False)
-    query = first_query(cached)
-    expected = cached[query]['image']
-    # The handle cache is shared by every instance: the uncached read must
-    # neither look it up nor fill it.
-    info = uncached._sources[0]._cached_load_warp_file.cache_info
-    before = info()
-    torch.testing.assert_close(uncached[query]['image'], expected)
-    after = info()
-    assert (after.hits, after.misses) == (before.hits, before.misses)
+    query = first_query(uncached)
+    image = uncached[query]['image']
+    assert handles_on(path) == 0  # every file is closed after the read
+    cached = MultimodalRasterDataset(path, modalities=('rgb', 'ndvi'))
+    torch.testing.assert_close(cached[query]['image'], image)
+    assert handles_on(path) == 1  # kept open for the next read
+    torch.testing.assert_close(cached[query]['image'], image)
+    assert handles_on(path) == 1
