@@ -10,7 +10,7 @@ from torch.utils.data import Sampler
 from torchgeo.datasets import GeoDataset
 from torchgeo.datasets.utils import GeoSlice
 
-from .positive import sampling_areas
+from .areas import sampling_areas
 
 __all__ = ['SceneGridGeoSampler']
 
