@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import geopandas as gpd
+import numpy as np
 import pandas as pd
 import shapely
 from pyproj import CRS
@@ -77,6 +78,7 @@ def resolve_query(
 def rows_in_window(
     index: gpd.GeoDataFrame, x: slice, y: slice, t: slice
 ) -> gpd.GeoDataFrame:
-    """Rows of *index* whose footprint and time span meet a window."""
-    in_time = index.iloc[index.index.overlaps(pd.Interval(t.start, t.stop))]
-    return in_time[in_time.intersects(shapely.box(x.start, y.start, x.stop, y.stop))]
+    """Rows of *index* whose footprint and time span meet a window, in order."""
+    window = shapely.box(x.start, y.start, x.stop, y.stop)
+    hits = index.iloc[np.sort(index.sindex.query(window, predicate='intersects'))]
+    return hits[hits.index.overlaps(pd.Interval(t.start, t.stop))]
