@@ -21,11 +21,10 @@ import shapely
 import torch
 from affine import Affine
 from torch.utils.data import DataLoader, Dataset
-from torchgeo.samplers import GridGeoSampler
 
 from ..datasets import build_instance_dataset, collate_instances
 from ..datasets._instances import boxes_from_masks, pack_instances
-from ..samplers import CRSGroupedGeoSampler
+from ..samplers import CRSGroupedGeoSampler, SceneGridGeoSampler
 from ..transforms import NormalizeModalities, compute_modality_stats
 from .rts import RTSDataModule
 
@@ -117,7 +116,7 @@ def _read_chips(source: _ChipSource) -> list[Chip]:
         areas = [train.to_crs(ds.crs).iloc[0] for ds in dataset.datasets]
     sampler = CRSGroupedGeoSampler(
         [
-            GridGeoSampler(ds, source.chip_size, roi=roi)
+            SceneGridGeoSampler(ds, source.chip_size, roi=roi)
             for ds, roi in zip(dataset.datasets, areas, strict=True)
         ]
     )

@@ -11,12 +11,15 @@ import lightning
 import shapely
 import torch
 from torch.utils.data import DataLoader
-from torchgeo.samplers import GridGeoSampler
 
 from ..datasets import CRSGroupedDataset, build_instance_dataset, collate_instances
 from ..errors import ConfigError, DataNotFoundError
 from ..modalities import channel_layout, get_modality
-from ..samplers import CRSGroupedGeoSampler, PositiveAwareGeoSampler
+from ..samplers import (
+    CRSGroupedGeoSampler,
+    PositiveAwareGeoSampler,
+    SceneGridGeoSampler,
+)
 from ..transforms import NormalizeModalities, RandomFlipRotate, compute_modality_stats
 
 __all__ = ['RTSDataModule']
@@ -41,7 +44,7 @@ class RTSDataModule(lightning.LightningDataModule):
     Scenes stay in their own CRS (one TorchGeo dataset per CRS). Training
     windows come from :class:`~rtsgeo.samplers.PositiveAwareGeoSampler` (or
     TorchGeo's random sampling when ``positive_fraction`` is 0); evaluation
-    windows from TorchGeo's :class:`~torchgeo.samplers.GridGeoSampler`.
+    windows from :class:`~rtsgeo.samplers.SceneGridGeoSampler`.
     Batches from the loaders are raw (see :func:`collate_instances`);
     augmentation and normalisation run in :meth:`on_after_batch_transfer`, on
     the device, as in TorchGeo.
@@ -220,12 +223,19 @@ class RTSDataModule(lightning.LightningDataModule):
                     generator=generator,
                 )
             )
-        return CRSGroupedGeoSampler(samplers, shuffle=True, generator=generator)
+        grouped = CRSGroupedGeoSampler(samplers, shuffle=True, generator=generator)
+        if len(grouped) == 0:
+            msg = (
+                f'no training scene (inside its regions) is {self.patch_size} px '
+                'wide and high: lower patch_size or add larger scenes'
+            )
+            raise ConfigError(msg)
+        return grouped
 
     def _grid_sampler(self, split: str) -> CRSGroupedGeoSampler:
         dataset = self.datasets[split]
         samplers = [
-            GridGeoSampler(ds, self.patch_size, roi=self._roi(dataset, g, split))
+            SceneGridGeoSampler(ds, self.patch_size, roi=self._roi(dataset, g, split))
             for g, ds in enumerate(dataset.datasets)
         ]
         return CRSGroupedGeoSampler(samplers)

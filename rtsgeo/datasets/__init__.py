@@ -11,7 +11,7 @@ from .synthetic import (
     make_synthetic_scene,
     make_synthetic_splits,
 )
-from .utils import collate_instances
+from .utils import collate_instances, join_samples
 
 __all__ = [
     'RTS_CLASS',
@@ -26,6 +26,7 @@ __all__ = [
     'build_instance_dataset',
     'collate_instances',
     'instances_from_mask',
+    'join_samples',
     'make_synthetic_dataset',
     'make_synthetic_scene',
     'make_synthetic_splits',

@@ -24,8 +24,10 @@ from torchgeo.datasets.utils import GeoSlice
 from ..errors import DataNotFoundError, LabelsOutsideImageryWarning
 from ..modalities import SensorPreset
 from ._files import find_rasters, group_by_crs, read_raster_info
+from ._geo import resolve_query
 from .polygons import VECTOR_SUFFIXES, InstancePolygonDataset
 from .raster import InstanceMaskDataset, MultimodalRasterDataset
+from .utils import join_samples
 
 __all__ = ['CRSGroupedDataset', 'build_instance_dataset']
 
@@ -68,11 +70,11 @@ class CRSGroupedDataset(Dataset[dict[str, Any]]):
     def __getitem__(self, key: GroupKey) -> dict[str, Any]:
         """Sample of group ``key[0]`` over query ``key[1]``."""
         group, query = key
-        sample = self.datasets[group][query]
+        sample: dict[str, Any] = self.datasets[group][query]
         sample['group'] = group
         regions = self._regions[group]
         if regions is not None:
-            x, y, _ = self.datasets[group]._disambiguate_slice(query)
+            x, y, _ = resolve_query(query, self.datasets[group].bounds)
             centre = shapely.Point((x.start + x.stop) / 2, (y.start + y.stop) / 2)
             hits = regions[regions.contains(centre)]
             sample['region'] = hits[self.region_column].iloc[0] if len(hits) else None
@@ -92,19 +94,16 @@ def _label_dataset(
     vector_options: Mapping[str, Any],
 ) -> GeoDataset:
     if _is_vector(labels):
-        polygons = InstancePolygonDataset(
-            labels, crs=image.crs, res=image.res, min_area=min_area, **vector_options
-        )
         # Polygons label the whole imagery (no polygon = no slump), not just
-        # their own bounding box: give every label file the scenes' footprint
-        # so that windows without slumps are sampled too.
-        index = polygons.index
-        polygons.index = gpd.GeoDataFrame(
-            index.drop(columns=index.geometry.name),
-            geometry=[footprint] * len(index),
-            crs=index.crs,
+        # their own bounding box: windows without slumps are sampled too.
+        return InstancePolygonDataset(
+            labels,
+            crs=image.crs,
+            res=image.res,
+            min_area=min_area,
+            extent=footprint,
+            **vector_options,
         )
-        return polygons
     return InstanceMaskDataset(labels, crs=image.crs, res=image.res, min_area=min_area)
 
 
@@ -177,7 +176,7 @@ def build_instance_dataset(
         hit = np.asarray(shapes.intersects(footprint))
         inside = hit if inside is None else inside | hit
         if hit.any():
-            datasets.append(IntersectionDataset(image, label))
+            datasets.append(IntersectionDataset(image, label, collate_fn=join_samples))
     assert inside is not None  # find_rasters returned at least one file
     _warn_outside(inside, 'label polygons' if vector else 'label rasters', labels)
     if not datasets:

@@ -17,7 +17,7 @@ from affine import Affine
 from pyproj import CRS
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
-from torchgeo.datasets import VectorDataset
+from torchgeo.datasets import GeoDataset
 from torchgeo.datasets.utils import GeoSlice
 
 from ..errors import (
@@ -27,6 +27,7 @@ from ..errors import (
     EmptyLabelsError,
     InvalidPolygonsError,
 )
+from ._geo import footprint_index, resolve_query, rows_in_window
 from ._instances import pack_instances
 
 __all__ = ['VECTOR_SUFFIXES', 'InstancePolygonDataset']
@@ -35,7 +36,7 @@ __all__ = ['VECTOR_SUFFIXES', 'InstancePolygonDataset']
 VECTOR_SUFFIXES = ('.gpkg', '.shp', '.geojson', '.json', '.parquet', '.fgb')
 
 
-class InstancePolygonDataset(VectorDataset):
+class InstancePolygonDataset(GeoDataset):
     """RTS instances rasterised from label polygons in any CRS.
 
     Every file is read once, filtered by *where*, optionally dissolved, and
@@ -43,7 +44,9 @@ class InstancePolygonDataset(VectorDataset):
     polygons in the window with a spatial index and rasterise each one on its
     own onto the window grid (pixel-centre rule). A MultiPolygon is one
     instance. Polygons that cover fewer than *min_area* pixels of a window are
-    not instances of that window.
+    not instances of that window. The dataset covers each file's bounding box,
+    or the given *extent* (polygons label the whole imagery: no polygon, no
+    slump), and owns that index.
 
     Samples have ``crs``, ``bounds``, ``mask`` ``(N, H, W)`` uint8,
     ``bbox_xyxy`` ``(N, 4)`` float32 enclosing the masks and ``label``
@@ -60,6 +63,7 @@ class InstancePolygonDataset(VectorDataset):
         where: str | None = None,
         dissolve: bool = False,
         min_area: int = 1,
+        extent: shapely.Geometry | None = None,
         transforms: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
     ) -> None:
         """Initialize a new InstancePolygonDataset.
@@ -77,6 +81,9 @@ class InstancePolygonDataset(VectorDataset):
             dissolve: merge polygons that overlap or touch into one instance
                 (for inventories that map one slump at several dates).
             min_area: smallest instance, in pixels.
+            extent: the area the labels cover, in *crs* (default: each file's
+                bounding box); give the imagery's footprint so that windows
+                without slumps are labelled too.
             transforms: a function that takes a sample and returns a
                 transformed version.
 
@@ -90,13 +97,12 @@ class InstancePolygonDataset(VectorDataset):
         """
         self.paths = [paths] if isinstance(paths, str | os.PathLike) else list(paths)
         self.transforms = transforms
-        self.label_name = None
-        self.task = 'instance_segmentation'
         self.layer = layer
         self.where = where
         self.dissolve = dissolve
         self.min_area = min_area
-        self._res = (float(res), float(res)) if isinstance(res, int | float) else res
+        self.res = res
+        self.extent = extent
         frames: dict[str, gpd.GeoDataFrame] = {}
         for filepath in self.files:
             frame = self._read(filepath)
@@ -211,13 +217,12 @@ class InstancePolygonDataset(VectorDataset):
             raise ConfigError(msg)
 
     def _build_index(self, crs: CRS) -> None:
-        """Index of the files' bounding boxes (all times) in *crs*."""
-        boxes = [shapely.box(*frame.total_bounds) for frame in self._frames.values()]
-        times = [(pd.Timestamp.min, pd.Timestamp.max)] * len(boxes)
-        interval = pd.IntervalIndex.from_tuples(times, closed='both', name='datetime')
-        self.index = gpd.GeoDataFrame(
-            {'filepath': list(self._frames)}, index=interval, geometry=boxes, crs=crs
-        )
+        """Index of the files' bounding boxes, or of the extent, in *crs*."""
+        if self.extent is None:
+            areas = [shapely.box(*f.total_bounds) for f in self._frames.values()]
+        else:
+            areas = [self.extent] * len(self._frames)
+        self.index = footprint_index(list(self._frames), areas, crs)
 
     @property
     def crs(self) -> CRS:
@@ -229,7 +234,21 @@ class InstancePolygonDataset(VectorDataset):
         if CRS.from_user_input(new_crs) == self.crs:
             return
         self._frames = {f: frame.to_crs(new_crs) for f, frame in self._frames.items()}
+        if self.extent is not None:
+            extent = gpd.GeoSeries([self.extent], crs=self.crs).to_crs(new_crs)
+            self.extent = extent.iloc[0]
         self._build_index(CRS.from_user_input(new_crs))
+
+    @property
+    def res(self) -> tuple[float, float]:
+        """Pixel size ``(x, y)`` of the windows queries default to."""
+        return self._pixel_size
+
+    @res.setter
+    def res(self, new_res: float | tuple[float, float]) -> None:
+        if isinstance(new_res, int | float):
+            new_res = (float(new_res), float(new_res))
+        self._pixel_size = new_res
 
     @property
     def geometries(self) -> gpd.GeoSeries:
@@ -250,9 +269,8 @@ class InstancePolygonDataset(VectorDataset):
         Raises:
             IndexError: If the window is outside every label file's bounds.
         """
-        x, y, t = self._disambiguate_slice(query)
-        index = self.index.iloc[self.index.index.overlaps(pd.Interval(t.start, t.stop))]
-        index = index.iloc[:: t.step].cx[x.start : x.stop, y.start : y.stop]
+        x, y, t = resolve_query(query, self.bounds)
+        index = rows_in_window(self.index, x, y, t)
         if index.empty:
             msg = f'query: {query} not found in index with bounds: {self.bounds}'
             raise IndexError(msg)

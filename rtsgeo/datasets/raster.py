@@ -1,4 +1,4 @@
-"""Multimodal imagery and raster labels as TorchGeo raster datasets."""
+"""Multimodal imagery and raster labels as TorchGeo GeoDatasets."""
 
 from __future__ import annotations
 
@@ -6,22 +6,14 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import pandas as pd
-import rasterio.errors
-import rasterio.merge
+import rasterio.enums
 import torch
-from rasterio.crs import CRS
+from pyproj import CRS
 from torch import Tensor
-from torchgeo.datasets import RasterDataset
+from torchgeo.datasets import GeoDataset
 from torchgeo.datasets.utils import GeoSlice
 
-from ..errors import (
-    BandNotFoundError,
-    CorruptRasterError,
-    CRSMismatchError,
-    InvalidImageryError,
-)
+from ..errors import BandNotFoundError, CRSMismatchError, InvalidImageryError
 from ..modalities import (
     SensorPreset,
     channel_layout,
@@ -31,83 +23,55 @@ from ..modalities import (
     required_bands,
 )
 from ._files import RasterInfo, find_rasters, read_raster_info
+from ._geo import resolve_query
 from ._instances import instances_from_mask
+from ._reader import NODATA_FILL, RasterSource
 
 __all__ = ['InstanceMaskDataset', 'MultimodalRasterDataset']
 
 PathLike = str | Path
 Paths = PathLike | Sequence[PathLike]
 
-# Fill value for nodata and uncovered pixels while reading; real imagery never
-# holds -inf, and NaN stays free to flag NaN values that are really in a file.
-_NODATA_FILL = -np.inf
 
+class _SourceDataset(GeoDataset):
+    """A GeoDataset over :class:`RasterSource` files, the first defining its grid.
 
-class _CheckedRasterDataset(RasterDataset):
-    """A RasterDataset over files already checked by :func:`read_raster_info`.
-
-    Reads every band as float32, with nodata and uncovered pixels set to -inf.
+    The dataset owns its index (the first source's footprints); setting
+    :attr:`crs` or :attr:`res`, as :class:`~torchgeo.datasets.IntersectionDataset`
+    does, moves every source onto the new grid.
     """
 
-    def __init__(
-        self,
-        infos: Sequence[RasterInfo],
-        crs: CRS | None,
-        res: tuple[float, float] | None,
-        cache: bool = True,
-    ) -> None:
-        self.infos = list(infos)
-        self.band_names = self.infos[0].bands
-        for info in self.infos[1:]:
-            if info.bands != self.band_names:
-                msg = (
-                    f'{info.path} has bands {info.bands} but {self.infos[0].path} '
-                    f'has {self.band_names}: files of one source must share bands'
-                )
-                raise BandNotFoundError(msg)
-        super().__init__([i.path for i in self.infos], crs=crs, res=res, cache=cache)
+    _sources: list[RasterSource]
 
-    def files_at(self, query: GeoSlice) -> list[str]:
-        """Files that intersect a query (empty when none does)."""
-        x, y, t = self._disambiguate_slice(query)
-        index = self.index.iloc[self.index.index.overlaps(pd.Interval(t.start, t.stop))]
-        index = index.cx[x.start : x.stop, y.start : y.stop]
-        return list(index.filepath)
-
-    def read(self, query: GeoSlice) -> Tensor | None:
-        """All bands over a query as ``(C, H, W)`` float32, or None if uncovered."""
-        files = self.files_at(query)
-        return self._merge_files(files, query) if files else None
-
-    def _merge_files(
-        self,
-        filepaths: Sequence[str],
-        query: GeoSlice,
-        band_indexes: Sequence[int] | None = None,
-    ) -> Tensor:
-        load = self._cached_load_warp_file if self.cache else self._load_warp_file
-        vrts = [load(fp) for fp in filepaths]
-        x, y, _ = self._disambiguate_slice(query)
-        try:
-            dest, _ = rasterio.merge.merge(
-                vrts,
-                (x.start, y.start, x.stop, y.stop),
-                (x.step, y.step),
-                indexes=band_indexes,
-                resampling=self.resampling,
-                nodata=_NODATA_FILL,
-                dtype='float32',
-            )
-        except rasterio.errors.RasterioError as error:
-            names = ', '.join(filepaths)
-            msg = f'reading {names} failed (corrupt or truncated file?): {error}'
-            raise CorruptRasterError(msg) from error
-        return torch.from_numpy(dest)
+    def _adopt(self, sources: list[RasterSource]) -> None:
+        self._sources = sources
+        self.index = sources[0].index
+        self.paths = [info.path for info in sources[0].infos]
 
     @property
-    def resampling(self) -> rasterio.enums.Resampling:
-        """Bilinear for continuous imagery; labels override with nearest."""
-        return rasterio.enums.Resampling.bilinear
+    def crs(self) -> CRS:
+        """CRS of the dataset; setting it re-indexes every source."""
+        return self._sources[0].crs
+
+    @crs.setter
+    def crs(self, new_crs: CRS) -> None:
+        for source in self._sources:
+            source.crs = new_crs
+        self.index = self._sources[0].index
+
+    @property
+    def res(self) -> tuple[float, float]:
+        """Pixel size ``(x, y)`` of the dataset in CRS units."""
+        return self._sources[0].res
+
+    @res.setter
+    def res(self, new_res: float | tuple[float, float]) -> None:
+        pair = (new_res, new_res) if isinstance(new_res, int | float) else new_res
+        for source in self._sources:
+            source.res = (float(pair[0]), float(pair[1]))
+
+    def _window(self, query: GeoSlice) -> tuple[slice, slice, slice]:
+        return resolve_query(query, self.bounds)
 
 
 def _as_sources(paths: Paths | Mapping[str, Paths]) -> dict[str, Paths]:
@@ -129,7 +93,7 @@ def _single_crs(infos: Sequence[RasterInfo], source: str) -> None:
         raise CRSMismatchError(msg)
 
 
-class MultimodalRasterDataset(RasterDataset):
+class MultimodalRasterDataset(_SourceDataset):
     """Scenes as one stacked image of modalities (RGB, NDVI, NIR, slope, ...).
 
     Bands come from one multi-band file per scene, or from one source per
@@ -147,7 +111,9 @@ class MultimodalRasterDataset(RasterDataset):
       every channel;
     * ``valid``: ``(H, W)`` bool, False where any band is nodata or uncovered;
     * ``channels``: modality name -> ``(start, stop)`` channel range;
-    * ``crs`` and ``bounds``, as in every TorchGeo sample.
+    * ``crs`` and ``bounds`` (the query's ``(x, y, t)`` slices), the window's
+      place; join them with a TorchGeo dataset through
+      :func:`~rtsgeo.datasets.join_samples`.
     """
 
     def __init__(
@@ -195,18 +161,17 @@ class MultimodalRasterDataset(RasterDataset):
         primary, *others = infos
         if crs is None:
             _single_crs(infos[primary], primary)
-        grid = _CheckedRasterDataset(infos[primary], crs, _pair(res), cache)
-        self._sources = [grid] + [
-            _CheckedRasterDataset(infos[name], grid.crs, grid.res, cache)
-            for name in others
-        ]
+        bilinear = rasterio.enums.Resampling.bilinear
+        grid = RasterSource(infos[primary], crs, _pair(res), bilinear, cache)
+        self._adopt(
+            [grid]
+            + [
+                RasterSource(infos[name], grid.crs, grid.res, bilinear, cache)
+                for name in others
+            ]
+        )
         self._check_bands()
-        # The grid source already indexed the scenes: share its index rather
-        # than letting RasterDataset.__init__ open every file a second time.
         self.infos = infos[primary]
-        self.paths = grid.paths
-        self.index = grid.index
-        self._res = grid.res
         self.bands = grid.band_names
         self.cache = cache
         self.transforms = transforms
@@ -229,17 +194,19 @@ class MultimodalRasterDataset(RasterDataset):
 
     def __getitem__(self, query: GeoSlice) -> dict[str, Any]:
         """Stacked modalities, valid-pixel mask and metadata over a query."""
+        window = self._window(query)
         primary = self._sources[0]
-        raw = primary.read(query)
+        raw = primary.read(*window)
         if raw is None:
             msg = f'query {query} is outside the scenes (bounds {self.bounds})'
             raise IndexError(msg)
-        bands, valid = self._collect_bands(raw, primary, query)
+        bands, valid = self._collect_bands(raw, primary, window)
         for source in self._sources[1:]:
-            extra = source.read(query)
+            extra = source.read(*window)
             if extra is None:
-                extra = torch.full((len(source.band_names), *raw.shape[1:]), -np.inf)
-            more, more_valid = self._collect_bands(extra, source, query)
+                shape = (len(source.band_names), *raw.shape[1:])
+                extra = torch.full(shape, NODATA_FILL)
+            more, more_valid = self._collect_bands(extra, source, window)
             bands.update(more)
             valid &= more_valid
         image = compute_modalities(
@@ -257,13 +224,13 @@ class MultimodalRasterDataset(RasterDataset):
         return sample
 
     def _collect_bands(
-        self, raw: Tensor, source: _CheckedRasterDataset, query: GeoSlice
+        self, raw: Tensor, source: RasterSource, window: tuple[slice, slice, slice]
     ) -> tuple[dict[str, Tensor], Tensor]:
         rows = [i for i, b in enumerate(source.band_names) if b in self._needed]
         data = raw[rows]
         nan = torch.isnan(data)
         if nan.any() and not self.nan_as_nodata:
-            files = ', '.join(source.files_at(query))
+            files = ', '.join(source.files_at(*window))
             msg = (
                 f'{files} holds {int(nan.sum())} NaN values that are not declared '
                 'nodata: declare them (gdal_edit.py -a_nodata nan FILE) or pass '
@@ -296,17 +263,16 @@ def _pair(res: float | tuple[float, float] | None) -> tuple[float, float] | None
     return (float(res), float(res))
 
 
-class InstanceMaskDataset(_CheckedRasterDataset):
+class InstanceMaskDataset(_SourceDataset):
     """Instance targets from label rasters (binary or instance-id masks).
 
     A binary mask is split into 8-connected components, one instance each (the
     same objects OpenCV's external contours give, which the paper uses); an
     instance mask (``instance_ids=True``) keeps one instance per distinct value.
     Instances smaller than ``min_area`` pixels are dropped. Samples hold
-    ``mask`` ``(N, H, W)`` uint8, ``bbox_xyxy`` ``(N, 4)`` and ``label`` ``(N,)``.
+    ``mask`` ``(N, H, W)`` uint8, ``bbox_xyxy`` ``(N, 4)`` and ``label`` ``(N,)``
+    (nearest-neighbour reads onto the query grid), besides ``crs`` and ``bounds``.
     """
-
-    is_image = False
 
     def __init__(
         self,
@@ -332,19 +298,15 @@ class InstanceMaskDataset(_CheckedRasterDataset):
         infos = [read_raster_info(f, None, 'mask') for f in find_rasters(paths)]
         if crs is None:
             _single_crs(infos, 'mask')
-        super().__init__(infos, crs, _pair(res), cache)
+        nearest = rasterio.enums.Resampling.nearest
+        self._adopt([RasterSource(infos, crs, _pair(res), nearest, cache)])
         self.min_area = min_area
         self.instance_ids = instance_ids
         self.transforms = transforms
 
-    @property
-    def resampling(self) -> rasterio.enums.Resampling:
-        """Labels are resampled with nearest neighbour."""
-        return rasterio.enums.Resampling.nearest
-
     def __getitem__(self, query: GeoSlice) -> dict[str, Any]:
         """Instance targets over a query."""
-        raw = self.read(query)
+        raw = self._sources[0].read(*self._window(query))
         if raw is None:
             msg = f'query {query} is outside the label rasters (bounds {self.bounds})'
             raise IndexError(msg)

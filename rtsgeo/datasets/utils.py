@@ -1,13 +1,13 @@
-"""Batching instance samples."""
+"""Joining and batching instance samples."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import torch
 
-__all__ = ['collate_instances']
+__all__ = ['collate_instances', 'join_samples']
 
 # Keys stacked into one tensor; every other key becomes a list per batch.
 _STACKED = ('image', 'valid')
@@ -40,3 +40,25 @@ def collate_instances(samples: Sequence[dict[str, Any]]) -> dict[str, Any]:
         values = [s[key] for s in kept]
         batch[key] = torch.stack(values) if key in _STACKED else values
     return batch
+
+
+def join_samples(samples: Iterable[dict[str, Any]]) -> dict[str, Any]:
+    """Join the samples that several datasets give for one window.
+
+    The ``collate_fn`` of an image/label
+    :class:`~torchgeo.datasets.IntersectionDataset`: each key is taken from the
+    first sample that has it, so ``crs`` and ``bounds`` come from the image and
+    the instance targets from the labels. TorchGeo's default concatenates every
+    value, which instance targets and rtsgeo's metadata do not allow.
+
+    Args:
+        samples: samples of one window, in dataset order.
+
+    Returns:
+        The joined sample.
+    """
+    joined: dict[str, Any] = {}
+    for sample in samples:
+        for key, value in sample.items():
+            joined.setdefault(key, value)
+    return joined

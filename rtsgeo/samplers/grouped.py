@@ -3,14 +3,23 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from typing import Any
+from typing import Protocol
 
 import torch
 from torch.utils.data import Sampler
 from torchgeo.datasets.utils import GeoSlice
-from torchgeo.samplers import GeoSampler
 
-__all__ = ['CRSGroupedGeoSampler']
+__all__ = ['CRSGroupedGeoSampler', 'WindowSampler']
+
+
+class WindowSampler(Protocol):
+    """What a group's sampler must offer: windows and their count."""
+
+    def __iter__(self) -> Iterator[GeoSlice]:
+        """Windows of one epoch."""
+
+    def __len__(self) -> int:
+        """Windows per epoch."""
 
 
 class CRSGroupedGeoSampler(Sampler[tuple[int, GeoSlice]]):
@@ -24,14 +33,15 @@ class CRSGroupedGeoSampler(Sampler[tuple[int, GeoSlice]]):
 
     def __init__(
         self,
-        samplers: Sequence[GeoSampler | None],
+        samplers: Sequence[WindowSampler | None],
         shuffle: bool = False,
         generator: torch.Generator | None = None,
     ) -> None:
         """Initialise a new CRSGroupedGeoSampler.
 
         Args:
-            samplers: one sampler per group; None for a group to skip.
+            samplers: one window sampler per group (TorchGeo's or rtsgeo's);
+                None for a group to skip.
             shuffle: interleave the groups at random.
             generator: random generator used when shuffling.
         """
@@ -43,7 +53,7 @@ class CRSGroupedGeoSampler(Sampler[tuple[int, GeoSlice]]):
         """Total number of keys over all groups."""
         return sum(len(s) for _, s in self._active())
 
-    def _active(self) -> list[tuple[int, Any]]:
+    def _active(self) -> list[tuple[int, WindowSampler]]:
         return [(g, s) for g, s in enumerate(self.samplers) if s is not None]
 
     def __iter__(self) -> Iterator[tuple[int, GeoSlice]]:

@@ -8,7 +8,11 @@ from typing import Any, Literal
 
 import torch
 from torch import Tensor
-from torchgeo.trainers import BaseTask
+
+try:  # TorchGeo 0.10 moved the trainers to torchgeo.tasks
+    from torchgeo.tasks import BaseTask
+except ImportError:  # TorchGeo 0.8
+    from torchgeo.trainers import BaseTask
 
 from ..errors import ConfigError
 from ..models import ModelConfig, build_model, checkpoint_metadata, get_preset

@@ -16,6 +16,7 @@ import torch
 from pyproj import CRS
 from torchgeo.datasets import IntersectionDataset, RasterDataset
 
+from rtsgeo.datasets import join_samples
 from rtsgeo.datasets.polygons import InstancePolygonDataset
 from rtsgeo.datasets.synthetic import make_synthetic_dataset, make_synthetic_scene
 from rtsgeo.errors import (
@@ -120,6 +121,21 @@ def test_partial_window_and_folder(tmp_path: Path, labels: gpd.GeoDataFrame) -> 
         ds[X0 + 1e6 : X0 + 1e6 + 320 : RES, Y1 - 320 : Y1 : RES]
 
 
+def test_extent_labels_windows_without_polygons(
+    tmp_path: Path, labels: gpd.GeoDataFrame
+) -> None:
+    labels.to_file(tmp_path / 'a.gpkg')
+    far = (slice(X0 + 5000, X0 + 5320, RES), slice(Y1 - 320, Y1, RES))
+    with pytest.raises(IndexError, match='not found in index'):
+        InstancePolygonDataset(tmp_path / 'a.gpkg', UTM, RES)[far]
+    extent = shapely.box(X0, Y1 - 1000, X0 + 6000, Y1)
+    ds = InstancePolygonDataset(tmp_path / 'a.gpkg', UTM, RES, extent=extent)
+    assert ds.index.geometry.iloc[0].equals(extent)
+    assert ds[far]['mask'].shape == (0, 32, 32)  # no slump there
+    ds.crs = CRS.from_user_input('EPSG:3413')
+    assert ds.index.geometry.iloc[0].area == pytest.approx(extent.area, rel=0.05)
+
+
 def test_crs_setter_reprojects_cache(tmp_path: Path, labels: gpd.GeoDataFrame) -> None:
     labels.to_file(tmp_path / 'a.gpkg')
     ds = InstancePolygonDataset(tmp_path / 'a.gpkg', 'EPSG:4326', RES)
@@ -137,8 +153,12 @@ def test_intersection_with_synthetic_scene(tmp_path: Path) -> None:
         filename_glob = '*.tif'
 
     image = Image(scene.image_path.parent)
+    # rtsgeo's samples carry metadata and ragged targets that TorchGeo's
+    # default collate_fn (concatenate everything) cannot join.
     ds = IntersectionDataset(
-        image, InstancePolygonDataset(geojson, image.crs, image.res)
+        image,
+        InstancePolygonDataset(geojson, image.crs, image.res),
+        collate_fn=join_samples,
     )
     left, bottom, right, top = scene.bounds
     sample = ds[left:right:5.0, bottom:top:5.0]

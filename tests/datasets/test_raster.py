@@ -10,6 +10,7 @@ import pytest
 import rasterio
 import shapely
 import torch
+from pyproj import CRS
 from rasterio.transform import from_origin
 
 from rtsgeo.datasets import (
@@ -139,6 +140,30 @@ def test_instances_from_binary_mask(tmp_path: Path) -> None:
     assert sample['label'].tolist() == [1, 1]
 
 
+def test_setting_crs_and_res_moves_the_labels_onto_the_new_grid(
+    tmp_path: Path,
+) -> None:
+    # What IntersectionDataset does to its second dataset.
+    mask = np.zeros((1, 64, 64), dtype=np.uint8)
+    mask[0, 20:40, 20:40] = 1
+    crs8, crs7 = rasterio.crs.CRS.from_epsg(32608), rasterio.crs.CRS.from_epsg(32607)
+    x, y = rasterio.warp.transform(crs8, crs7, [ORIGIN[0]], [ORIGIN[1]])
+    path = write(tmp_path / 'mask.tif', mask, crs='EPSG:32607', origin=(x[0], y[0]))
+    labels = InstanceMaskDataset(path)
+    labels.crs = CRS.from_epsg(32608)
+    labels.res = 5.0
+    assert labels.crs.to_epsg() == 32608 and labels.res == (5.0, 5.0)
+    bounds = labels.index.total_bounds
+    assert abs(bounds[0] - ORIGIN[0]) < 100 and abs(bounds[3] - ORIGIN[1]) < 100
+    sample = labels[
+        ORIGIN[0] : ORIGIN[0] + 640 : 5.0, ORIGIN[1] - 640 : ORIGIN[1] : 5.0
+    ]
+    assert sample['mask'].shape[1:] == (128, 128)
+    assert len(sample['mask']) == 1
+    # 200 m x 200 m, give or take the warp's edge pixels.
+    assert 1500 <= int(sample['mask'][0].sum()) <= 1700
+
+
 def test_missing_path(tmp_path: Path) -> None:
     with pytest.raises(DataNotFoundError, match=r'nope\.tif does not exist'):
         MultimodalRasterDataset(tmp_path / 'nope.tif')
@@ -223,16 +248,20 @@ def test_labels_outside_imagery_warn_with_counts(tmp_path: Path) -> None:
     assert len(dataset) == 1
 
 
+def handles_on(path: Path) -> int:
+    """File descriptors of this process open on *path* (Linux)."""
+    fds = Path('/proc/self/fd')
+    return sum(1 for fd in fds.iterdir() if fd.resolve() == path.resolve())
+
+
 def test_uncached_reads_match_cached(tmp_path: Path) -> None:
     path = write(tmp_path / 'scene.tif', bgrn(), descriptions=BGRN)
-    cached = MultimodalRasterDataset(path, modalities=('rgb', 'ndvi'))
     uncached = MultimodalRasterDataset(path, modalities=('rgb', 'ndvi'), cache=False)
-    query = first_query(cached)
-    expected = cached[query]['image']
-    # The handle cache is shared by every instance: the uncached read must
-    # neither look it up nor fill it.
-    info = uncached._sources[0]._cached_load_warp_file.cache_info
-    before = info()
-    torch.testing.assert_close(uncached[query]['image'], expected)
-    after = info()
-    assert (after.hits, after.misses) == (before.hits, before.misses)
+    query = first_query(uncached)
+    image = uncached[query]['image']
+    assert handles_on(path) == 0  # every file is closed after the read
+    cached = MultimodalRasterDataset(path, modalities=('rgb', 'ndvi'))
+    torch.testing.assert_close(cached[query]['image'], image)
+    assert handles_on(path) == 1  # kept open for the next read
+    torch.testing.assert_close(cached[query]['image'], image)
+    assert handles_on(path) == 1
