@@ -183,7 +183,6 @@ class MultimodalRasterDataset(RasterDataset):
             CRSMismatchError: If the scenes are on several CRSs and ``crs`` is None.
         """
         self.modalities = tuple(get_modality(m).name for m in modalities)
-        self._needed = required_bands(self.modalities)
         self.channel_layout = channel_layout(self.modalities)
         self.channel_names = modality_channel_names(self.modalities)
         self.nan_as_nodata = nan_as_nodata
@@ -200,7 +199,7 @@ class MultimodalRasterDataset(RasterDataset):
             _CheckedRasterDataset(infos[name], grid.crs, grid.res, cache)
             for name in others
         ]
-        self._check_bands()
+        self._needed = self._check_bands()
         # The grid source already indexed the scenes: share its index rather
         # than letting RasterDataset.__init__ open every file a second time.
         self.infos = infos[primary]
@@ -211,10 +210,11 @@ class MultimodalRasterDataset(RasterDataset):
         self.cache = cache
         self.transforms = transforms
 
-    def _check_bands(self) -> None:
+    def _check_bands(self) -> tuple[str, ...]:
+        """The bands to read, once each; a stored NDVI band replaces nir and red."""
         available = {b for src in self._sources for b in src.band_names}
         for modality in self.modalities:
-            for band in get_modality(modality).bands:
+            for band in get_modality(modality).source_bands(available):
                 if band not in available:
                     described = '; '.join(
                         f'{src.infos[0].path} has {", ".join(src.band_names)}'
@@ -226,6 +226,7 @@ class MultimodalRasterDataset(RasterDataset):
                         'band, fix the band descriptions, or choose the right sensor'
                     )
                     raise BandNotFoundError(msg)
+        return required_bands(self.modalities, available)
 
     def __getitem__(self, query: GeoSlice) -> dict[str, Any]:
         """Stacked modalities, valid-pixel mask and metadata over a query."""
