@@ -28,6 +28,7 @@ SUBCOMMANDS: tuple[str, ...] = (
     'recipe',
     'map',
     'merge',
+    'report',
     'sensors',
     'evaluate',
     'benchmark',
