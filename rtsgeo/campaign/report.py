@@ -128,7 +128,9 @@ def score_color(score: float) -> str:
     return str(sample_colorscale(SCORE_COLORSCALE, [min(max(score, 0.0), 1.0)])[0])
 
 
-def _rings(geometries: Any, tolerance: float) -> tuple[np.ndarray, np.ndarray]:
+def _rings(
+    geometries: Any, tolerance: float, decimals: int
+) -> tuple[np.ndarray, np.ndarray]:
     """Coordinates of the polygons' exterior rings, a NaN row between rings."""
     import shapely
 
@@ -144,7 +146,7 @@ def _rings(geometries: Any, tolerance: float) -> tuple[np.ndarray, np.ndarray]:
     breaks = np.flatnonzero(np.diff(index)) + 1
     coords = np.insert(coords, breaks, np.nan, axis=0)
     coords = np.vstack([coords, [np.nan, np.nan]])
-    return coords[:, 0].round(2), coords[:, 1].round(2)
+    return coords[:, 0].round(decimals), coords[:, 1].round(decimals)
 
 
 def build_map(slumps: gpd.GeoDataFrame, coverage: gpd.GeoDataFrame) -> go.Figure:
@@ -160,6 +162,8 @@ def build_map(slumps: gpd.GeoDataFrame, coverage: gpd.GeoDataFrame) -> go.Figure
     import plotly.graph_objects as go
 
     crs = slumps.crs or coverage.crs
+    geographic = crs is not None and crs.is_geographic
+    decimals = 7 if geographic else 2  # about 1 cm either way
     bounds = np.array(
         [
             f.total_bounds
@@ -175,10 +179,11 @@ def build_map(slumps: gpd.GeoDataFrame, coverage: gpd.GeoDataFrame) -> go.Figure
                 np.nanmax(bounds[:, 3]) - np.nanmin(bounds[:, 1]),
             )
         )
-    # Finer than a screen pixel of the whole campaign, so nothing visible changes.
+    # A fifth of a screen pixel when the whole campaign is in view (footprints),
+    # ten times finer for the slumps, which are looked at zoomed in.
     tolerance = extent / 5000
     fig = go.Figure()
-    x, y = _rings(coverage.geometry, tolerance)
+    x, y = _rings(coverage.geometry, tolerance, decimals)
     fig.add_trace(
         go.Scatter(
             x=x,
@@ -193,7 +198,7 @@ def build_map(slumps: gpd.GeoDataFrame, coverage: gpd.GeoDataFrame) -> go.Figure
     )
     rounded = slumps['score'].astype(float).round(2)
     for score in sorted(rounded.unique()):
-        x, y = _rings(slumps.geometry[rounded == score], tolerance / 10)
+        x, y = _rings(slumps.geometry[rounded == score], tolerance / 10, decimals)
         color = score_color(score)
         fig.add_trace(
             go.Scatter(
@@ -210,8 +215,8 @@ def build_map(slumps: gpd.GeoDataFrame, coverage: gpd.GeoDataFrame) -> go.Figure
     points = slumps.geometry.representative_point()
     fig.add_trace(
         go.Scatter(
-            x=points.x.round(2),
-            y=points.y.round(2),
+            x=points.x.round(decimals),
+            y=points.y.round(decimals),
             mode='markers',
             name='slumps',
             marker={
@@ -232,7 +237,6 @@ def build_map(slumps: gpd.GeoDataFrame, coverage: gpd.GeoDataFrame) -> go.Figure
             ),
         )
     )
-    geographic = crs is not None and crs.is_geographic
     unit = 'degrees' if geographic else 'm'
     name = crs.to_string() if crs is not None else 'unknown CRS'
     # Whole metres with separators, not 'M' suffixes: coordinates, not amounts.

@@ -18,6 +18,7 @@ import shapely
 from rtsgeo.campaign import run_campaign
 from rtsgeo.campaign.report import (
     COVERAGE_FILL,
+    build_map,
     read_campaign,
     score_color,
     write_report,
@@ -133,6 +134,26 @@ def test_score_colours_follow_the_scale() -> None:
     assert score_color(1.0) == 'rgb(253, 231, 37)'
     assert score_color(1.7) == score_color(1.0)
     assert score_color(0.5) not in (score_color(0.0), score_color(1.0))
+
+
+def test_map_keeps_ground_shapes_in_metres_and_degrees(campaign: Path) -> None:
+    slumps, coverage, _ = read_campaign(campaign)
+    figure = build_map(slumps, coverage)
+    assert figure.layout.yaxis.scaleanchor == 'x'
+    assert figure.layout.yaxis.scaleratio == 1.0
+    assert figure.layout.xaxis.title.text == 'x (m, EPSG:3413)'
+    # In degrees a y unit is 1 / cos(latitude) x units long on the ground, and
+    # coordinates keep about 1 cm (not 0.01 degrees).
+    slumps, coverage = slumps.to_crs('EPSG:4326'), coverage.to_crs('EPSG:4326')
+    figure = build_map(slumps, coverage)
+    latitude = np.mean(coverage.total_bounds[[1, 3]])
+    assert figure.layout.yaxis.scaleratio == pytest.approx(
+        1 / np.cos(np.radians(latitude)), rel=1e-3
+    )
+    markers = figure.data[-1]
+    points = slumps.geometry.representative_point()
+    assert np.allclose(markers.x, points.x, rtol=0, atol=1e-6)
+    assert np.allclose(markers.y, points.y, rtol=0, atol=1e-6)
 
 
 def test_a_campaign_without_slumps_still_has_a_report(
