@@ -272,6 +272,7 @@ def _histogram_png(
     """A histogram as a base64 PNG (matplotlib, no global pyplot state)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
+    from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormatter
 
     figure = Figure(figsize=(5.0, 3.0), dpi=100, layout='constrained')
     FigureCanvasAgg(figure)
@@ -282,6 +283,11 @@ def _histogram_png(
         ax.text(0.5, 0.5, 'no slumps', ha='center', va='center', transform=ax.transAxes)
     if log:
         ax.set_xscale('log')
+        # Plain numbers at 1, 2 and 5 of each decade; no crowded minor labels.
+        ax.xaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f'{v:,.0f}'))
+        ax.xaxis.set_minor_formatter(NullFormatter())
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel(xlabel)
     ax.set_ylabel('slumps')
     buffer = io.BytesIO()
