@@ -42,6 +42,7 @@ __all__ = [
     'build_map',
     'read_campaign',
     'score_color',
+    'summarize',
     'write_report',
 ]
 
