@@ -9,6 +9,7 @@ The same job on the command line:
 
     rtsgeo map DIR/*.tif --checkpoint MODEL --out OUT/campaign.gpkg \\
         --quicklook OUT/quicklooks
+    rtsgeo report OUT/campaign.gpkg --out OUT/report.html
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from pathlib import Path
 
 import geopandas as gpd
 
-from rtsgeo.campaign import run_campaign
+from rtsgeo.campaign import run_campaign, write_report
 from rtsgeo.datasets import make_synthetic_scene
 from rtsgeo.predict import ScenePredictor
 
@@ -57,6 +58,10 @@ def main() -> None:
     runs = gpd.read_file(campaign, layer='runs')
     print('slumps columns:', ', '.join(slumps.columns))
     print('runs:', runs[['scene_id', 'status']].to_dict('records'))
+
+    # One HTML page (opens offline): map by score, histograms, model, scene statuses.
+    report = write_report(campaign, args.out / 'report.html')
+    print(f'report: {report.out} ({report.slumps} slump(s))')
 
 
 if __name__ == '__main__':

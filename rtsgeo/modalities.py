@@ -6,11 +6,18 @@ as a normalised difference (NDVI). A *sensor preset* names the band order of
 files that carry no band descriptions. The model, the datasets and the
 predictor all take the channel layout from :func:`channel_layout`, so the order
 is defined here and nowhere else.
+
+Canonical band names follow the STAC ``eo`` common names where one exists
+(``coastal``, ``blue``, ``green``, ``red``, ``yellow``, ``rededge``, ``nir``,
+``nir08``, ``nir09``, ``swir16``, ``swir22``); bands without a unique common
+name get a numbered one (Sentinel-2's ``rededge1`` to ``rededge3``, WorldView's
+``nir2``, SuperDove's ``green_i``). A file may also carry a ready-made ``ndvi``
+band: the NDVI modality then reads it instead of deriving it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -46,16 +53,38 @@ class Modality:
             ``'stack'``; for ``'normalized_difference'`` the pair ``(a, b)``.
         derive: ``'stack'`` copies the bands; ``'normalized_difference'``
             computes ``(a - b) / (a + b)`` as one channel.
+        stored: name of a band that holds a derived modality ready-made (the
+            ``ndvi`` band of the paper's samples). When a file carries it, it is
+            read as the modality's one channel instead of deriving it.
     """
 
     name: str
     bands: tuple[str, ...]
     derive: Literal['stack', 'normalized_difference'] = 'stack'
+    stored: str | None = None
 
     @property
     def channels(self) -> int:
         """Number of channels this modality contributes to the image tensor."""
         return 1 if self.derive == 'normalized_difference' else len(self.bands)
+
+    def source_bands(self, available: Collection[str] | None = None) -> tuple[str, ...]:
+        """Bands this modality reads from a file with the *available* bands.
+
+        Args:
+            available: canonical band names of the file; ``None`` when not
+                known, which gives the bands the modality is derived from.
+
+        Returns:
+            ``(stored,)`` when the file carries the stored band, else :attr:`bands`.
+        """
+        if (
+            self.stored is not None
+            and available is not None
+            and self.stored in available
+        ):
+            return (self.stored,)
+        return self.bands
 
 
 @dataclass(frozen=True)
@@ -65,31 +94,119 @@ class SensorPreset:
     Attributes:
         name: preset name used in configs.
         bands: canonical band names in file order (band 1 first).
+        description: the product and band order in words, for listings.
     """
 
     name: str
     bands: tuple[str, ...]
+    description: str = ''
 
 
-#: Built-in modalities. NDVI is derived on the fly from red and nir.
+#: Built-in modalities. NDVI is derived on the fly from red and nir, unless the
+#: file carries an ``ndvi`` band (see :attr:`Modality.stored`).
 MODALITIES: dict[str, Modality] = {
     'rgb': Modality('rgb', ('red', 'green', 'blue')),
     'nir': Modality('nir', ('nir',)),
-    'ndvi': Modality('ndvi', ('nir', 'red'), 'normalized_difference'),
+    'ndvi': Modality('ndvi', ('nir', 'red'), 'normalized_difference', stored='ndvi'),
     'slope': Modality('slope', ('slope',)),
     'dem': Modality('dem', ('dem',)),
 }
 
+
 #: Built-in sensor presets (band order in the file, band 1 first).
+#:
+#: Sentinel-2 exports come in several orders. ``sentinel2`` is the four 10 m bands
+#: B2, B3, B4, B8 (blue, green, red, nir). ``sentinel2_10band`` is the ten 10 m
+#: and 20 m bands and ``sentinel2_12band`` all twelve L2A bands (L2A has no
+#: B10), both in band-number order with B8A after B8: the order of the L2A
+#: product's band list and of Google Earth Engine's ``COPERNICUS/S2_SR_HARMONIZED``
+#: (TorchGeo's ``Sentinel2.all_bands`` too, less B10), which a plain band
+#: selection keeps. Stacks that put the 10 m bands first (B2, B3, B4, B8, B5, ...)
+#: have no preset: set their band descriptions instead (``B08``, ``B05``, ...).
 SENSORS: dict[str, SensorPreset] = {
-    'planetscope': SensorPreset('planetscope', ('blue', 'green', 'red', 'nir')),
-    'sentinel2': SensorPreset('sentinel2', ('blue', 'green', 'red', 'nir')),
-    'rgbn': SensorPreset('rgbn', ('red', 'green', 'blue', 'nir')),
-    'rgb': SensorPreset('rgb', ('red', 'green', 'blue')),
+    preset.name: preset
+    for preset in (
+        SensorPreset(
+            'planetscope',
+            ('blue', 'green', 'red', 'nir'),
+            'PlanetScope 4-band analytic (B, G, R, NIR)',
+        ),
+        SensorPreset(
+            'planetscope_8band',
+            ('coastal', 'blue', 'green_i', 'green', 'yellow', 'red', 'rededge', 'nir'),
+            'PlanetScope SuperDove 8-band analytic',
+        ),
+        SensorPreset(
+            'sentinel2',
+            ('blue', 'green', 'red', 'nir'),
+            'Sentinel-2 L2A 10 m bands B2, B3, B4, B8',
+        ),
+        SensorPreset(
+            'sentinel2_10band',
+            (
+                'blue',
+                'green',
+                'red',
+                'rededge1',
+                'rededge2',
+                'rededge3',
+                'nir',
+                'nir08',
+                'swir16',
+                'swir22',
+            ),
+            'Sentinel-2 L2A 10 m and 20 m bands B2-B8, B8A, B11, B12',
+        ),
+        SensorPreset(
+            'sentinel2_12band',
+            (
+                'coastal',
+                'blue',
+                'green',
+                'red',
+                'rededge1',
+                'rededge2',
+                'rededge3',
+                'nir',
+                'nir08',
+                'nir09',
+                'swir16',
+                'swir22',
+            ),
+            'Sentinel-2 L2A bands B1-B8, B8A, B9, B11, B12',
+        ),
+        SensorPreset(
+            'landsat_oli',
+            ('coastal', 'blue', 'green', 'red', 'nir', 'swir16', 'swir22'),
+            'Landsat 8/9 OLI Collection 2 surface reflectance SR_B1-SR_B7',
+        ),
+        SensorPreset(
+            'worldview_8band',
+            ('coastal', 'blue', 'green', 'yellow', 'red', 'rededge', 'nir', 'nir2'),
+            'Maxar WorldView-2/3 8-band multispectral (NIR1 is nir)',
+        ),
+        SensorPreset(
+            'worldview_4band',
+            ('blue', 'green', 'red', 'nir'),
+            'Maxar WorldView-2/3 4-band multispectral (B, G, R, NIR1)',
+        ),
+        SensorPreset(
+            'naip', ('red', 'green', 'blue', 'nir'), 'NAIP 4-band (R, G, B, NIR)'
+        ),
+        SensorPreset(
+            'paper_sample',
+            ('red', 'green', 'blue', 'ndvi', 'nir'),
+            "the paper's 5-band samples, NDVI stored as a band",
+        ),
+        SensorPreset('rgbn', ('red', 'green', 'blue', 'nir'), 'any R, G, B, NIR file'),
+        SensorPreset('rgb', ('red', 'green', 'blue'), 'any R, G, B file'),
+    )
 }
 
-# Band descriptions seen in the wild, mapped to canonical names. Sentinel-2 band
-# numbers (B2, B02, ...) and Landsat-style single letters are both common.
+# Band descriptions seen in the wild, mapped to canonical names: single letters,
+# Sentinel-2 band numbers (B2, B02, B8A), Landsat Collection 2 names (SR_B4),
+# and product names such as 'Coastal Blue' or 'NIR1'. Bare B5, B6 and B7 are
+# left alone: they are red edge on Sentinel-2 but NIR and SWIR on Landsat 8/9.
 _BAND_ALIASES: dict[str, str] = {
     'b': 'blue',
     'b2': 'blue',
@@ -103,9 +220,36 @@ _BAND_ALIASES: dict[str, str] = {
     'n': 'nir',
     'b8': 'nir',
     'b08': 'nir',
+    'nir1': 'nir',
     'near-infrared': 'nir',
     'near_infrared': 'nir',
     'nearinfrared': 'nir',
+    'b1': 'coastal',
+    'b01': 'coastal',
+    'coastal blue': 'coastal',
+    'coastal_blue': 'coastal',
+    'coastal aerosol': 'coastal',
+    'coastal_aerosol': 'coastal',
+    'green i': 'green_i',
+    'red edge': 'rededge',
+    'red_edge': 'rededge',
+    'b05': 'rededge1',
+    'b06': 'rededge2',
+    'b07': 'rededge3',
+    'b8a': 'nir08',
+    'b09': 'nir09',
+    'b9': 'nir09',
+    'b11': 'swir16',
+    'b12': 'swir22',
+    'swir1': 'swir16',
+    'swir2': 'swir22',
+    'sr_b1': 'coastal',
+    'sr_b2': 'blue',
+    'sr_b3': 'green',
+    'sr_b4': 'red',
+    'sr_b5': 'nir',
+    'sr_b6': 'swir16',
+    'sr_b7': 'swir22',
     'elevation': 'dem',
 }
 
@@ -183,11 +327,23 @@ def channel_layout(modalities: Sequence[str | Modality]) -> dict[str, slice]:
     return layout
 
 
-def required_bands(modalities: Sequence[str | Modality]) -> tuple[str, ...]:
-    """Canonical band names the modalities read, each once, in first-use order."""
+def required_bands(
+    modalities: Sequence[str | Modality], available: Collection[str] | None = None
+) -> tuple[str, ...]:
+    """Canonical band names the modalities read, each once, in first-use order.
+
+    Args:
+        modalities: modality names.
+        available: the file's band names, when known: a derived modality whose
+            stored band the file carries reads that band instead (see
+            :meth:`Modality.source_bands`).
+
+    Returns:
+        Band names.
+    """
     bands: list[str] = []
     for item in modalities:
-        for band in get_modality(item).bands:
+        for band in get_modality(item).source_bands(available):
             if band not in bands:
                 bands.append(band)
     return tuple(bands)
@@ -268,6 +424,9 @@ def compute_modalities(
 ) -> Tensor:
     """Stack modalities from named single-band tensors.
 
+    A modality with a stored band (NDVI) takes that band as it is when *bands*
+    holds it and derives the modality otherwise.
+
     Args:
         bands: canonical band name -> ``(H, W)`` tensor of raw values.
         modalities: modalities in stacking order (see :func:`channel_layout`).
@@ -283,14 +442,17 @@ def compute_modalities(
     channels: list[Tensor] = []
     for item in modalities:
         modality = get_modality(item)
-        missing = [band for band in modality.bands if band not in bands]
+        sources = modality.source_bands(bands.keys())
+        missing = [band for band in sources if band not in bands]
         if missing:
             msg = (
                 f'modality {modality.name!r} needs band(s) {missing}; '
                 f'available: {sorted(bands)}'
             )
             raise BandNotFoundError(msg)
-        if modality.derive == 'normalized_difference':
+        if sources != modality.bands:
+            channels.extend(bands[band].float() for band in sources)
+        elif modality.derive == 'normalized_difference':
             first, second = modality.bands
             channels.append(normalized_difference(bands[first], bands[second]))
         else:

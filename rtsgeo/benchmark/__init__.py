@@ -1,8 +1,19 @@
 """Benchmarks users run on their own hardware (``rtsgeo benchmark ...``).
 
-This is tooling, not part of the mapping pipeline: :mod:`~rtsgeo.benchmark.model`
-measures a model (parameters, training-step memory, fusion cost) and
-:mod:`~rtsgeo.benchmark.predict` the scene predictor (throughput, overhead
-over the model, memory). Each measurement runs in its own Python process, so
-import the submodule you need; this package imports nothing heavy.
+This is tooling, not part of the mapping pipeline:
+
+* :mod:`~rtsgeo.benchmark.data` times the training data stream
+  (:func:`run_data_benchmark`);
+* :mod:`~rtsgeo.benchmark.model` measures a model (parameters, training-step
+  memory, fusion cost);
+* :mod:`~rtsgeo.benchmark.predict` measures the scene predictor (throughput,
+  overhead over the model, memory).
+
+The model and predictor measurements run each in a fresh Python process
+(``python -m rtsgeo.benchmark.model|predict``), so import those submodules
+where you need them; this package imports nothing heavy.
 """
+
+from .data import describe_data, run_data_benchmark
+
+__all__ = ['describe_data', 'run_data_benchmark']

@@ -7,7 +7,8 @@ scene with a scene predictor (anything that satisfies
 (:mod:`~rtsgeo.campaign.records`, :mod:`~rtsgeo.campaign.schema`) and commits
 them scene by scene to a :class:`CampaignStore`, so that an interrupted run
 resumes where it stopped. Shards and DDP ranks write their own stores and
-:func:`merge_campaigns` joins them::
+:func:`merge_campaigns` joins them; :func:`write_report` draws the result on
+one HTML page::
 
     from rtsgeo.campaign import run_campaign
     from rtsgeo.predict import ScenePredictor
@@ -18,6 +19,7 @@ resumes where it stopped. Shards and DDP ranks write their own stores and
 
 from .export import FORMATS, export_parquet
 from .merge import MergeSummary, merge_campaigns
+from .report import ReportSummary, write_report
 from .run import CampaignProgress, CampaignSummary, run_campaign
 from .scenes import Scene, parse_shard, resolve_scenes, shard_scenes
 from .schema import FINAL, LAYERS, STATUSES
@@ -32,6 +34,7 @@ __all__ = [
     'CampaignStore',
     'CampaignSummary',
     'MergeSummary',
+    'ReportSummary',
     'Scene',
     'export_parquet',
     'merge_campaigns',
@@ -39,4 +42,5 @@ __all__ = [
     'resolve_scenes',
     'run_campaign',
     'shard_scenes',
+    'write_report',
 ]

@@ -2,8 +2,8 @@
 
 Generate seeded synthetic scenes with slumps, train a tiny RGB + NDVI + NIR
 model briefly on CPU, map a larger held-out scene with it into a campaign
-GeoPackage (polygons, coverage, run table) with a quick-look, and score the
-polygons against the scene's true outlines.
+GeoPackage (polygons, coverage, run table) with a quick-look and an HTML
+report, and score the polygons against the scene's true outlines.
 """
 
 from __future__ import annotations
@@ -49,6 +49,7 @@ def run(args: argparse.Namespace) -> int:
     """Run the demo and print where its outputs are."""
     start = time.perf_counter()
     out: Path = args.out
+    from ..campaign.report import write_report
     from ..datasets import make_synthetic_splits
 
     data = make_synthetic_splits(out / 'data', seed=args.seed, size=192)
@@ -65,6 +66,7 @@ def run(args: argparse.Namespace) -> int:
     print(f'4/4 against the {result.n_truth} true slumps: {scores}')
     print(f'campaign GeoPackage: {summary.out} (layers slumps, coverage, runs)')
     print(f'quick-look: {out / "quicklooks" / (scene.image_path.stem + ".png")}')
+    print(f'report: {write_report(summary.out, out / "report.html").out}')
     print(f'demo finished in {time.perf_counter() - start:.0f} s')
     return 0
 

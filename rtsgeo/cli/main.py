@@ -28,6 +28,8 @@ SUBCOMMANDS: tuple[str, ...] = (
     'recipe',
     'map',
     'merge',
+    'report',
+    'sensors',
     'evaluate',
     'benchmark',
 )

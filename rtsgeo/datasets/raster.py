@@ -149,7 +149,6 @@ class MultimodalRasterDataset(_SourceDataset):
             CRSMismatchError: If the scenes are on several CRSs and ``crs`` is None.
         """
         self.modalities = tuple(get_modality(m).name for m in modalities)
-        self._needed = required_bands(self.modalities)
         self.channel_layout = channel_layout(self.modalities)
         self.channel_names = modality_channel_names(self.modalities)
         self.nan_as_nodata = nan_as_nodata
@@ -170,16 +169,17 @@ class MultimodalRasterDataset(_SourceDataset):
                 for name in others
             ]
         )
-        self._check_bands()
+        self._needed = self._check_bands()
         self.infos = infos[primary]
         self.bands = grid.band_names
         self.cache = cache
         self.transforms = transforms
 
-    def _check_bands(self) -> None:
+    def _check_bands(self) -> tuple[str, ...]:
+        """The bands to read, once each; a stored NDVI band replaces nir and red."""
         available = {b for src in self._sources for b in src.band_names}
         for modality in self.modalities:
-            for band in get_modality(modality).bands:
+            for band in get_modality(modality).source_bands(available):
                 if band not in available:
                     described = '; '.join(
                         f'{src.infos[0].path} has {", ".join(src.band_names)}'
@@ -191,6 +191,7 @@ class MultimodalRasterDataset(_SourceDataset):
                         'band, fix the band descriptions, or choose the right sensor'
                     )
                     raise BandNotFoundError(msg)
+        return required_bands(self.modalities, available)
 
     def __getitem__(self, query: GeoSlice) -> dict[str, Any]:
         """Stacked modalities, valid-pixel mask and metadata over a query."""

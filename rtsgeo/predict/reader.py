@@ -110,7 +110,7 @@ class SceneReader:
             )
             raise InvalidImageryError(msg)
         names = resolve_band_names(src.descriptions, self.path, sensor)
-        needed = required_bands(self.modalities)
+        needed = required_bands(self.modalities, names)
         missing = [band for band in needed if band not in names]
         if missing:
             preset = f' (sensor preset {sensor!r})' if sensor else ''

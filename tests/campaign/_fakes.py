@@ -52,7 +52,8 @@ class FakePredictor:
         if crs is None or crs.is_geographic:
             raise InvalidImageryError(f'scene {path} has a CRS in degrees ({crs})')
         bands = resolve_band_names(descriptions, path, sensor=self.info.sensor)
-        missing = [b for b in required_bands(self.info.modalities) if b not in bands]
+        needed = required_bands(self.info.modalities, bands)
+        missing = [b for b in needed if b not in bands]
         if missing:
             raise BandNotFoundError(f'scene {path} lacks band(s) {missing}')
 

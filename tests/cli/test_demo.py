@@ -28,3 +28,5 @@ def test_demo_writes_every_output(
     runs = pyogrio.read_dataframe(out / 'campaign.gpkg', layer='runs')
     assert list(runs['status']) == ['done']
     assert (out / 'quicklooks' / 'demo_scene.png').stat().st_size > 10_000
+    assert f'report: {out / "report.html"}' in printed
+    assert 'demo-nano-rgb-ndvi-nir' in (out / 'report.html').read_text()

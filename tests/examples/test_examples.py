@@ -82,6 +82,8 @@ def test_train_then_map_then_plot(tmp_path: Path) -> None:
     columns = set(pyogrio.read_info(campaign, layer='slumps')['fields'])
     assert {'polygon_id', 'score', 'area_m2', 'perimeter_m', 'scene_id'} <= columns
     assert len(list((out / 'ql').glob('*.png'))) == 3
+    assert f'report: {out / "report.html"} (' in printed
+    assert 'scene2' in (out / 'report.html').read_text()
 
     png = tmp_path / 'plot.png'
     scene = out / 'generated' / 'image' / 'scene0.tif'
