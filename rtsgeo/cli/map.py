@@ -67,6 +67,12 @@ def add_parser(subparsers: Any) -> None:
         help='drop detections scoring below this (default 0.5)',
     )
     parser.add_argument(
+        '--keep-overlaps',
+        action='store_true',
+        help='keep overlapping detections as separate polygons (for instance-level '
+        'evaluation); by default each pixel belongs to at most one slump',
+    )
+    parser.add_argument(
         '--min-area',
         type=float,
         default=0.0,
@@ -120,6 +126,7 @@ def load_predictor(args: argparse.Namespace, device: str | None = None) -> Any:
         'batch_size': args.batch_size,
         'device': device or args.device,
         'tta': args.tta or None,
+        'keep_overlaps': args.keep_overlaps or None,
         'min_area_m2': args.min_area or None,
         'simplify_tolerance': args.simplify or None,
         'sensor': args.sensor,

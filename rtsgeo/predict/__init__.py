@@ -30,8 +30,8 @@ from .merge import (
     MergedInstance,
     TileInstance,
     compose_group,
-    match_scores,
     merge_tile_instances,
+    touch_or_overlap,
 )
 from .reader import SceneReader, acquisition_date
 from .scene import ScenePrediction, ScenePredictor
@@ -59,7 +59,6 @@ __all__ = [
     'export_parquet',
     'forward_tiles',
     'mask_iou',
-    'match_scores',
     'merge_tile_instances',
     'merge_tta_detections',
     'parse_shard',
@@ -70,6 +69,7 @@ __all__ = [
     'tile_instances',
     'tile_rows',
     'tile_windows',
+    'touch_or_overlap',
     'vectorize_mask',
     'vectorize_masks',
 ]

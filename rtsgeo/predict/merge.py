@@ -2,14 +2,17 @@
 
 Each tile's instances are kept as boolean masks cropped to their boxes, in
 scene pixel coordinates, never as full-scene arrays. Two instances of
-overlapping tiles are the same object when their masks agree inside the two
-tiles' shared window (mask IoU, or intersection over the smaller mask for a
-fragment of a larger object); matches chain, so an object larger than a tile
-or spanning four tiles is joined into one group. A group's mask is then drawn
-pixel by pixel from the tile in which that pixel is most interior (overlap
-ownership), so seams and tile edges, where a model sees least context, never
-decide the outline. Its score is the mean of its members' scores weighted by
-the pixels each contributes.
+different tiles are pieces of the same object when their masks share a pixel
+or a pixel edge, however much they disagree; by default so are two instances
+of the same tile, so that in the map each pixel belongs to at most one object
+and no two objects share a boundary (``keep_overlaps=True`` keeps a tile's
+overlapping detections apart, for instance-level evaluation). Joins chain, so
+an object larger than a tile or spanning four tiles is one group. A group's
+mask is drawn pixel by pixel from the member tile in which that pixel is most
+interior (overlap ownership), so seams and tile edges, where a model sees
+least context, never decide the outline. Where several members of that tile
+cover a pixel, the highest-scoring one keeps it: the group's score is the
+mean of its members' scores weighted by the pixels each keeps.
 
 Tiles arrive row by row; a group that cannot reach the rows of later tiles is
 final and leaves memory, so memory follows the width of the scene, not its area.
@@ -29,8 +32,8 @@ __all__ = [
     'MergedInstance',
     'TileInstance',
     'compose_group',
-    'match_scores',
     'merge_tile_instances',
+    'touch_or_overlap',
 ]
 
 Box = tuple[int, int, int, int]  # row_start, row_stop, col_start, col_stop
@@ -85,28 +88,28 @@ def _intersect(a: Box, b: Box) -> Box | None:
     return box if box[0] < box[1] and box[2] < box[3] else None
 
 
-def _crop(instance: TileInstance, box: Box) -> np.ndarray:
-    r, c = instance.row, instance.col
-    return instance.mask[box[0] - r : box[1] - r, box[2] - c : box[3] - c]
+def _grow(box: Box) -> Box:
+    return (box[0] - 1, box[1] + 1, box[2] - 1, box[3] + 1)
 
 
-def _count_in(instance: TileInstance, region: Box) -> int:
-    box = _intersect(instance.box, region)
-    return int(_crop(instance, box).sum()) if box else 0
+def _crop(mask: np.ndarray, origin: tuple[int, int], box: Box) -> np.ndarray:
+    r, c = origin
+    return mask[box[0] - r : box[1] - r, box[2] - c : box[3] - c]
 
 
-def match_scores(a: TileInstance, b: TileInstance) -> tuple[float, float]:
-    """Mask IoU and intersection over the smaller, inside the tiles' shared window."""
-    shared = _intersect(a.tile.bounds, b.tile.bounds)
-    both = _intersect(a.box, b.box)
-    region = _intersect(shared, both) if shared and both else None
+def touch_or_overlap(a: TileInstance, b: TileInstance) -> bool:
+    """Whether two instances share a pixel or a pixel edge (not only a corner)."""
+    region = _intersect(_grow(a.box), b.box)
     if region is None:
-        return 0.0, 0.0
-    inter = int((_crop(a, region) & _crop(b, region)).sum())
-    if inter == 0:
-        return 0.0, 0.0
-    area_a, area_b = _count_in(a, shared), _count_in(b, shared)  # type: ignore[arg-type]
-    return inter / (area_a + area_b - inter), inter / min(area_a, area_b)
+        return False
+    padded = np.pad(a.mask, 1)
+    grown = padded.copy()  # the mask and its 4-neighbours
+    grown[1:, :] |= padded[:-1, :]
+    grown[:-1, :] |= padded[1:, :]
+    grown[:, 1:] |= padded[:, :-1]
+    grown[:, :-1] |= padded[:, 1:]
+    near = _crop(grown, (a.row - 1, a.col - 1), region)
+    return bool((near & _crop(b.mask, (b.row, b.col), region)).any())
 
 
 def _interiority(tile: Tile, box: Box) -> np.ndarray:
@@ -120,7 +123,10 @@ def _interiority(tile: Tile, box: Box) -> np.ndarray:
 
 
 def compose_group(members: Sequence[TileInstance]) -> MergedInstance | None:
-    """One instance from matched tile instances, each pixel from its most interior tile.
+    """One instance from joined tile instances, each pixel from its most interior tile.
+
+    Among the members of the tile that owns a pixel, the highest-scoring one
+    keeps it: each pixel counts once towards the pixel-weighted score.
 
     Returns:
         The merged instance, or None when no pixel survives.
@@ -143,15 +149,15 @@ def compose_group(members: Sequence[TileInstance]) -> MergedInstance | None:
         best[wins] = depth[wins]
         owner[wins] = index
     mask = np.zeros(shape, dtype=bool)
-    weighted = pixels = 0.0
-    for member in members:
+    weighted = 0.0
+    for member in sorted(members, key=lambda m: -m.score):
         r, c = member.row - box[0], member.col - box[2]
         h, w = member.mask.shape
         owned = member.mask & (owner[r : r + h, c : c + w] == tiles.index(member.tile))
-        count = int(owned.sum())
-        mask[r : r + h, c : c + w] |= owned
-        weighted += member.score * count
-        pixels += count
+        kept = owned & ~mask[r : r + h, c : c + w]
+        mask[r : r + h, c : c + w] |= kept
+        weighted += member.score * int(kept.sum())
+    pixels = int(mask.sum())
     if pixels == 0:
         return None
     rows, cols = np.nonzero(mask)
@@ -167,12 +173,13 @@ class InstanceMerger:
     """Streaming cross-tile merge; feed tiles in row-major order.
 
     Attributes:
-        match_iou: mask IoU in the shared window at which two instances match.
-        match_ios: intersection over the smaller mask at which they match.
+        keep_overlaps: join only instances of different tiles, so that
+            detections of one tile that overlap stay separate objects (for
+            instance-level evaluation). By default they are joined too, and
+            no two objects overlap or share a boundary.
     """
 
-    match_iou: float = 0.5
-    match_ios: float = 0.8
+    keep_overlaps: bool = False
     _open: dict[int, TileInstance] = field(default_factory=dict)
     _parent: dict[int, int] = field(default_factory=dict)
     _next_id: int = 0
@@ -184,23 +191,17 @@ class InstanceMerger:
         return key
 
     def add(self, tile: Tile, instances: Iterable[TileInstance]) -> None:
-        """Add one tile's instances, matching them with open ones of other tiles."""
-        candidates = [
-            (key, other)
-            for key, other in self._open.items()
-            if other.tile != tile and _intersect(other.tile.bounds, tile.bounds)
-        ]
+        """Add one tile's instances, joining those they touch or overlap."""
         for instance in instances:
             key = self._next_id
             self._next_id += 1
-            self._open[key] = instance
             self._parent[key] = key
-            for other_key, other in candidates:
-                if not _intersect(other.box, instance.box):
+            for other_key, other in self._open.items():
+                if self.keep_overlaps and other.tile == tile:
                     continue
-                iou, ios = match_scores(instance, other)
-                if iou >= self.match_iou or ios >= self.match_ios:
+                if touch_or_overlap(instance, other):
                     self._parent[self._find(key)] = self._find(other_key)
+            self._open[key] = instance
 
     def _groups(self) -> dict[int, list[int]]:
         groups: dict[int, list[int]] = {}
@@ -220,7 +221,9 @@ class InstanceMerger:
         done: list[MergedInstance] = []
         for keys in self._groups().values():
             members = [self._open[k] for k in keys]
-            if next_row is not None and max(m.box[1] for m in members) > next_row:
+            # A member whose last row is next_row - 1 can still share an edge
+            # with an instance of the next tile row.
+            if next_row is not None and max(m.box[1] for m in members) >= next_row:
                 continue
             for k in keys:
                 del self._open[k]
@@ -238,20 +241,19 @@ class InstanceMerger:
 
 def merge_tile_instances(
     tiles: Iterable[tuple[Tile, Sequence[TileInstance]]],
-    match_iou: float = 0.5,
-    match_ios: float = 0.8,
+    keep_overlaps: bool = False,
 ) -> list[MergedInstance]:
     """Merge the instances of a grid's tiles into whole objects.
 
     Args:
         tiles: ``(tile, instances)`` pairs in row-major order.
-        match_iou: mask IoU (in the shared window) for a match.
-        match_ios: intersection over the smaller mask for a match.
+        keep_overlaps: keep overlapping detections of one tile apart (see
+            :class:`InstanceMerger`).
 
     Returns:
         The merged objects.
     """
-    merger = InstanceMerger(match_iou, match_ios)
+    merger = InstanceMerger(keep_overlaps)
     merged: list[MergedInstance] = []
     current_row: int | None = None
     for tile, instances in tiles:

@@ -84,8 +84,7 @@ class ScenePredictor:
         simplify_tolerance: float = 0.0,
         sensor: str | None = None,
         grid_offset: tuple[int, int] = (0, 0),
-        match_iou: float = 0.5,
-        match_ios: float = 0.8,
+        keep_overlaps: bool = False,
     ) -> None:
         """Initialise a new ScenePredictor.
 
@@ -109,8 +108,10 @@ class ScenePredictor:
             sensor: sensor preset for scenes without band descriptions
                 (default: the one the model was trained with).
             grid_offset: ``(row, col)`` shift of the tile grid's origin.
-            match_iou: mask IoU in the tiles' shared window for a cross-tile match.
-            match_ios: intersection over the smaller mask for a cross-tile match.
+            keep_overlaps: keep detections of one tile that overlap or touch
+                as separate objects (for instance-level evaluation); by
+                default they become one object and no two objects of a scene
+                overlap or share a boundary.
 
         Raises:
             ConfigError: If a value is out of range or the tile size does not
@@ -152,8 +153,7 @@ class ScenePredictor:
         self.simplify_tolerance = simplify_tolerance
         self.sensor = sensor if sensor is not None else info.sensor
         self.grid_offset = grid_offset
-        self.match_iou = match_iou
-        self.match_ios = match_ios
+        self.keep_overlaps = keep_overlaps
 
     @classmethod
     def from_checkpoint(cls, path: str | Path, **kwargs: Any) -> ScenePredictor:
@@ -272,7 +272,7 @@ class ScenePredictor:
         progress: TileProgress | None,
     ) -> Iterator[gpd.GeoDataFrame]:
         """Polygons of the objects finished after each tile row, then the rest."""
-        merger = InstanceMerger(self.match_iou, self.match_ios)
+        merger = InstanceMerger(self.keep_overlaps)
         row: int | None = None
         for tiles, images, valids in self.iter_batches(reader, progress, coverage):
             found = forward_tiles(
