@@ -19,7 +19,7 @@ from pathlib import Path
 import geopandas as gpd
 
 from rtsgeo.datasets import make_synthetic_scene
-from rtsgeo.predict import ScenePredictor, run_campaign
+from rtsgeo.predict import PredictorOptions, ScenePredictor, run_campaign
 
 
 def main() -> None:
@@ -38,7 +38,8 @@ def main() -> None:
         scenes = args.out / 'generated' / 'image'
 
     # One predictor (model, tiling, thresholds) for the whole campaign.
-    predictor = ScenePredictor.from_checkpoint(args.checkpoint, score_threshold=0.5)
+    options = PredictorOptions(score_threshold=0.5, batch_size=4)
+    predictor = ScenePredictor.from_checkpoint(args.checkpoint, options)
     campaign = args.out / 'campaign.gpkg'
     summary = run_campaign(
         [scenes], predictor, campaign, crs='EPSG:3413', quicklook_dir=args.out / 'ql'

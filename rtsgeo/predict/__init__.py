@@ -15,6 +15,7 @@ list of scenes into one resumable GeoPackage::
     summary = run_campaign(['scenes/*.tif'], predictor, 'campaign.gpkg')
 """
 
+from ..geometry import polygonal
 from .campaign import CampaignSummary, run_campaign
 from .coverage import CoverageAccumulator
 from .export import export_parquet
@@ -34,10 +35,10 @@ from .merge import (
     touch_or_overlap,
 )
 from .reader import SceneReader, acquisition_date
-from .scene import ScenePrediction, ScenePredictor
+from .scene import PredictorOptions, ScenePrediction, ScenePredictor
 from .scenes import Scene, parse_shard, resolve_scenes, shard_scenes
 from .tiling import Tile, default_overlap, tile_rows, tile_windows
-from .vectorize import polygonal, vectorize_mask, vectorize_masks
+from .vectorize import vectorize_mask, vectorize_masks
 from .writer import GeoPackageWriter
 
 __all__ = [
@@ -47,6 +48,7 @@ __all__ = [
     'GeoPackageWriter',
     'InstanceMerger',
     'MergedInstance',
+    'PredictorOptions',
     'Scene',
     'ScenePrediction',
     'ScenePredictor',

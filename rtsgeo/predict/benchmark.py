@@ -60,14 +60,16 @@ def measure_scene(
     import torch
 
     from ..models.benchmark import _rss_mb
-    from .scene import ScenePrediction, ScenePredictor
+    from .scene import PredictorOptions, ScenePrediction, ScenePredictor
 
     torch.manual_seed(0)
     predictor = ScenePredictor.from_checkpoint(
         checkpoint,
-        tile_size=tile_size,
-        batch_size=batch_size,
-        score_threshold=score_threshold,
+        PredictorOptions(
+            tile_size=tile_size,
+            batch_size=batch_size,
+            score_threshold=score_threshold,
+        ),
     )
     model = predictor.model
     size = predictor.tile_size
