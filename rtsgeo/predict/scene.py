@@ -89,6 +89,9 @@ class PredictorOptions:
             pixel belongs to at most one object: they become one object, the
             higher score keeping the shared pixels, and no two objects of a
             scene overlap or share a boundary.
+
+    Raises:
+        ConfigError: If a size, the batch size or a threshold is out of range.
     """
 
     tile_size: int | None = None

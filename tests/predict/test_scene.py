@@ -128,6 +128,9 @@ def test_seam_invariance(tmp_path: Path, tta: bool) -> None:
 
 #: Training steps of the model in the seam test (the demo's 200 by default).
 DEMO_STEPS = int(os.environ.get('RTSGEO_DEMO_STEPS', '200'))
+#: A model.pt that ``rtsgeo demo`` (default seed and steps) wrote: the seam
+#: test then maps with it instead of training the same model again.
+DEMO_MODEL = os.environ.get('RTSGEO_DEMO_MODEL')
 
 
 @pytest.fixture(scope='module')
@@ -136,8 +139,11 @@ def demo_model(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     from rtsgeo.cli.demo import make_demo_scene, train_model
 
     out = tmp_path_factory.mktemp('demo')
-    data = make_synthetic_splits(out / 'data', seed=0, size=192)
-    model = train_model(data, out / 'model.pt', seed=0, steps=DEMO_STEPS)
+    if DEMO_MODEL:
+        model = Path(DEMO_MODEL)
+    else:
+        data = make_synthetic_splits(out / 'data', seed=0, size=192)
+        model = train_model(data, out / 'model.pt', seed=0, steps=DEMO_STEPS)
     return model, make_demo_scene(out, seed=0, size=640).image_path
 
 
