@@ -32,6 +32,7 @@ from .merge import (
     TileInstance,
     compose_group,
     merge_tile_instances,
+    resolve_overlaps,
     touch_or_overlap,
 )
 from .reader import SceneReader, acquisition_date
@@ -65,6 +66,7 @@ __all__ = [
     'merge_tta_detections',
     'parse_shard',
     'polygonal',
+    'resolve_overlaps',
     'resolve_scenes',
     'run_campaign',
     'shard_scenes',

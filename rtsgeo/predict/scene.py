@@ -84,11 +84,12 @@ class PredictorOptions:
         sensor: sensor preset for scenes without band descriptions (None: the
             one the model was trained with).
         grid_offset: ``(row, col)`` shift of the tile grid's origin.
-        keep_overlaps: keep detections of one tile that overlap or touch as
-            separate objects (for instance-level evaluation). By default each
-            pixel belongs to at most one object: they become one object, the
-            higher score keeping the shared pixels, and no two objects of a
-            scene overlap or share a boundary.
+        keep_overlaps: keep each tile's detections as they are, overlapping
+            (for instance-level evaluation). By default each pixel belongs to
+            at most one object: the higher score keeps shared pixels, a
+            detection that keeps less than half of its pixels is dropped, and
+            no two objects of a scene overlap or touch (see
+            :func:`~rtsgeo.predict.resolve_overlaps`).
 
     Raises:
         ConfigError: If a size, the batch size or a threshold is out of range.

@@ -7,7 +7,6 @@ import pytest
 
 from rtsgeo.predict import (
     InstanceMerger,
-    MergedInstance,
     Tile,
     TileInstance,
     compose_group,
@@ -141,11 +140,6 @@ def _box(tile: Tile, rows: range, cols: range, score: float = 0.9) -> TileInstan
     return TileInstance(mask, rows.start, cols.start, score, tile)
 
 
-def _painted(merged: list[MergedInstance], shape: tuple[int, int]) -> list[set]:
-    painted = paint_instances(merged, shape)
-    return [set(zip(*np.nonzero(painted == i), strict=True)) for i in (1, 2)]
-
-
 @pytest.mark.parametrize('left_stop', [56, 58])
 def test_disagreeing_pieces_across_a_seam_become_one_object(left_stop: int) -> None:
     # Columns 0-63 and 48-111, seam between 55 and 56. The left tile ends the
@@ -165,15 +159,46 @@ def test_disagreeing_pieces_across_a_seam_become_one_object(left_stop: int) -> N
     assert whole.score == pytest.approx((0.9 * 26 + 0.6 * 25) / 51)
 
 
-def test_overlapping_detections_of_a_tile_are_one_object_higher_score_keeps() -> None:
+def test_higher_score_keeps_shared_pixels_and_a_gap() -> None:
     (tile,) = tile_windows(64, 64, 64, 16)
     a = _box(tile, range(10, 20), range(10, 30), 0.9)
     b = _box(tile, range(10, 20), range(25, 40), 0.6)
     merged = merge_tile_instances([(tile, [b, a])])
-    assert len(merged) == 1
-    assert (merged[0].col, merged[0].mask.shape) == (10, (10, 30))
-    # a keeps its 20 columns, b only the 10 it does not share with a.
-    assert merged[0].score == pytest.approx((0.9 * 20 + 0.6 * 10) / 30)
+    # b gives up columns 25-29 (a's) and 30 (next to a's): it keeps 9 of 15.
+    assert sorted((m.col, m.mask.shape, m.score) for m in merged) == [
+        (10, (10, 20), 0.9),
+        (31, (10, 9), 0.6),
+    ]
+
+
+def test_duplicate_detection_is_dropped() -> None:
+    (tile,) = tile_windows(64, 64, 64, 16)
+    a = _box(tile, range(10, 20), range(10, 30), 0.9)
+    duplicate = _box(tile, range(9, 21), range(12, 32), 0.7)  # keeps 12 of 240
+    merged = merge_tile_instances([(tile, [duplicate, a])])
+    assert [(m.row, m.col, m.mask.shape, m.score) for m in merged] == [
+        (10, 10, (10, 20), 0.9)
+    ]
+
+
+def test_close_neighbours_across_a_seam_stay_two_objects() -> None:
+    # Rows 0-63 and 48-111, seam between rows 55 and 56. Slump A ends at row
+    # 56, slump B starts at row 58. The upper tile's mask of A bleeds into
+    # row 57, next to B: only the lower tile, which owns rows 56 on, decides.
+    upper, lower = tile_windows(64, 112, 64, 16)
+    seen_by_upper = [
+        _box(upper, range(30, 58), range(10, 40), 0.9),
+        _box(upper, range(58, 64), range(10, 40), 0.8),
+    ]
+    seen_by_lower = [
+        _box(lower, range(48, 57), range(10, 40), 0.9),
+        _box(lower, range(58, 81), range(10, 40), 0.8),
+    ]
+    merged = merge_tile_instances([(upper, seen_by_upper), (lower, seen_by_lower)])
+    assert sorted((m.row, m.mask.shape) for m in merged) == [
+        (30, (27, 30)),
+        (58, (23, 30)),
+    ]
 
 
 def test_keep_overlaps_keeps_overlapping_detections_of_a_tile() -> None:
@@ -195,16 +220,26 @@ def test_keep_overlaps_still_joins_pieces_across_a_seam() -> None:
     assert len(merged) == 1 and merged[0].mask.shape == (10, 51)
 
 
-def test_detections_sharing_an_edge_join_corners_do_not() -> None:
+def test_detections_touching_in_a_tile_are_kept_apart() -> None:
     (tile,) = tile_windows(64, 64, 64, 16)
-    a = _box(tile, range(10, 20), range(10, 20))
-    edge = _box(tile, range(20, 25), range(12, 18))  # below a, sharing an edge
-    corner = _box(tile, range(25, 30), range(18, 30))  # meets edge at a corner
+    a = _box(tile, range(10, 20), range(10, 20), 0.9)
+    edge = _box(tile, range(20, 25), range(12, 18), 0.8)  # below a, sharing an edge
+    corner = _box(tile, range(25, 30), range(18, 30), 0.7)  # meets edge at a corner
     merged = merge_tile_instances([(tile, [a, edge, corner])])
-    assert len(merged) == 2
-    first, second = _painted(merged, (64, 64))
-    assert len(first) + len(second) == 100 + 30 + 60
-    assert {len(first), len(second)} == {130, 60}
+    assert sorted(int(m.mask.sum()) for m in merged) == [24, 59, 100]
+    _assert_apart(paint_instances(merged, (64, 64)))
+
+
+def _assert_apart(painted: np.ndarray) -> None:
+    """No two objects share a pixel edge or corner (8-neighbours of two ids)."""
+    shifts = [
+        (painted[1:], painted[:-1]),
+        (painted[:, 1:], painted[:, :-1]),
+        (painted[1:, 1:], painted[:-1, :-1]),
+        (painted[1:, :-1], painted[:-1, 1:]),
+    ]
+    for a, b in shifts:
+        assert not ((a > 0) & (b > 0) & (a != b)).any(), 'two objects touch'
 
 
 class _Disagreeing:
@@ -273,6 +308,4 @@ def test_map_has_no_overlap_nor_shared_edge_whatever_the_grid() -> None:
             view = painted[inst.row : inst.row + h, inst.col : inst.col + w]
             assert not (view[inst.mask] > 0).any(), 'two objects overlap'
             view[inst.mask] = i
-        # No two objects share a pixel edge (4-neighbours of different ids).
-        for a, b in ((painted[1:], painted[:-1]), (painted[:, 1:], painted[:, :-1])):
-            assert not ((a > 0) & (b > 0) & (a != b)).any(), 'two objects touch'
+        _assert_apart(painted)
