@@ -21,7 +21,7 @@ import geopandas as gpd
 
 from rtsgeo.campaign import run_campaign, write_report
 from rtsgeo.datasets import make_synthetic_scene
-from rtsgeo.predict import ScenePredictor
+from rtsgeo.predict import PredictorOptions, ScenePredictor
 
 
 def main() -> None:
@@ -40,7 +40,8 @@ def main() -> None:
         scenes = args.out / 'generated' / 'image'
 
     # One predictor (model, tiling, thresholds) for the whole campaign.
-    predictor = ScenePredictor.from_checkpoint(args.checkpoint, score_threshold=0.5)
+    options = PredictorOptions(score_threshold=0.5, batch_size=4)
+    predictor = ScenePredictor.from_checkpoint(args.checkpoint, options)
     campaign = args.out / 'campaign.gpkg'
     summary = run_campaign(
         [scenes], predictor, campaign, crs='EPSG:3413', quicklook_dir=args.out / 'ql'

@@ -63,15 +63,17 @@ def measure_scene(
     """
     import torch
 
-    from ..predict.scene import ScenePrediction, ScenePredictor
+    from ..predict.scene import PredictorOptions, ScenePrediction, ScenePredictor
     from .model import _rss_mb
 
     torch.manual_seed(0)
     predictor = ScenePredictor.from_checkpoint(
         checkpoint,
-        tile_size=tile_size,
-        batch_size=batch_size,
-        score_threshold=score_threshold,
+        PredictorOptions(
+            tile_size=tile_size,
+            batch_size=batch_size,
+            score_threshold=score_threshold,
+        ),
     )
     model = predictor.model
     size = predictor.tile_size

@@ -19,9 +19,10 @@ import numpy as np
 import pandas as pd
 import shapely
 from pyproj import CRS, Geod, Transformer
-from shapely.geometry import MultiPolygon, Polygon
+from shapely.geometry import MultiPolygon
 from shapely.geometry.polygon import orient
 
+from ..geometry import polygonal
 from .schema import COVERAGE_COLUMNS, RUNS_COLUMNS, SLUMPS_COLUMNS, Column
 
 if TYPE_CHECKING:
@@ -101,22 +102,10 @@ def polygon_ids(scene_id: str, geometries: Any) -> list[str]:
     return ids
 
 
-def _polygonal(geom: Any) -> MultiPolygon | None:
-    """*geom* made valid and promoted to a MultiPolygon (None if nothing is left)."""
-    if geom is None or geom.is_empty:
-        return None
-    if not geom.is_valid:
-        geom = shapely.make_valid(geom)
-    parts: list[Polygon] = []
-    pending = [geom]
-    while pending:
-        item = pending.pop(0)
-        if isinstance(item, Polygon):
-            if not item.is_empty:
-                parts.append(item)
-        elif hasattr(item, 'geoms'):
-            pending = list(item.geoms) + pending
-    return MultiPolygon(parts) if parts else None
+def _multipolygon(geom: Any) -> MultiPolygon | None:
+    """*geom* cleaned as the layers store it; None if nothing polygonal is left."""
+    cleaned = polygonal(geom, multi=True)
+    return None if cleaned.is_empty else cleaned
 
 
 def _object_array(items: list[Any]) -> np.ndarray:
@@ -145,7 +134,7 @@ def _slumps(
     scores = np.asarray(native['score'], dtype=float)
     if simplify > 0 and len(geoms):
         geoms = shapely.simplify(geoms, simplify, preserve_topology=True)
-    fixed = [_polygonal(g) for g in geoms]
+    fixed = [_multipolygon(g) for g in geoms]
     keep = np.array([g is not None for g in fixed], dtype=bool)
     geoms = _object_array([g for g in fixed if g is not None])
     scores = scores[keep] if len(scores) else scores
@@ -168,7 +157,7 @@ def _slumps(
     frame = gpd.GeoDataFrame(
         data, geometry=gpd.GeoSeries(geoms, crs=prediction.crs)
     ).to_crs(crs)
-    frame = frame.set_geometry([_polygonal(g) for g in frame.geometry], crs=crs)
+    frame = frame.set_geometry([_multipolygon(g) for g in frame.geometry], crs=crs)
     frame = frame[~frame.geometry.isna()]
     return frame[[c.name for c in SLUMPS_COLUMNS] + ['geometry']]
 
@@ -176,7 +165,7 @@ def _slumps(
 def _coverage(
     prediction: ScenePredictionLike, info: TrainedModelInfo, crs: CRS
 ) -> gpd.GeoDataFrame:
-    footprint = _polygonal(prediction.coverage)
+    footprint = _multipolygon(prediction.coverage)
     if footprint is None:
         return empty_layer(COVERAGE_COLUMNS, crs)
     footprint = shapely.segmentize(footprint, _DENSIFY)
@@ -194,7 +183,7 @@ def _coverage(
     frame = gpd.GeoDataFrame(
         data, geometry=gpd.GeoSeries([footprint], crs=prediction.crs)
     ).to_crs(crs)
-    frame = frame.set_geometry([_polygonal(g) for g in frame.geometry], crs=crs)
+    frame = frame.set_geometry([_multipolygon(g) for g in frame.geometry], crs=crs)
     return frame[[c.name for c in COVERAGE_COLUMNS] + ['geometry']]
 
 

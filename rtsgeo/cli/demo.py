@@ -96,15 +96,21 @@ def train_model(data: Path, path: Path, seed: int, steps: int) -> Path:
     return run.save(path)
 
 
+def make_demo_scene(out: Path, seed: int, size: int) -> Any:
+    """Write the held-out scene the demo maps (14 slumps) under ``out/scene``."""
+    from ..datasets import make_synthetic_scene
+
+    return make_synthetic_scene(
+        out / 'scene', seed=seed * 10 + 7, size=size, n_slumps=14, name='demo_scene'
+    )
+
+
 def map_scene(out: Path, model_path: Path, seed: int, size: int) -> tuple[Any, Any]:
     """Map a larger held-out scene into a campaign GeoPackage with a quick-look."""
     from ..campaign import run_campaign
-    from ..datasets import make_synthetic_scene
     from ..predict import ScenePredictor
 
-    scene = make_synthetic_scene(
-        out / 'scene', seed=seed * 10 + 7, size=size, n_slumps=14, name='demo_scene'
-    )
+    scene = make_demo_scene(out, seed, size)
     predictor = ScenePredictor.from_checkpoint(model_path)
     campaign = out / 'campaign.gpkg'
     campaign.unlink(missing_ok=True)  # the demo always maps afresh

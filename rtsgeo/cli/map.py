@@ -67,6 +67,12 @@ def add_parser(subparsers: Any) -> None:
         help='drop detections scoring below this (default 0.5)',
     )
     parser.add_argument(
+        '--keep-overlaps',
+        action='store_true',
+        help='keep overlapping detections as separate polygons (for instance-level '
+        'evaluation); by default each pixel belongs to at most one slump',
+    )
+    parser.add_argument(
         '--min-area',
         type=float,
         default=0.0,
@@ -112,21 +118,20 @@ def add_parser(subparsers: Any) -> None:
 
 def load_predictor(args: argparse.Namespace, device: str | None = None) -> Any:
     """The scene predictor the options describe (options left unset keep defaults)."""
-    from ..predict.scene import ScenePredictor
+    from ..predict.scene import PredictorOptions, ScenePredictor
 
-    options = {
+    given = {
         'tile_size': args.tile_size,
         'overlap': args.overlap,
         'batch_size': args.batch_size,
         'device': device or args.device,
         'tta': args.tta or None,
-        'min_area_m2': args.min_area or None,
-        'simplify_tolerance': args.simplify or None,
+        'keep_overlaps': args.keep_overlaps or None,
         'sensor': args.sensor,
         'score_threshold': args.score_threshold,
     }
-    kwargs = {k: v for k, v in options.items() if v is not None}
-    return ScenePredictor.from_checkpoint(args.checkpoint, **kwargs)
+    options = PredictorOptions(**{k: v for k, v in given.items() if v is not None})
+    return ScenePredictor.from_checkpoint(args.checkpoint, options)
 
 
 def shard_output(out: Path, index: int, count: int) -> Path:
@@ -157,7 +162,13 @@ def run(args: argparse.Namespace) -> int:
         scenes = shard_scenes(scenes, index, count)
         out = shard_output(out, index, count)
         print(f'shard {index}/{count}: {len(scenes)} scene(s) -> {out}')
-    options = {'crs': args.crs, 'quicklook_dir': args.quicklook, 'fmt': args.fmt}
+    options = {
+        'crs': args.crs,
+        'quicklook_dir': args.quicklook,
+        'fmt': args.fmt,
+        'min_area_m2': args.min_area,
+        'simplify': args.simplify,
+    }
     if args.devices > 1 or args.num_nodes > 1:
         from ..campaign.distributed import run_campaign_ddp
 

@@ -115,6 +115,11 @@ class ModelConfig:
         return len(self.cascade_ious) if self.detector == 'cascade' else 1
 
     @property
+    def fixed_input_size(self) -> bool:
+        """Whether the model runs only on ``image_size`` inputs (MViTv2 trunks)."""
+        return self.backbone.startswith('mvitv2')
+
+    @property
     def in_channels(self) -> int:
         """Channels of the stacked image tensor."""
         return max(s.stop for s in channel_layout(self.modalities).values())

@@ -29,19 +29,21 @@ from .merge import (
     MergedInstance,
     TileInstance,
     compose_group,
-    match_scores,
     merge_tile_instances,
+    resolve_overlaps,
+    touch_or_overlap,
 )
 from .reader import SceneReader, acquisition_date
-from .scene import ScenePrediction, ScenePredictor
+from .scene import PredictorOptions, ScenePrediction, ScenePredictor
 from .tiling import Tile, default_overlap, tile_rows, tile_windows
-from .vectorize import polygonal, vectorize_mask, vectorize_masks
+from .vectorize import vectorize_mask, vectorize_masks
 
 __all__ = [
     'CoverageAccumulator',
     'Detections',
     'InstanceMerger',
     'MergedInstance',
+    'PredictorOptions',
     'ScenePrediction',
     'ScenePredictor',
     'SceneReader',
@@ -52,13 +54,13 @@ __all__ = [
     'default_overlap',
     'forward_tiles',
     'mask_iou',
-    'match_scores',
     'merge_tile_instances',
     'merge_tta_detections',
-    'polygonal',
+    'resolve_overlaps',
     'tile_instances',
     'tile_rows',
     'tile_windows',
+    'touch_or_overlap',
     'vectorize_mask',
     'vectorize_masks',
 ]

@@ -9,8 +9,9 @@ from shapely.geometry import MultiPolygon, Polygon
 from shapely.geometry.base import BaseGeometry
 from torch import Tensor
 
+from ..geometry import polygonal
 from .tiling import Tile
-from .vectorize import polygonal, vectorize_mask
+from .vectorize import vectorize_mask
 
 __all__ = ['CoverageAccumulator']
 

@@ -1,18 +1,27 @@
 """Cross-tile merge: one object cut by seams comes out once, whole.
 
 Each tile's instances are kept as boolean masks cropped to their boxes, in
-scene pixel coordinates, never as full-scene arrays. Two instances of
-overlapping tiles are the same object when their masks agree inside the two
-tiles' shared window (mask IoU, or intersection over the smaller mask for a
-fragment of a larger object); matches chain, so an object larger than a tile
-or spanning four tiles is joined into one group. A group's mask is then drawn
-pixel by pixel from the tile in which that pixel is most interior (overlap
-ownership), so seams and tile edges, where a model sees least context, never
-decide the outline. Its score is the mean of its members' scores weighted by
-the pixels each contributes.
+scene pixel coordinates, never as full-scene arrays. The scene is a map, each
+pixel in at most one object:
 
-Tiles arrive row by row; a group that cannot reach the rows of later tiles is
-final and leaves memory, so memory follows the width of the scene, not its area.
+* **In a tile**, detections are resolved by score, as panoptic outputs are:
+  the higher score keeps a pixel, and a detection also gives up the pixels
+  next to one it lost to (so two objects never share a boundary); one left
+  with less than half of its pixels is a duplicate and is dropped.
+  ``keep_overlaps=True`` skips this, for instance-level evaluation.
+* **Ownership.** A tile then keeps only the pixels of its cell, the part of
+  the scene where it is the most interior tile: seams and tile edges, where a
+  model sees least context, never decide an outline.
+* **Across tiles**, pieces that touch across a cell boundary (an edge or a
+  corner) are one object, however much the two tiles' masks disagree; so is
+  a piece that the other tile's detection covers (a tile that saw an object
+  2 px larger leaves no sliver of its own). Joins chain, so an object larger
+  than a tile or spanning four tiles is one group.
+
+A group's score is the mean of its members' scores weighted by the pixels
+each keeps. Tiles arrive row by row; a group that cannot touch the rows of
+later tiles is final and leaves memory, so memory follows the width of the
+scene, not its area.
 """
 
 from __future__ import annotations
@@ -29,8 +38,9 @@ __all__ = [
     'MergedInstance',
     'TileInstance',
     'compose_group',
-    'match_scores',
     'merge_tile_instances',
+    'resolve_overlaps',
+    'touch_or_overlap',
 ]
 
 Box = tuple[int, int, int, int]  # row_start, row_stop, col_start, col_stop
@@ -85,80 +95,130 @@ def _intersect(a: Box, b: Box) -> Box | None:
     return box if box[0] < box[1] and box[2] < box[3] else None
 
 
-def _crop(instance: TileInstance, box: Box) -> np.ndarray:
-    r, c = instance.row, instance.col
-    return instance.mask[box[0] - r : box[1] - r, box[2] - c : box[3] - c]
+def _grow(box: Box) -> Box:
+    return (box[0] - 1, box[1] + 1, box[2] - 1, box[3] + 1)
 
 
-def _count_in(instance: TileInstance, region: Box) -> int:
-    box = _intersect(instance.box, region)
-    return int(_crop(instance, box).sum()) if box else 0
+def _crop(mask: np.ndarray, origin: tuple[int, int], box: Box) -> np.ndarray:
+    r, c = origin
+    return mask[box[0] - r : box[1] - r, box[2] - c : box[3] - c]
 
 
-def match_scores(a: TileInstance, b: TileInstance) -> tuple[float, float]:
-    """Mask IoU and intersection over the smaller, inside the tiles' shared window."""
-    shared = _intersect(a.tile.bounds, b.tile.bounds)
-    both = _intersect(a.box, b.box)
-    region = _intersect(shared, both) if shared and both else None
+def _grown(mask: np.ndarray) -> np.ndarray:
+    """*mask* and its 8-neighbours, one pixel larger on every side."""
+    h, w = mask.shape
+    grown = np.zeros((h + 2, w + 2), dtype=bool)
+    for dr in range(3):
+        for dc in range(3):
+            grown[dr : dr + h, dc : dc + w] |= mask
+    return grown
+
+
+def _trimmed(
+    mask: np.ndarray, row: int, col: int, score: float, tile: Tile
+) -> TileInstance | None:
+    """An instance cropped to the box of its pixels (None if it has none)."""
+    rows = np.flatnonzero(mask.any(1))
+    if rows.size == 0:
+        return None
+    cols = np.flatnonzero(mask.any(0))
+    crop = mask[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
+    return TileInstance(crop, row + int(rows[0]), col + int(cols[0]), score, tile)
+
+
+def touch_or_overlap(a: TileInstance, b: TileInstance) -> bool:
+    """Whether two instances share a pixel, a pixel edge or a pixel corner."""
+    region = _intersect(_grow(a.box), b.box)
     if region is None:
-        return 0.0, 0.0
-    inter = int((_crop(a, region) & _crop(b, region)).sum())
-    if inter == 0:
-        return 0.0, 0.0
-    area_a, area_b = _count_in(a, shared), _count_in(b, shared)  # type: ignore[arg-type]
-    return inter / (area_a + area_b - inter), inter / min(area_a, area_b)
+        return False
+    near = _crop(_grown(a.mask), (a.row - 1, a.col - 1), region)
+    return bool((near & _crop(b.mask, (b.row, b.col), region)).any())
 
 
-def _interiority(tile: Tile, box: Box) -> np.ndarray:
-    """Distance of each pixel of *box* to the tile's nearest edge (< 0 outside)."""
-    r0, r1, c0, c1 = tile.bounds
-    rows = np.arange(box[0], box[1])[:, None]
-    cols = np.arange(box[2], box[3])[None, :]
-    vertical = np.minimum(rows - r0, r1 - 1 - rows)
-    horizontal = np.minimum(cols - c0, c1 - 1 - cols)
-    return np.minimum(vertical, horizontal)
+def _overlap(a: TileInstance, b: TileInstance) -> bool:
+    region = _intersect(a.box, b.box)
+    if region is None:
+        return False
+    crop_a = _crop(a.mask, (a.row, a.col), region)
+    return bool((crop_a & _crop(b.mask, (b.row, b.col), region)).any())
+
+
+def resolve_overlaps(
+    instances: Sequence[TileInstance], min_kept: float = 0.5
+) -> list[TileInstance]:
+    """One tile's detections as a map: each pixel in at most one, none touching.
+
+    By decreasing score, each detection keeps the pixels that no higher one
+    has kept and that touch none of them (edge or corner). A detection that
+    keeps less than *min_kept* of its pixels is dropped as a duplicate.
+
+    Args:
+        instances: detections of one tile.
+        min_kept: share of its pixels a detection must keep.
+
+    Returns:
+        The kept detections, cropped to what they keep, by decreasing score.
+    """
+    if not instances:
+        return []
+    tile = instances[0].tile
+    # Pixels kept so far and their neighbours, in tile coordinates plus a margin.
+    blocked = np.zeros((tile.size + 2, tile.size + 2), dtype=bool)
+    kept: list[TileInstance] = []
+    for instance in sorted(instances, key=lambda i: -i.score):
+        r = instance.row - tile.row_off + 1
+        c = instance.col - tile.col_off + 1
+        h, w = instance.mask.shape
+        free = instance.mask & ~blocked[r : r + h, c : c + w]
+        count = int(free.sum())
+        if count == 0 or count < min_kept * int(instance.mask.sum()):
+            continue
+        blocked[r - 1 : r + h + 1, c - 1 : c + w + 1] |= _grown(free)
+        trimmed = _trimmed(free, instance.row, instance.col, instance.score, tile)
+        if trimmed is not None:
+            kept.append(trimmed)
+    return kept
+
+
+def _in_cell(instance: TileInstance) -> TileInstance | None:
+    """The part of an instance inside its tile's cell (None if nothing)."""
+    cell = _intersect(instance.box, instance.tile.cell)
+    if cell is None:
+        return None
+    mask = _crop(instance.mask, (instance.row, instance.col), cell)
+    return _trimmed(mask, cell[0], cell[2], instance.score, instance.tile)
 
 
 def compose_group(members: Sequence[TileInstance]) -> MergedInstance | None:
-    """One instance from matched tile instances, each pixel from its most interior tile.
+    """One instance from joined tile instances, each pixel from the tile owning it.
+
+    A member keeps only the pixels of its tile's cell; where several members
+    of that tile cover a pixel, the highest-scoring one keeps it, so each
+    pixel counts once towards the pixel-weighted score.
 
     Returns:
         The merged instance, or None when no pixel survives.
     """
-    boxes = np.array([m.box for m in members])
+    owned = [p for p in map(_in_cell, members) if p is not None]
+    if not owned:
+        return None
+    boxes = np.array([m.box for m in owned])
     box: Box = (
         int(boxes[:, 0].min()),
         int(boxes[:, 1].max()),
         int(boxes[:, 2].min()),
         int(boxes[:, 3].max()),
     )
-    tiles = sorted({m.tile for m in members}, key=lambda t: (t.row, t.col))
-    shape = (box[1] - box[0], box[3] - box[2])
-    # Later tiles win ties (>=): the same rule as Tile.cell for odd overlaps.
-    best = np.full(shape, np.iinfo(np.int64).min, dtype=np.int64)
-    owner = np.zeros(shape, dtype=np.int64)
-    for index, tile in enumerate(tiles):
-        depth = _interiority(tile, box)
-        wins = depth >= best
-        best[wins] = depth[wins]
-        owner[wins] = index
-    mask = np.zeros(shape, dtype=bool)
-    weighted = pixels = 0.0
-    for member in members:
+    mask = np.zeros((box[1] - box[0], box[3] - box[2]), dtype=bool)
+    weighted = 0.0
+    for member in sorted(owned, key=lambda m: -m.score):
         r, c = member.row - box[0], member.col - box[2]
         h, w = member.mask.shape
-        owned = member.mask & (owner[r : r + h, c : c + w] == tiles.index(member.tile))
-        count = int(owned.sum())
-        mask[r : r + h, c : c + w] |= owned
-        weighted += member.score * count
-        pixels += count
-    if pixels == 0:
-        return None
-    rows, cols = np.nonzero(mask)
-    r0, c0 = int(rows.min()), int(cols.min())
-    crop = mask[r0 : int(rows.max()) + 1, c0 : int(cols.max()) + 1]
+        kept = member.mask & ~mask[r : r + h, c : c + w]
+        mask[r : r + h, c : c + w] |= kept
+        weighted += member.score * int(kept.sum())
     return MergedInstance(
-        crop, box[0] + r0, box[2] + c0, weighted / pixels, len(members)
+        mask, box[0], box[2], weighted / int(mask.sum()), len(members)
     )
 
 
@@ -167,13 +227,15 @@ class InstanceMerger:
     """Streaming cross-tile merge; feed tiles in row-major order.
 
     Attributes:
-        match_iou: mask IoU in the shared window at which two instances match.
-        match_ios: intersection over the smaller mask at which they match.
+        keep_overlaps: keep a tile's detections as they are, overlapping or
+            not (for instance-level evaluation). By default they are resolved
+            first (see :func:`resolve_overlaps`), and no two objects of the
+            scene overlap or share a boundary.
     """
 
-    match_iou: float = 0.5
-    match_ios: float = 0.8
+    keep_overlaps: bool = False
     _open: dict[int, TileInstance] = field(default_factory=dict)
+    _seen: dict[int, TileInstance] = field(default_factory=dict)
     _parent: dict[int, int] = field(default_factory=dict)
     _next_id: int = 0
 
@@ -184,23 +246,29 @@ class InstanceMerger:
         return key
 
     def add(self, tile: Tile, instances: Iterable[TileInstance]) -> None:
-        """Add one tile's instances, matching them with open ones of other tiles."""
-        candidates = [
-            (key, other)
-            for key, other in self._open.items()
-            if other.tile != tile and _intersect(other.tile.bounds, tile.bounds)
+        """Add one tile's instances: keep their cell's pixels, join what they touch."""
+        found = list(instances)
+        if not self.keep_overlaps:
+            found = resolve_overlaps(found)
+        open_before = [
+            (key, piece, self._seen[key]) for key, piece in self._open.items()
         ]
-        for instance in instances:
+        for seen in found:
+            piece = _in_cell(seen)
+            if piece is None:
+                continue
             key = self._next_id
             self._next_id += 1
-            self._open[key] = instance
             self._parent[key] = key
-            for other_key, other in candidates:
-                if not _intersect(other.box, instance.box):
-                    continue
-                iou, ios = match_scores(instance, other)
-                if iou >= self.match_iou or ios >= self.match_ios:
+            for other_key, other, other_seen in open_before:
+                if other.tile != tile and (
+                    touch_or_overlap(piece, other)
+                    or _overlap(seen, other)
+                    or _overlap(other_seen, piece)
+                ):
                     self._parent[self._find(key)] = self._find(other_key)
+            self._open[key] = piece
+            self._seen[key] = seen
 
     def _groups(self) -> dict[int, list[int]]:
         groups: dict[int, list[int]] = {}
@@ -220,10 +288,13 @@ class InstanceMerger:
         done: list[MergedInstance] = []
         for keys in self._groups().values():
             members = [self._open[k] for k in keys]
-            if next_row is not None and max(m.box[1] for m in members) > next_row:
+            # A member whose last row is next_row - 1 can still touch an
+            # instance of the next tile row.
+            stop = max(max(self._open[k].box[1], self._seen[k].box[1]) for k in keys)
+            if next_row is not None and stop >= next_row:
                 continue
             for k in keys:
-                del self._open[k]
+                del self._open[k], self._seen[k]
             merged = compose_group(members)
             if merged is not None:
                 done.append(merged)
@@ -238,20 +309,19 @@ class InstanceMerger:
 
 def merge_tile_instances(
     tiles: Iterable[tuple[Tile, Sequence[TileInstance]]],
-    match_iou: float = 0.5,
-    match_ios: float = 0.8,
+    keep_overlaps: bool = False,
 ) -> list[MergedInstance]:
     """Merge the instances of a grid's tiles into whole objects.
 
     Args:
         tiles: ``(tile, instances)`` pairs in row-major order.
-        match_iou: mask IoU (in the shared window) for a match.
-        match_ios: intersection over the smaller mask for a match.
+        keep_overlaps: keep each tile's detections as they are (see
+            :class:`InstanceMerger`).
 
     Returns:
         The merged objects.
     """
-    merger = InstanceMerger(match_iou, match_ios)
+    merger = InstanceMerger(keep_overlaps)
     merged: list[MergedInstance] = []
     current_row: int | None = None
     for tile, instances in tiles:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import geopandas as gpd
 import pandas as pd
@@ -27,7 +27,7 @@ from .vectorize import vectorize_masks
 if TYPE_CHECKING:
     from ..models import TrainedModelInfo
 
-__all__ = ['ScenePrediction', 'ScenePredictor']
+__all__ = ['PredictorOptions', 'ScenePrediction', 'ScenePredictor']
 
 
 @dataclass
@@ -60,6 +60,66 @@ class ScenePrediction:
     valid_area_m2: float
 
 
+@dataclass(frozen=True)
+class PredictorOptions:
+    """How :class:`ScenePredictor` maps a scene; every field has a default.
+
+    Polygons come out exact, on pixel edges: minimum area and simplification
+    are the campaign's (``run_campaign(min_area_m2=..., simplify=...)``,
+    geodesic areas in m^2).
+
+    Attributes:
+        tile_size: tile side in pixels (None: the model's image size; models
+            with a fixed input size, see
+            :attr:`~rtsgeo.models.ModelConfig.fixed_input_size`, accept no
+            other).
+        overlap: pixels shared by neighbouring tiles (None: a quarter tile);
+            objects up to about this size are never cut in all tiles.
+        batch_size: tiles per forward pass.
+        device: where the model runs.
+        tta: flip test-time augmentation (three forward passes per batch).
+        amp: float16 autocast; None: on for CUDA only.
+        score_threshold: detections scoring below are dropped.
+        mask_threshold: mask probability at which a pixel is on.
+        sensor: sensor preset for scenes without band descriptions (None: the
+            one the model was trained with).
+        grid_offset: ``(row, col)`` shift of the tile grid's origin.
+        keep_overlaps: keep each tile's detections as they are, overlapping
+            (for instance-level evaluation). By default each pixel belongs to
+            at most one object: the higher score keeps shared pixels, a
+            detection that keeps less than half of its pixels is dropped, and
+            no two objects of a scene overlap or touch (see
+            :func:`~rtsgeo.predict.resolve_overlaps`).
+
+    Raises:
+        ConfigError: If a size, the batch size or a threshold is out of range.
+    """
+
+    tile_size: int | None = None
+    overlap: int | None = None
+    batch_size: int = 4
+    device: str | torch.device = 'cpu'
+    tta: bool = False
+    amp: bool | None = None
+    score_threshold: float = 0.5
+    mask_threshold: float = 0.5
+    sensor: str | None = None
+    grid_offset: tuple[int, int] = (0, 0)
+    keep_overlaps: bool = False
+
+    def __post_init__(self) -> None:
+        if self.tile_size is not None and self.tile_size < 1:
+            raise ConfigError(f'tile_size={self.tile_size}: use 1 or more')
+        if self.overlap is not None and self.overlap < 0:
+            raise ConfigError(f'overlap={self.overlap}: use 0 or more')
+        if self.batch_size < 1:
+            raise ConfigError(f'batch_size={self.batch_size}: use 1 or more')
+        for name in ('score_threshold', 'mask_threshold'):
+            value = getattr(self, name)
+            if not 0.0 <= value <= 1.0:
+                raise ConfigError(f'{name}={value}: use a value in [0, 1]')
+
+
 class ScenePredictor:
     """Maps one scene at a time: tiles, batched inference, merge, polygons.
 
@@ -71,21 +131,7 @@ class ScenePredictor:
         self,
         model: nn.Module | Callable[[Tensor], list[dict[str, Tensor]]],
         info: TrainedModelInfo,
-        *,
-        tile_size: int | None = None,
-        overlap: int | None = None,
-        batch_size: int = 4,
-        device: str | torch.device = 'cpu',
-        tta: bool = False,
-        amp: bool | None = None,
-        score_threshold: float = 0.5,
-        mask_threshold: float = 0.5,
-        min_area_m2: float = 0.0,
-        simplify_tolerance: float = 0.0,
-        sensor: str | None = None,
-        grid_offset: tuple[int, int] = (0, 0),
-        match_iou: float = 0.5,
-        match_ios: float = 0.8,
+        options: PredictorOptions | None = None,
     ) -> None:
         """Initialise a new ScenePredictor.
 
@@ -93,35 +139,23 @@ class ScenePredictor:
             model: the detector (eval mode is set here), or any callable with
                 its output contract.
             info: what the trained-model file says (modalities, stats, sensor).
-            tile_size: tile side in pixels (default: the model's image size;
-                MViTv2 models accept no other).
-            overlap: pixels shared by neighbouring tiles (default a quarter
-                tile); objects up to about this size are never cut in all tiles.
-            batch_size: tiles per forward pass.
-            device: where the model runs.
-            tta: flip test-time augmentation (three forward passes per batch).
-            amp: float16 autocast; default on for CUDA only.
-            score_threshold: detections scoring below are dropped.
-            mask_threshold: mask probability at which a pixel is on.
-            min_area_m2: polygons smaller than this are dropped.
-            simplify_tolerance: polygon simplification in CRS units (0: exact
-                pixel edges).
-            sensor: sensor preset for scenes without band descriptions
-                (default: the one the model was trained with).
-            grid_offset: ``(row, col)`` shift of the tile grid's origin.
-            match_iou: mask IoU in the tiles' shared window for a cross-tile match.
-            match_ios: intersection over the smaller mask for a cross-tile match.
+            options: how to map (default :class:`PredictorOptions`).
 
         Raises:
-            ConfigError: If a value is out of range or the tile size does not
-                fit the model.
+            ConfigError: If the overlap does not fit the tile size or the tile
+                size does not fit the model.
         """
+        options = options or PredictorOptions()
         config = info.config
-        self.tile_size = tile_size or config.image_size
-        self.overlap = default_overlap(self.tile_size) if overlap is None else overlap
-        fixed = config.backbone != 'resnet50'
+        self.options = options
+        self.tile_size = options.tile_size or config.image_size
+        self.overlap = (
+            default_overlap(self.tile_size)
+            if options.overlap is None
+            else options.overlap
+        )
         if (
-            fixed
+            config.fixed_input_size
             and self.tile_size != config.image_size
             and isinstance(model, nn.Module)
         ):
@@ -131,42 +165,33 @@ class ScenePredictor:
                 'use that tile size'
             )
             raise ConfigError(msg)
-        if batch_size < 1:
-            raise ConfigError(f'batch_size={batch_size}: use 1 or more')
-        if not 0 <= self.overlap < self.tile_size:
+        if self.overlap >= self.tile_size:
             msg = (
                 f'overlap={self.overlap}: use 0 <= overlap < tile_size={self.tile_size}'
             )
             raise ConfigError(msg)
-        self.device = torch.device(device)
+        self.device = torch.device(options.device)
         if isinstance(model, nn.Module):
             model = model.to(self.device).eval()
         self.model = model
         self.info = info
-        self.batch_size = batch_size
-        self.tta = tta
-        self.amp = self.device.type == 'cuda' if amp is None else amp
-        self.score_threshold = score_threshold
-        self.mask_threshold = mask_threshold
-        self.min_area_m2 = min_area_m2
-        self.simplify_tolerance = simplify_tolerance
-        self.sensor = sensor if sensor is not None else info.sensor
-        self.grid_offset = grid_offset
-        self.match_iou = match_iou
-        self.match_ios = match_ios
+        self.amp = self.device.type == 'cuda' if options.amp is None else options.amp
+        self.sensor = options.sensor if options.sensor is not None else info.sensor
 
     @classmethod
-    def from_checkpoint(cls, path: str | Path, **kwargs: Any) -> ScenePredictor:
+    def from_checkpoint(
+        cls, path: str | Path, options: PredictorOptions | None = None
+    ) -> ScenePredictor:
         """A predictor for a trained-model file or training checkpoint.
 
         Args:
             path: file read with :func:`rtsgeo.models.load_trained_model`.
-            **kwargs: passed on to :class:`ScenePredictor`.
+            options: how to map (default :class:`PredictorOptions`).
         """
         from ..models import load_trained_model
 
         model, info = load_trained_model(path)
-        return cls(model, info, **kwargs)
+        return cls(model, info, options)
 
     def open(self, path: str | Path) -> SceneReader:
         """Open a scene for reading with this model's modalities and statistics."""
@@ -188,7 +213,11 @@ class ScenePredictor:
     def tiles(self, reader: SceneReader) -> list[Tile]:
         """The tile grid over an open scene."""
         return tile_windows(
-            reader.width, reader.height, self.tile_size, self.overlap, self.grid_offset
+            reader.width,
+            reader.height,
+            self.tile_size,
+            self.overlap,
+            self.options.grid_offset,
         )
 
     def iter_batches(
@@ -217,7 +246,7 @@ class ScenePredictor:
                 coverage.add(tile, valid)
             if bool(valid.any()):
                 batch.append((tile, image, valid))
-            if len(batch) == self.batch_size or (done == len(tiles) and batch):
+            if len(batch) == self.options.batch_size or (done == len(tiles) and batch):
                 group, images, valids = zip(*batch, strict=True)
                 yield list(group), torch.stack(images), torch.stack(valids)
                 batch = []
@@ -274,23 +303,28 @@ class ScenePredictor:
         progress: TileProgress | None,
     ) -> Iterator[gpd.GeoDataFrame]:
         """Polygons of the objects finished after each tile row, then the rest."""
-        merger = InstanceMerger(self.match_iou, self.match_ios)
+        options = self.options
+        merger = InstanceMerger(options.keep_overlaps)
         row: int | None = None
         for tiles, images, valids in self.iter_batches(reader, progress, coverage):
             found = forward_tiles(
                 self.model,
                 images.to(self.device),
-                self.tta,
+                options.tta,
                 self.amp,
-                self.mask_threshold,
-                self.score_threshold,
+                options.mask_threshold,
+                options.score_threshold,
             )
             for tile, detections, valid in zip(tiles, found, valids, strict=True):
                 if row is not None and tile.row != row:
                     yield self._vectorize(merger.pop_finished(tile.row_off), reader)
                 row = tile.row
                 instances = tile_instances(
-                    tile, detections, valid, self.score_threshold, self.mask_threshold
+                    tile,
+                    detections,
+                    valid,
+                    options.score_threshold,
+                    options.mask_threshold,
                 )
                 merger.add(tile, instances)
         yield self._vectorize(merger.pop_finished(None), reader)
@@ -298,10 +332,4 @@ class ScenePredictor:
     def _vectorize(
         self, instances: list[MergedInstance], reader: SceneReader
     ) -> gpd.GeoDataFrame:
-        return vectorize_masks(
-            instances,
-            reader.transform,
-            reader.crs,
-            self.simplify_tolerance,
-            self.min_area_m2 / float(reader.crs.linear_units_factor[1]) ** 2,
-        )
+        return vectorize_masks(instances, reader.transform, reader.crs)

@@ -179,10 +179,7 @@ class InstanceSegmentationTask(BaseTask):
         size = getattr(datamodule, 'patch_size', None)
         if size is not None:
             check_anchors(self.config, int(size))
-            if (
-                self.config.backbone.startswith('mvitv2')
-                and size != self.config.image_size
-            ):
+            if self.config.fixed_input_size and size != self.config.image_size:
                 msg = (
                     f'data.patch_size={size} but the MViTv2 model is built for '
                     f'image_size={self.config.image_size}: make them equal'

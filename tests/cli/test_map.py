@@ -11,6 +11,9 @@ from rtsgeo.cli.main import main
 from rtsgeo.datasets import make_synthetic_dataset
 from tests.campaign._fakes import FakePredictor
 
+#: The real ``load_predictor`` (the fixture below replaces it in every test).
+LOAD_PREDICTOR = map_cli.load_predictor
+
 
 @pytest.fixture
 def scenes(tmp_path: Path) -> Path:
@@ -209,10 +212,6 @@ def test_format_parquet_map_merge_evaluate(
     assert (results[0]['ap50'], results[0]['n_pred'], results[0]['fn']) == (1.0, 4, 0)
 
 
-#: The real loader, before the autouse fixture replaces it with a fake.
-_LOAD_PREDICTOR = map_cli.load_predictor
-
-
 class _NotWeights:
     """An arbitrary Python object: a file holding it must never be unpickled."""
 
@@ -227,7 +226,7 @@ def test_map_bad_checkpoint_one_safe_line(
 ) -> None:
     import torch
 
-    monkeypatch.setattr(map_cli, 'load_predictor', _LOAD_PREDICTOR)
+    monkeypatch.setattr(map_cli, 'load_predictor', LOAD_PREDICTOR)
 
     checkpoint = tmp_path / 'some.bin'
     if kind == 'garbage':
@@ -244,3 +243,42 @@ def test_map_bad_checkpoint_one_safe_line(
     assert 'not an rtsgeo model file or checkpoint that can be loaded safely' in err
     assert 'weights_only' not in captured.err + captured.out
     assert not (tmp_path / 'c.gpkg').exists()
+
+
+def test_map_filters_by_geodesic_area_in_the_campaign(
+    tmp_path: Path, scenes: Path
+) -> None:
+    common = [str(scenes), '--checkpoint', 'model.pt', '--no-progress']
+    full = tmp_path / 'full.gpkg'
+    assert main(['map', *common, '--out', str(full)]) == 0
+    areas = pyogrio.read_dataframe(full, layer='slumps').area_m2
+    cut = float(areas.median())
+    filtered = tmp_path / 'filtered.gpkg'
+    argv = ['--out', str(filtered), '--min-area', str(cut), '--simplify', '5']
+    assert main(['map', *common, *argv]) == 0
+    kept = pyogrio.read_dataframe(filtered, layer='slumps')
+    assert 0 < len(kept) == (areas >= cut).sum() < len(areas)
+    assert (kept.area_m2 >= cut).all()
+
+
+def test_load_predictor_builds_predictor_options(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from rtsgeo.cli.main import build_parser
+    from rtsgeo.predict import PredictorOptions, ScenePredictor
+
+    built: list[tuple[Path, PredictorOptions]] = []
+    monkeypatch.setattr(
+        ScenePredictor,
+        'from_checkpoint',
+        lambda path, options=None: built.append((path, options)),
+    )
+    argv = ['map', 's.tif', '--checkpoint', 'm.pt', '--out', 'c.gpkg']
+    argv += ['--tile-size', '256', '--keep-overlaps', '--min-area', '500']
+    LOAD_PREDICTOR(build_parser().parse_args(argv), device='cuda:1')
+    assert built == [
+        (
+            Path('m.pt'),
+            PredictorOptions(tile_size=256, device='cuda:1', keep_overlaps=True),
+        )
+    ]

@@ -24,7 +24,7 @@ from rtsgeo.models import (
     get_preset,
     save_trained_model,
 )
-from rtsgeo.predict import ScenePredictor, acquisition_date
+from rtsgeo.predict import PredictorOptions, ScenePredictor, acquisition_date
 
 from .oracle import ComponentOracle, oracle_info, write_mask_scene
 
@@ -88,7 +88,9 @@ def test_sensor_preset_that_does_not_fit(tmp_path: Path) -> None:
     ScenePredictor(ComponentOracle(), oracle_info(64, sensor='sentinel2')).check_scene(
         path
     )
-    rgb_only = ScenePredictor(ComponentOracle(), oracle_info(64), sensor='rgb')
+    rgb_only = ScenePredictor(
+        ComponentOracle(), oracle_info(64), PredictorOptions(sensor='rgb')
+    )
     with pytest.raises(BandNotFoundError, match="preset 'rgb'"):
         rgb_only.check_scene(path)
     with pytest.raises(BandNotFoundError, match='sensor'):
@@ -129,11 +131,27 @@ def test_bad_settings_refused() -> None:
     info = oracle_info(64)
     model = build_model_from_preset('nano_cascade_rgb')
     with pytest.raises(ConfigError, match='image_size=64'):
-        ScenePredictor(model, info, tile_size=128)
-    with pytest.raises(ConfigError, match='overlap'):
-        ScenePredictor(ComponentOracle(), info, overlap=64)
-    with pytest.raises(ConfigError, match='batch_size'):
-        ScenePredictor(ComponentOracle(), info, batch_size=0)
+        ScenePredictor(model, info, PredictorOptions(tile_size=128))
+    with pytest.raises(ConfigError, match='overlap=64: use 0 <= overlap < tile_size'):
+        ScenePredictor(ComponentOracle(), info, PredictorOptions(overlap=64))
+    with pytest.raises(ConfigError, match='batch_size=0'):
+        PredictorOptions(batch_size=0)
+    with pytest.raises(ConfigError, match='overlap=-1'):
+        PredictorOptions(overlap=-1)
+    with pytest.raises(
+        ConfigError, match=r'score_threshold=1.5: use a value in \[0, 1\]'
+    ):
+        PredictorOptions(score_threshold=1.5)
+
+
+def test_fixed_input_size_is_the_model_configs() -> None:
+    assert get_preset('nano_cascade_rgb').fixed_input_size
+    resnet = get_preset('nano_cascade_rgb').with_overrides(backbone='resnet50')
+    assert not resnet.fixed_input_size
+    # A model without a fixed input size runs at any tile size.
+    model = build_model_from_preset('nano_cascade_rgb', backbone='resnet50')
+    info = _info(resnet, {'rgb': {'mean': [0.0] * 3, 'std': [1.0] * 3}})
+    assert ScenePredictor(model, info, PredictorOptions(tile_size=96)).tile_size == 96
 
 
 def test_real_model_from_checkpoint(tmp_path: Path) -> None:
@@ -150,7 +168,9 @@ def test_real_model_from_checkpoint(tmp_path: Path) -> None:
     checkpoint = save_trained_model(
         tmp_path / 'nano.pt', model, config, stats, sensor='sentinel2'
     )
-    predictor = ScenePredictor.from_checkpoint(checkpoint, score_threshold=0.0)
+    predictor = ScenePredictor.from_checkpoint(
+        checkpoint, PredictorOptions(score_threshold=0.0)
+    )
     assert predictor.tile_size == 64 and predictor.overlap == 16
     assert predictor.sensor == 'sentinel2' and predictor.amp is False
     result = predictor.predict_scene(scene.image_path)
@@ -170,7 +190,7 @@ def test_real_model_with_tta(tmp_path: Path) -> None:
     config = get_preset('nano_cascade_rgb')
     stats = {'rgb': {'mean': [900.0] * 3, 'std': [300.0] * 3}}
     model = build_model_from_preset('nano_cascade_rgb')
-    predictor = ScenePredictor(model, _info(config, stats), tta=True)
+    predictor = ScenePredictor(model, _info(config, stats), PredictorOptions(tta=True))
     result = predictor.predict_scene(scene.image_path)
     assert result.tiles == 1
     assert result.polygons.geometry.is_valid.all()

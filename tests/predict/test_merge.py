@@ -7,9 +7,9 @@ import pytest
 
 from rtsgeo.predict import (
     InstanceMerger,
+    Tile,
     TileInstance,
     compose_group,
-    match_scores,
     merge_tile_instances,
     tile_windows,
 )
@@ -94,8 +94,6 @@ def test_most_interior_tile_owns_disputed_pixels() -> None:
     # are the left tile's (more interior there), from 56 on the right's.
     a = TileInstance(np.ones((10, 24), bool), 20, 40, 0.9, left)  # cols 40-63
     b = TileInstance(np.ones((10, 4), bool), 20, 48, 0.5, right)  # cols 48-51
-    iou, ios = match_scores(a, b)
-    assert iou == pytest.approx(40 / 160) and ios == 1.0
     merged = compose_group([a, b])
     assert merged is not None
     assert (merged.row, merged.col, merged.mask.shape) == (20, 40, (10, 16))
@@ -135,3 +133,179 @@ def test_memory_follows_width_not_height() -> None:
     # The grid and the objects' pattern repeat every 240 rows: past that,
     # a taller scene holds no more instances open at once.
     assert peak_open(1920) == peak_open(480) < 60
+
+
+def _box(tile: Tile, rows: range, cols: range, score: float = 0.9) -> TileInstance:
+    mask = np.ones((len(rows), len(cols)), bool)
+    return TileInstance(mask, rows.start, cols.start, score, tile)
+
+
+@pytest.mark.parametrize('left_stop', [56, 58])
+def test_disagreeing_pieces_across_a_seam_become_one_object(left_stop: int) -> None:
+    # Columns 0-63 and 48-111, seam between 55 and 56. The left tile ends the
+    # object at left_stop - 1, the right one starts it at 55: in the shared
+    # window they disagree (IoU and intersection over the smaller well below
+    # any matching threshold), and with left_stop=56 they only share an edge.
+    left, right = tile_windows(112, 64, 64, 16)
+    start = 56 if left_stop == 56 else 55
+    a = _box(left, range(20, 30), range(30, left_stop), 0.9)
+    b = _box(right, range(20, 30), range(start, 81), 0.6)
+    merged = merge_tile_instances([(left, [a]), (right, [b])])
+    assert len(merged) == 1
+    (whole,) = merged
+    assert (whole.row, whole.col, whole.mask.shape) == (20, 30, (10, 51))
+    assert whole.mask.all()
+    # Left owns columns 30-55 (26), right 56-80 (25).
+    assert whole.score == pytest.approx((0.9 * 26 + 0.6 * 25) / 51)
+
+
+def test_higher_score_keeps_shared_pixels_and_a_gap() -> None:
+    (tile,) = tile_windows(64, 64, 64, 16)
+    a = _box(tile, range(10, 20), range(10, 30), 0.9)
+    b = _box(tile, range(10, 20), range(25, 40), 0.6)
+    merged = merge_tile_instances([(tile, [b, a])])
+    # b gives up columns 25-29 (a's) and 30 (next to a's): it keeps 9 of 15.
+    assert sorted((m.col, m.mask.shape, m.score) for m in merged) == [
+        (10, (10, 20), 0.9),
+        (31, (10, 9), 0.6),
+    ]
+
+
+def test_duplicate_detection_is_dropped() -> None:
+    (tile,) = tile_windows(64, 64, 64, 16)
+    a = _box(tile, range(10, 20), range(10, 30), 0.9)
+    duplicate = _box(tile, range(9, 21), range(12, 32), 0.7)  # keeps 12 of 240
+    merged = merge_tile_instances([(tile, [duplicate, a])])
+    assert [(m.row, m.col, m.mask.shape, m.score) for m in merged] == [
+        (10, 10, (10, 20), 0.9)
+    ]
+
+
+def test_close_neighbours_across_a_seam_stay_two_objects() -> None:
+    # Rows 0-63 and 48-111, seam between rows 55 and 56. Slump A ends at row
+    # 56, slump B starts at row 58. The upper tile's mask of A bleeds into
+    # row 57, next to B: only the lower tile, which owns rows 56 on, decides.
+    upper, lower = tile_windows(64, 112, 64, 16)
+    seen_by_upper = [
+        _box(upper, range(30, 58), range(10, 40), 0.9),
+        _box(upper, range(58, 64), range(10, 40), 0.8),
+    ]
+    seen_by_lower = [
+        _box(lower, range(48, 57), range(10, 40), 0.9),
+        _box(lower, range(58, 81), range(10, 40), 0.8),
+    ]
+    merged = merge_tile_instances([(upper, seen_by_upper), (lower, seen_by_lower)])
+    assert sorted((m.row, m.mask.shape) for m in merged) == [
+        (30, (27, 30)),
+        (58, (23, 30)),
+    ]
+
+
+def test_keep_overlaps_keeps_overlapping_detections_of_a_tile() -> None:
+    (tile,) = tile_windows(64, 64, 64, 16)
+    a = _box(tile, range(10, 20), range(10, 30), 0.9)
+    b = _box(tile, range(10, 20), range(25, 40), 0.6)
+    merged = merge_tile_instances([(tile, [a, b])], keep_overlaps=True)
+    assert sorted((m.col, m.mask.shape[1], m.score) for m in merged) == [
+        (10, 20, 0.9),
+        (25, 15, 0.6),
+    ]
+
+
+def test_keep_overlaps_still_joins_pieces_across_a_seam() -> None:
+    left, right = tile_windows(112, 64, 64, 16)
+    a = _box(left, range(20, 30), range(30, 56))
+    b = _box(right, range(20, 30), range(56, 81))
+    merged = merge_tile_instances([(left, [a]), (right, [b])], keep_overlaps=True)
+    assert len(merged) == 1 and merged[0].mask.shape == (10, 51)
+
+
+def test_detections_touching_in_a_tile_are_kept_apart() -> None:
+    (tile,) = tile_windows(64, 64, 64, 16)
+    a = _box(tile, range(10, 20), range(10, 20), 0.9)
+    edge = _box(tile, range(20, 25), range(12, 18), 0.8)  # below a, sharing an edge
+    corner = _box(tile, range(25, 30), range(18, 30), 0.7)  # meets edge at a corner
+    merged = merge_tile_instances([(tile, [a, edge, corner])])
+    assert sorted(int(m.mask.sum()) for m in merged) == [24, 59, 100]
+    _assert_apart(paint_instances(merged, (64, 64)))
+
+
+def _assert_apart(painted: np.ndarray) -> None:
+    """No two objects share a pixel edge or corner (8-neighbours of two ids)."""
+    shifts = [
+        (painted[1:], painted[:-1]),
+        (painted[:, 1:], painted[:, :-1]),
+        (painted[1:, 1:], painted[:-1, :-1]),
+        (painted[1:, :-1], painted[:-1, 1:]),
+    ]
+    for a, b in shifts:
+        assert not ((a > 0) & (b > 0) & (a != b)).any(), 'two objects touch'
+
+
+class _Disagreeing:
+    """Per tile, each true component twice, as a poorly trained detector might.
+
+    The first detection is the component dilated or eroded by a tile-dependent
+    amount (so neighbouring tiles disagree at their seam); the second, with a
+    lower score, is the component shifted by two pixels.
+    """
+
+    def __call__(
+        self, labels: np.ndarray, tiles: list[Tile]
+    ) -> list[tuple[Tile, list[TileInstance]]]:
+        from scipy import ndimage
+
+        out = []
+        for tile, instances in oracle_tile_instances(labels, tiles):
+            found = []
+            for inst in instances:
+                pad = np.pad(inst.mask, 3)
+                if (tile.row + tile.col) % 2:
+                    grown = ndimage.binary_dilation(pad, iterations=2)
+                else:
+                    grown = ndimage.binary_erosion(pad, iterations=1)
+                origin = (inst.row - 3, inst.col - 3)
+                for mask, score, shift in ((grown, 0.9, 0), (pad, 0.6, 2)):
+                    found += _clip(mask, origin[0] + shift, origin[1], score, tile)
+            out.append((tile, found))
+        return out
+
+
+def _clip(
+    mask: np.ndarray, row: int, col: int, score: float, tile: Tile
+) -> list[TileInstance]:
+    r0, r1, c0, c1 = tile.bounds
+    full = np.zeros((tile.size, tile.size), bool)
+    rows = slice(max(row, r0), min(row + mask.shape[0], r1))
+    cols = slice(max(col, c0), min(col + mask.shape[1], c1))
+    full[rows.start - r0 : rows.stop - r0, cols.start - c0 : cols.stop - c0] = mask[
+        rows.start - row : rows.stop - row, cols.start - col : cols.stop - col
+    ]
+    if not full.any():
+        return []
+    return [TileInstance(full, r0, c0, score, tile)]
+
+
+def test_map_has_no_overlap_nor_shared_edge_whatever_the_grid() -> None:
+    from scipy import ndimage
+
+    rng = np.random.default_rng(1)
+    truth = np.zeros((240, 240), dtype=int)
+    for _ in range(14):
+        r, c = rng.integers(15, 225, size=2)
+        truth |= _disk(truth.shape, (r, c), rng.uniform(4, 14))
+    # Objects at least 8 px apart, so that the detector's blur cannot join them.
+    components, count = ndimage.label(truth)
+    grown, _ = ndimage.label(ndimage.binary_dilation(truth, iterations=4))
+    assert grown.max() == count
+    for offset in [(0, 0), (21, 5), (40, 33)]:
+        tiles = tile_windows(240, 240, 64, 16, offset)
+        merged = merge_tile_instances(_Disagreeing()(components, tiles))
+        assert len(merged) == count
+        painted = np.zeros(truth.shape, np.int32)
+        for i, inst in enumerate(merged, start=1):
+            h, w = inst.mask.shape
+            view = painted[inst.row : inst.row + h, inst.col : inst.col + w]
+            assert not (view[inst.mask] > 0).any(), 'two objects overlap'
+            view[inst.mask] = i
+        _assert_apart(painted)

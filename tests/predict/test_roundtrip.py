@@ -20,6 +20,7 @@ import shapely
 from scipy import ndimage
 
 from rtsgeo.predict import (
+    PredictorOptions,
     ScenePredictor,
     merge_tile_instances,
     tile_windows,
@@ -116,7 +117,9 @@ def test_scene_predictor_round_trip_in_every_output_crs(
         truth['crs'].to_string(),
         truth['valid'],
     )
-    predictor = ScenePredictor(ComponentOracle(), oracle_info(128), overlap=32)
+    predictor = ScenePredictor(
+        ComponentOracle(), oracle_info(128), PredictorOptions(overlap=32)
+    )
     result = predictor.predict_scene(path)
     assert result.crs == truth['crs'] and result.transform == truth['transform']
     assert result.tiles_skipped > 0  # the mosaic has all-nodata corners

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
+import geopandas as gpd
 import numpy as np
 import pytest
 import rasterio
@@ -13,8 +15,8 @@ from affine import Affine
 from scipy import ndimage
 from shapely.geometry import Point
 
-from rtsgeo.datasets import make_synthetic_scene
-from rtsgeo.predict import ScenePredictor, tile_windows
+from rtsgeo.datasets import make_synthetic_scene, make_synthetic_splits
+from rtsgeo.predict import PredictorOptions, ScenePredictor, tile_windows
 
 from .oracle import ComponentOracle, oracle_info, write_mask_scene
 
@@ -49,7 +51,8 @@ def test_all_nodata_tiles_skipped_without_the_model(tmp_path: Path) -> None:
     path, _, valid = _holey_scene(tmp_path)
     oracle = ComponentOracle()
     progress: list[tuple[int, int]] = []
-    predictor = ScenePredictor(oracle, oracle_info(64), overlap=16, batch_size=3)
+    options = PredictorOptions(overlap=16, batch_size=3)
+    predictor = ScenePredictor(oracle, oracle_info(64), options)
     result = predictor.predict_scene(path, progress=lambda *a: progress.append(a))
     tiles = tile_windows(200, 200, 64, 16)
     empty = sum(
@@ -87,7 +90,9 @@ class _Everything:
 
 def test_nodata_never_yields_detections(tmp_path: Path) -> None:
     path, _, valid = _holey_scene(tmp_path)
-    predictor = ScenePredictor(_Everything(), oracle_info(64), overlap=16)
+    predictor = ScenePredictor(
+        _Everything(), oracle_info(64), PredictorOptions(overlap=16)
+    )
     result = predictor.predict_scene(path)
     assert len(result.polygons) == 1  # the tiles' full masks merge into one
     detected = _rasterize(result.polygons, valid.shape, TRANSFORM)
@@ -99,9 +104,8 @@ def test_seam_invariance(tmp_path: Path, tta: bool) -> None:
     path, truth, _ = _holey_scene(tmp_path)
     results = []
     for offset in [(0, 0), (64 // 3, 64 // 3)]:
-        predictor = ScenePredictor(
-            ComponentOracle(), oracle_info(64), overlap=16, grid_offset=offset, tta=tta
-        )
+        options = PredictorOptions(overlap=16, grid_offset=offset, tta=tta)
+        predictor = ScenePredictor(ComponentOracle(), oracle_info(64), options)
         results.append(predictor.predict_scene(path).polygons)
     first, second = results
     assert len(first) == len(second) > 0
@@ -120,3 +124,52 @@ def test_seam_invariance(tmp_path: Path, tta: bool) -> None:
         assert len(hits) == 1
         assert hits.geometry.iloc[0].area == pytest.approx(disk.sum() * 25.0)
     np.testing.assert_array_equal(_rasterize(first, truth.shape, TRANSFORM), truth)
+
+
+#: Training steps of the model in the seam test (the demo's 200 by default).
+DEMO_STEPS = int(os.environ.get('RTSGEO_DEMO_STEPS', '200'))
+#: A model.pt that ``rtsgeo demo`` (default seed and steps) wrote: the seam
+#: test then maps with it instead of training the same model again.
+DEMO_MODEL = os.environ.get('RTSGEO_DEMO_MODEL')
+
+
+@pytest.fixture(scope='module')
+def demo_model(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """The demo's model, trained as ``rtsgeo demo`` does, and the demo scene."""
+    from rtsgeo.cli.demo import make_demo_scene, train_model
+
+    out = tmp_path_factory.mktemp('demo')
+    if DEMO_MODEL:
+        model = Path(DEMO_MODEL)
+    else:
+        data = make_synthetic_splits(out / 'data', seed=0, size=192)
+        model = train_model(data, out / 'model.pt', seed=0, steps=DEMO_STEPS)
+    return model, make_demo_scene(out, seed=0, size=640).image_path
+
+
+def _shared_edges(frame: gpd.GeoDataFrame) -> list[tuple[int, int, str]]:
+    """Pairs of polygons that overlap or share a boundary segment."""
+    found = []
+    geometries = list(frame.geometry)
+    for i, j in zip(*frame.sindex.query(frame.geometry, 'intersects'), strict=True):
+        if i < j:
+            contact = geometries[i].intersection(geometries[j])
+            if contact.area > 0 or contact.length > 0:
+                found.append((int(i), int(j), contact.geom_type))
+    return found
+
+
+@pytest.mark.slow
+def test_trained_model_map_has_no_seams_whatever_the_grid(
+    demo_model: tuple[Path, Path],
+) -> None:
+    model, scene = demo_model
+    counts = []
+    for offset in [(0, 0), (32, 61), (77, 18)]:
+        options = PredictorOptions(grid_offset=offset)
+        predictor = ScenePredictor.from_checkpoint(model, options)
+        found = predictor.predict_scene(scene).polygons
+        assert len(found) > 0
+        assert _shared_edges(found) == [], f'grid offset {offset}'
+        counts.append(len(found))
+    assert counts[1:] == counts[:-1], counts

@@ -8,7 +8,7 @@ import rasterio.features
 from affine import Affine
 from shapely.geometry import MultiPolygon, Polygon
 
-from rtsgeo.predict import MergedInstance, polygonal, vectorize_mask, vectorize_masks
+from rtsgeo.predict import vectorize_mask, vectorize_masks
 
 TRANSFORM = Affine(10.0, 0.0, 500000.0, 0.0, -10.0, 7600000.0)
 
@@ -45,39 +45,6 @@ def test_diagonal_pixels_make_a_valid_multipolygon() -> None:
     geometry = vectorize_mask(mask, TRANSFORM)
     assert isinstance(geometry, MultiPolygon) and geometry.is_valid
     assert len(geometry.geoms) == 2
-
-
-def test_simplify_and_min_area() -> None:
-    rows, cols = np.ogrid[:60, :60]
-    disk = (rows - 30) ** 2 + (cols - 30) ** 2 <= 25**2
-    tiny = np.zeros((3, 3), bool)
-    tiny[1, 1] = True
-    instances = [
-        MergedInstance(disk, 0, 0, 0.9),
-        MergedInstance(tiny, 100, 100, 0.7),
-    ]
-    exact = vectorize_masks(instances, TRANSFORM, 'EPSG:32608')
-    assert list(exact['score']) == [0.9, 0.7]
-    assert exact.crs.to_epsg() == 32608
-    simple = vectorize_masks(
-        instances, TRANSFORM, 'EPSG:32608', simplify_tolerance=10.0, min_area=200.0
-    )
-    assert list(simple['score']) == [0.9]
-    before = len(exact.geometry[0].exterior.coords)
-    after = len(simple.geometry[0].exterior.coords)
-    assert after < before / 2
-    assert simple.geometry[0].is_valid
-    assert simple.geometry[0].area == pytest.approx(exact.geometry[0].area, rel=0.05)
-
-
-def test_invalid_geometry_is_repaired() -> None:
-    bowtie = Polygon([(0, 0), (2, 2), (2, 0), (0, 2)])
-    assert not bowtie.is_valid
-    repaired = polygonal(bowtie)
-    assert repaired.is_valid and isinstance(repaired, MultiPolygon)
-    assert repaired.area == pytest.approx(2.0)
-    # Lines left over from a repair are dropped, polygons kept.
-    assert polygonal(Polygon([(0, 0), (1, 1), (2, 2)])).is_empty
 
 
 def test_empty_mask_gives_empty_geometry() -> None:
