@@ -22,6 +22,7 @@ from torchvision.models.detection.roi_heads import maskrcnn_inference, maskrcnn_
 from torchvision.ops import MultiScaleRoIAlign
 from torchvision.ops import boxes as box_ops
 
+from .boxes import jitter_boxes
 from .heads import (
     BoxPredictor,
     build_box_head,
@@ -67,6 +68,10 @@ class CascadeRoIHeads(nn.Module):
         score_threshold: float = 0.05,
         nms_threshold: float = 0.5,
         rois_per_image: int = 512,
+        positive_fraction: float = 0.25,
+        jitter_copies: int = 0,
+        jitter_amount: float = 0.15,
+        min_box_size: float = 1e-2,
     ) -> None:
         """Build the stages.
 
@@ -82,6 +87,14 @@ class CascadeRoIHeads(nn.Module):
             score_threshold: detections below it are dropped.
             nms_threshold: IoU of the per-class NMS at test time.
             rois_per_image: RoIs sampled per image for the first stage.
+            positive_fraction: largest share of positives among them.
+            jitter_copies: jittered copies of each ground-truth box added to
+                the proposals while training (see
+                :func:`~rtsgeo.models.boxes.jitter_boxes`).
+            jitter_amount: largest relative shift and log-scale change of a
+                jittered copy.
+            min_box_size: detections narrower or lower than this (pixels) are
+                dropped.
         """
         super().__init__()
         self.stages = len(ious)
@@ -97,7 +110,12 @@ class CascadeRoIHeads(nn.Module):
         self.mask_head, self.mask_predictor = build_mask_head(channels, num_classes)
         self.box_coders = [det_utils.BoxCoder(w) for w in _STAGE_WEIGHTS[: self.stages]]
         self.matchers = [det_utils.Matcher(iou, iou, False) for iou in ious]
-        self.sampler = det_utils.BalancedPositiveNegativeSampler(rois_per_image, 0.25)
+        self.sampler = det_utils.BalancedPositiveNegativeSampler(
+            rois_per_image, positive_fraction
+        )
+        self.jitter_copies = jitter_copies
+        self.jitter_amount = jitter_amount
+        self.min_box_size = min_box_size
         self.detections_per_image = detections_per_image
         self.score_threshold = score_threshold
         self.nms_threshold = nms_threshold
@@ -178,7 +196,16 @@ class CascadeRoIHeads(nn.Module):
         targets: list[dict[str, Tensor]],
     ) -> dict[str, Tensor]:
         boxes = [
-            torch.cat([p, t['boxes']]) for p, t in zip(proposals, targets, strict=True)
+            torch.cat(
+                [
+                    p,
+                    t['boxes'],
+                    jitter_boxes(
+                        t['boxes'], self.jitter_copies, self.jitter_amount, shape
+                    ),
+                ]
+            )
+            for p, t, shape in zip(proposals, targets, image_shapes, strict=True)
         ]
         losses: dict[str, Tensor] = {}
         for stage in range(self.stages):
@@ -252,6 +279,7 @@ class CascadeRoIHeads(nn.Module):
                 self.score_threshold,
                 self.nms_threshold,
                 self.detections_per_image,
+                self.min_box_size,
             )
             results.append(dict(zip(('boxes', 'scores', 'labels'), kept, strict=True)))
         logits = self._mask_logits(

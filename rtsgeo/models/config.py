@@ -81,6 +81,36 @@ class ModelConfig:
         drop_path_rate: stochastic depth of the MViTv2 trunks.
         detections_per_image: most detections returned per image.
         score_threshold: detections below this score are dropped.
+        anchor_scales: multipliers of each level's anchor size: several anchor
+            sizes per level (RetinaNet uses ``(1, 2**(1/3), 2**(2/3))``), so
+            objects between two levels' sizes still find an anchor of their
+            size. ``(1.0,)`` is the paper's one size per level.
+        anchor_density: anchor centres per stride along each axis (FaceBoxes'
+            anchor densification). At 1 the centres are a stride apart; at 2
+            the stride-4 level has centres 2 px apart, which small objects need
+            to reach the RPN's IoU 0.7 with any anchor.
+        rpn_fg_iou: anchors at or above this IoU with an object are RPN
+            positives (torchvision and the paper: 0.7). Each object's best
+            anchors are positives whatever their IoU.
+        rpn_bg_iou: anchors below this IoU with every object are RPN negatives.
+        roi_samples_per_image: RoIs sampled per image for the first box stage
+            (detectron2: 512).
+        roi_positive_fraction: largest share of positives among those RoIs.
+        gt_jitter_copies: while training, this many randomly shifted and
+            rescaled copies of each ground-truth box join the RPN's proposals
+            (:func:`rtsgeo.models.boxes.jitter_boxes`), so the box heads see
+            enough positives of objects the young RPN misses. 0 (the paper's
+            setting) adds only the ground-truth boxes themselves.
+        gt_jitter_amount: largest relative shift and log-scale change of a
+            jittered copy (0.15: most copies at IoU 0.5-0.9 with their box).
+        min_box_size: detections narrower or lower than this many pixels are
+            dropped before non-maximum suppression (a sub-pixel sliver holds
+            no pixel of an object).
+        aux_seg_weight: weight of an auxiliary dense RTS segmentation loss
+            (binary cross-entropy of a small head on the finest fused pyramid
+            level against the union of the instance masks); extra per-pixel
+            supervision of the features, as panoptic models add. 0 disables
+            it (no head is built).
     """
 
     modalities: tuple[str, ...] = ('rgb',)
@@ -105,6 +135,16 @@ class ModelConfig:
     drop_path_rate: float = 0.0
     detections_per_image: int = 100
     score_threshold: float = 0.05
+    anchor_scales: tuple[float, ...] = (1.0,)
+    anchor_density: int = 1
+    rpn_fg_iou: float = 0.7
+    rpn_bg_iou: float = 0.3
+    roi_samples_per_image: int = 512
+    roi_positive_fraction: float = 0.25
+    gt_jitter_copies: int = 0
+    gt_jitter_amount: float = 0.15
+    min_box_size: float = 1.0
+    aux_seg_weight: float = 0.0
 
     def __post_init__(self) -> None:
         self.validate()
@@ -158,6 +198,7 @@ class ModelConfig:
             f'fpn_channels={self.fpn_channels} must be divisible by '
             f'fusion_heads={self.fusion_heads}',
         )
+        self._validate_learning_options()
         _check(self.num_classes >= 2, 'num_classes counts background: use >= 2')
         _check(
             not self.unimodal_checkpoints
@@ -167,6 +208,37 @@ class ModelConfig:
         _check(
             not (self.unimodal_checkpoints and self.fusion == 'channel_expansion'),
             'channel_expansion has a single trunk: it cannot load unimodal_checkpoints',
+        )
+
+    def _validate_learning_options(self) -> None:
+        _check(
+            bool(self.anchor_scales) and min(self.anchor_scales) > 0,
+            f'anchor_scales={self.anchor_scales}: give positive multipliers',
+        )
+        _check(
+            self.anchor_density >= 1,
+            f'anchor_density={self.anchor_density}: use an integer >= 1',
+        )
+        _check(
+            0 < self.rpn_bg_iou <= self.rpn_fg_iou <= 1,
+            f'rpn_bg_iou={self.rpn_bg_iou}, rpn_fg_iou={self.rpn_fg_iou}: '
+            'need 0 < rpn_bg_iou <= rpn_fg_iou <= 1',
+        )
+        _check(
+            self.roi_samples_per_image >= 1 and 0 < self.roi_positive_fraction <= 1,
+            f'roi_samples_per_image={self.roi_samples_per_image}, '
+            f'roi_positive_fraction={self.roi_positive_fraction}: need >= 1 and '
+            'a fraction in (0, 1]',
+        )
+        _check(
+            self.gt_jitter_copies >= 0 and 0 <= self.gt_jitter_amount < 1,
+            f'gt_jitter_copies={self.gt_jitter_copies}, gt_jitter_amount='
+            f'{self.gt_jitter_amount}: need copies >= 0 and 0 <= amount < 1',
+        )
+        _check(
+            self.min_box_size >= 0 and self.aux_seg_weight >= 0,
+            f'min_box_size={self.min_box_size}, aux_seg_weight='
+            f'{self.aux_seg_weight}: use values >= 0',
         )
 
     def with_overrides(self, **overrides: Any) -> ModelConfig:

@@ -12,12 +12,15 @@ from torchvision.models.detection.image_list import ImageList
 from torchvision.models.detection.rpn import RegionProposalNetwork, RPNHead
 from torchvision.models.detection.transform import GeneralizedRCNNTransform
 
-from .backbone import MultimodalBackbone
+from .anchors import DenseAnchorGenerator
+from .backbone import LEVELS, MultimodalBackbone
 from .cascade import CascadeRoIHeads
 from .config import ModelConfig, get_preset
+from .heads import DenseSegmentationHead, dense_segmentation_loss
 
 __all__ = [
     'MultimodalCascadeMaskRCNN',
+    'build_anchor_generator',
     'build_model',
     'build_model_from_preset',
     'count_parameters',
@@ -61,7 +64,8 @@ class MultimodalCascadeMaskRCNN(GeneralizedRCNN):
     = 1) and ``masks`` (uint8 ``(N, H, W)``); ``N`` may be 0. Train mode
     returns the losses ``loss_objectness``, ``loss_rpn_box_reg``,
     ``loss_classifier_stage{k}``, ``loss_box_reg_stage{k}`` (k < stages) and
-    ``loss_mask``; eval mode returns per image ``boxes``, ``scores``,
+    ``loss_mask`` (and ``loss_aux_seg`` when ``config.aux_seg_weight`` > 0);
+    eval mode returns per image ``boxes``, ``scores``,
     ``labels`` and ``masks`` (float ``(N, 1, H, W)`` probabilities).
     """
 
@@ -72,15 +76,12 @@ class MultimodalCascadeMaskRCNN(GeneralizedRCNN):
             config: the model configuration.
         """
         backbone = MultimodalBackbone(config)
-        anchors = AnchorGenerator(
-            tuple((size,) for size in config.anchor_sizes),
-            (config.anchor_aspect_ratios,) * len(config.anchor_sizes),
-        )
+        anchors = build_anchor_generator(config)
         rpn = RegionProposalNetwork(
             anchors,
-            RPNHead(config.fpn_channels, len(config.anchor_aspect_ratios)),
-            fg_iou_thresh=0.7,
-            bg_iou_thresh=0.3,
+            RPNHead(config.fpn_channels, anchors.num_anchors_per_location()[0]),
+            fg_iou_thresh=config.rpn_fg_iou,
+            bg_iou_thresh=config.rpn_bg_iou,
             batch_size_per_image=256,
             positive_fraction=0.5,
             pre_nms_top_n={'training': 2000, 'testing': 1000},
@@ -97,9 +98,63 @@ class MultimodalCascadeMaskRCNN(GeneralizedRCNN):
             fc_dim=config.box_fc_dim,
             detections_per_image=config.detections_per_image,
             score_threshold=config.score_threshold,
+            rois_per_image=config.roi_samples_per_image,
+            positive_fraction=config.roi_positive_fraction,
+            jitter_copies=config.gt_jitter_copies,
+            jitter_amount=config.gt_jitter_amount,
+            min_box_size=config.min_box_size,
         )
         super().__init__(backbone, rpn, heads, _StackedImageTransform())
         self.config = config
+        self.aux_seg = (
+            DenseSegmentationHead(config.fpn_channels)
+            if config.aux_seg_weight > 0
+            else None
+        )
+
+    def forward(
+        self, images: Tensor | list[Tensor], targets: Targets | None = None
+    ) -> dict[str, Tensor] | Targets:
+        """Losses (train mode) or detections (eval mode); see the class."""
+        if self.training and targets is None:
+            raise ValueError('targets are needed in train mode')
+        batch, targets = self.transform(images, targets)
+        features = self.backbone(batch.tensors)
+        proposals, losses = self.rpn(batch, features, targets)
+        detections, head_losses = self.roi_heads(
+            features, proposals, batch.image_sizes, targets
+        )
+        if not self.training:
+            return self.transform.postprocess(
+                detections, batch.image_sizes, batch.image_sizes
+            )
+        losses.update(head_losses)
+        if self.aux_seg is not None and targets is not None:
+            logits = self.aux_seg(features[LEVELS[0]], batch.tensors.shape[-2:])
+            aux = dense_segmentation_loss(logits, targets)
+            losses['loss_aux_seg'] = aux * self.config.aux_seg_weight
+        return losses
+
+
+def build_anchor_generator(config: ModelConfig) -> AnchorGenerator:
+    """The RPN's anchors: torchvision's, or dense ones when the options ask.
+
+    The paper's setting (one scale, density 1) keeps torchvision's
+    :class:`AnchorGenerator` exactly; ``anchor_scales`` or ``anchor_density``
+    switch to :class:`~rtsgeo.models.anchors.DenseAnchorGenerator`.
+    """
+    if tuple(config.anchor_scales) == (1.0,) and config.anchor_density == 1:
+        return AnchorGenerator(
+            tuple((size,) for size in config.anchor_sizes),
+            (config.anchor_aspect_ratios,) * len(config.anchor_sizes),
+        )
+    return DenseAnchorGenerator(
+        config.anchor_sizes,
+        config.anchor_aspect_ratios,
+        strides=[4 * 2**level for level in range(len(config.anchor_sizes))],
+        scales=config.anchor_scales,
+        density=config.anchor_density,
+    )
 
 
 def build_model(config: ModelConfig) -> MultimodalCascadeMaskRCNN:

@@ -9,10 +9,14 @@ from torchvision.models.detection.faster_rcnn import FastRCNNConvFCHead, TwoMLPH
 from torchvision.models.detection.mask_rcnn import MaskRCNNHeads, MaskRCNNPredictor
 from torchvision.ops import boxes as box_ops
 
+from .boxes import drop_degenerate_boxes
+
 __all__ = [
     'BoxPredictor',
+    'DenseSegmentationHead',
     'build_box_head',
     'build_mask_head',
+    'dense_segmentation_loss',
     'fast_rcnn_loss',
     'select_detections',
 ]
@@ -91,6 +95,7 @@ def select_detections(
     score_threshold: float,
     nms_threshold: float,
     limit: int,
+    min_size: float = 1e-2,
 ) -> tuple[Tensor, Tensor, Tensor]:
     """Per-class score threshold, NMS and top-k of one image's RoIs.
 
@@ -100,6 +105,7 @@ def select_detections(
         score_threshold: drop detections below it.
         nms_threshold: IoU of per-class non-maximum suppression.
         limit: most detections kept.
+        min_size: boxes narrower or lower than this (pixels) are dropped.
 
     Returns:
         Boxes, scores and labels of the kept detections, best first.
@@ -110,7 +116,59 @@ def select_detections(
     scores, labels = scores[:, 1:].reshape(-1), labels.reshape(-1)
     keep = torch.where(scores > score_threshold)[0]
     boxes, scores, labels = boxes[keep], scores[keep], labels[keep]
-    keep = box_ops.remove_small_boxes(boxes, min_size=1e-2)
+    keep = drop_degenerate_boxes(boxes, max(min_size, 1e-2))
     boxes, scores, labels = boxes[keep], scores[keep], labels[keep]
     keep = box_ops.batched_nms(boxes, scores, labels, nms_threshold)[:limit]
     return boxes[keep], scores[keep], labels[keep]
+
+
+class DenseSegmentationHead(nn.Module):
+    """RTS logits for every pixel from one pyramid level (auxiliary loss only).
+
+    A 3x3 convolution, ReLU and a 1x1 convolution, upsampled bilinearly to the
+    input size. Its loss adds per-pixel supervision to the shared features;
+    its output is not used at inference.
+    """
+
+    def __init__(self, channels: int) -> None:
+        """Build the two convolutions.
+
+        Args:
+            channels: channels of the pyramid level.
+        """
+        super().__init__()
+        self.conv = nn.Conv2d(channels, channels, 3, padding=1)
+        self.logits = nn.Conv2d(channels, 1, 1)
+
+    def forward(self, features: Tensor, size: tuple[int, int] | torch.Size) -> Tensor:
+        """``(B, 1, H, W)`` logits at the input ``size``."""
+        x = self.logits(F.relu(self.conv(features)))
+        return F.interpolate(x, size=tuple(size), mode='bilinear', align_corners=False)
+
+
+def dense_segmentation_loss(logits: Tensor, targets: list[dict[str, Tensor]]) -> Tensor:
+    """Binary cross-entropy plus soft Dice against the union of instance masks.
+
+    Dice keeps the loss informative when objects cover a fraction of a
+    percent of the pixels, where cross-entropy alone is satisfied by
+    predicting background everywhere.
+
+    Args:
+        logits: ``(B, 1, H, W)`` logits.
+        targets: one dict per image with ``masks`` (``(N, H, W)``, N may be 0).
+
+    Returns:
+        The scalar loss.
+    """
+    truth = torch.stack(
+        [
+            t['masks'].amax(0).to(logits.dtype)
+            if len(t['masks'])
+            else logits.new_zeros(logits.shape[-2:])
+            for t in targets
+        ]
+    )[:, None]
+    bce = F.binary_cross_entropy_with_logits(logits, truth)
+    prob = logits.sigmoid()
+    dice = 1 - (2 * (prob * truth).sum() + 1) / (prob.sum() + truth.sum() + 1)
+    return bce + dice

@@ -110,6 +110,7 @@ def train_steps(
     chip_size: int = 256,
     lr: float = 1e-3,
     anchor_sizes: list[int] | None = None,
+    model_options: dict[str, Any] | None = None,
     positive_fraction: float = 0.5,
     seed: int = 0,
     name: str | None = None,
@@ -134,6 +135,8 @@ def train_steps(
         chip_size: side of the training chips read into memory.
         lr: learning rate.
         anchor_sizes: one anchor size per pyramid level (default: the preset's).
+        model_options: more :class:`~rtsgeo.models.ModelConfig` fields to
+            override, for example ``{'gt_jitter_copies': 16}``.
         positive_fraction: share of windows placed on a labelled object.
         seed: seed of the weights, the windows and their order.
         name: model name written into saved files (default: the preset).
@@ -161,6 +164,7 @@ def train_steps(
     }
     if anchor_sizes is not None:
         options['anchor_sizes'] = list(anchor_sizes)
+    options.update(model_options or {})
     task = InstanceSegmentationTask(
         model=model,
         model_options=options,

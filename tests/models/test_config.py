@@ -26,6 +26,12 @@ def test_paper_presets_exist() -> None:
         ({'fusion_heads': 7}, 'divisible'),
         ({'unimodal_checkpoints': ('a.pt', 'b.pt')}, 'one path per modality'),
         ({'colour': 'red'}, 'unknown ModelConfig field'),
+        ({'roi_samples_per_image': 0}, 'roi_samples_per_image'),
+        ({'roi_positive_fraction': 0.0}, 'roi_positive_fraction'),
+        ({'gt_jitter_copies': -1}, 'gt_jitter_copies'),
+        ({'gt_jitter_amount': 1.5}, 'gt_jitter_amount'),
+        ({'min_box_size': -1.0}, 'min_box_size'),
+        ({'aux_seg_weight': -0.1}, 'aux_seg_weight'),
     ],
 )
 def test_invalid_configs(overrides: dict, message: str) -> None:
@@ -40,3 +46,11 @@ def test_channel_expansion_cannot_load_unimodal() -> None:
             fusion='channel_expansion',
             unimodal_checkpoints=('a.pt', 'b.pt'),
         )
+
+
+def test_paper_presets_keep_the_paper_learning_setup() -> None:
+    for name, config in PRESETS.items():
+        assert config.anchor_scales == (1.0,) and config.anchor_density == 1, name
+        assert (config.rpn_fg_iou, config.rpn_bg_iou) == (0.7, 0.3), name
+        assert config.roi_samples_per_image == 512, name
+        assert config.gt_jitter_copies == 0 and config.aux_seg_weight == 0, name

@@ -147,3 +147,49 @@ def test_count_parameters_counts_frozen(fused) -> None:
 def test_unknown_preset() -> None:
     with pytest.raises(ConfigError, match='unknown model preset'):
         build_model_from_preset('cascade_vit_h')
+
+
+def test_auxiliary_segmentation_loss_trains_its_head() -> None:
+    torch.manual_seed(0)
+    model = build_model_from_preset('nano_mask_rcnn_rgb', aux_seg_weight=0.5)
+    losses = model(images(3), make_targets([2, 0]))
+    assert 'loss_aux_seg' in losses and torch.isfinite(losses['loss_aux_seg'])
+    losses['loss_aux_seg'].backward()
+    assert model.aux_seg is not None
+    assert model.aux_seg.logits.weight.grad.abs().sum() > 0
+    model.eval()
+    with torch.no_grad():
+        assert set(model(images(3, batch=1))[0]) == {
+            'boxes',
+            'scores',
+            'labels',
+            'masks',
+        }
+
+
+def test_no_auxiliary_head_by_default() -> None:
+    model = build_model_from_preset('nano_mask_rcnn_rgb')
+    assert model.aux_seg is None
+    assert 'loss_aux_seg' not in model(images(3), make_targets([1, 1]))
+
+
+def test_learning_options_reach_the_heads() -> None:
+    model = build_model_from_preset(
+        'nano_cascade_rgb',
+        rpn_fg_iou=0.5,
+        rpn_bg_iou=0.2,
+        roi_samples_per_image=128,
+        roi_positive_fraction=0.5,
+        gt_jitter_copies=8,
+        min_box_size=2.0,
+    )
+    matcher = model.rpn.proposal_matcher
+    assert (matcher.high_threshold, matcher.low_threshold) == (0.5, 0.2)
+    sampler = model.roi_heads.sampler
+    assert (sampler.batch_size_per_image, sampler.positive_fraction) == (128, 0.5)
+    assert model.roi_heads.jitter_copies == 8
+    assert model.roi_heads.min_box_size == 2.0
+    model.eval()
+    with torch.no_grad():
+        boxes = model(images(3, batch=1))[0]['boxes']
+    assert ((boxes[:, 2:] - boxes[:, :2]) >= 2.0).all()

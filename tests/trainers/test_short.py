@@ -20,6 +20,7 @@ def test_trains_evaluates_and_saves(synthetic_root: Path, tmp_path: Path) -> Non
         patch_size=64,
         chip_size=128,
         anchor_sizes=[4, 8, 16, 32, 64],
+        model_options={'anchor_density': 2, 'gt_jitter_copies': 4},
         seed=1,
         name='short-test',
         accelerator='cpu',
@@ -28,6 +29,7 @@ def test_trains_evaluates_and_saves(synthetic_root: Path, tmp_path: Path) -> Non
     assert run.seconds > 0
     assert run.datamodule.positive_fraction == 0.5
     assert run.task.config.fusion == 'residual_cross_attention'
+    assert run.task.model.roi_heads.jitter_copies == 4
     assert set(run.datamodule.stats or {}) == {'rgb', 'nir'}
     for split in ('val', 'test'):
         metrics = run.evaluate(split)
@@ -38,6 +40,7 @@ def test_trains_evaluates_and_saves(synthetic_root: Path, tmp_path: Path) -> Non
     model, info = load_trained_model(path)
     assert info.name == 'short-test'
     assert info.config.modalities == ('rgb', 'nir')
+    assert info.config.anchor_density == 2
     assert info.stats == run.datamodule.stats
     trained = run.task.model.state_dict()
     for key, value in model.state_dict().items():

@@ -1,0 +1,124 @@
+"""Memorisation probe: can the detector fit 16 real s2-rts-lubka1 training chips?
+
+A correct detector memorises a handful of images; one that does not has a
+learning problem no amount of data fixes. The probe copies 16 training chips
+(every tenth file of ``train``, sorted by name: 42 slumps as 8-connected
+components, median box 8 x 7 px) into a folder whose train, val and test
+splits are those same chips, trains the fused nano model (RGB + NDVI + NIR,
+residual cross-attention) with :func:`rtsgeo.trainers.train_steps`, and scores
+it on the same chips' 128 px grid windows with ``ShortTraining.evaluate``.
+
+    python benchmarks/lubka1_memorisation.py --steps 300 --options small-objects
+    python benchmarks/lubka1_memorisation.py --steps 300 --options none
+
+``--options`` is ``none`` (the preset as it is), ``small-objects`` (the
+options of :data:`SMALL_OBJECT_OPTIONS`) or a JSON object of ModelConfig
+fields. Prints training-set mask and box AP50, mask recall, the wall time and
+the command, and writes ``memorisation.json`` in ``--out``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import shutil
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from rtsgeo._datadir import data_dir
+
+#: The ModelConfig options that make the nano model learn small slumps.
+SMALL_OBJECT_OPTIONS: dict[str, Any] = {
+    'anchor_sizes': [4, 8, 16, 32, 64],
+    'anchor_scales': [1.0, 1.26, 1.59],
+    'anchor_density': 2,
+    'rpn_fg_iou': 0.5,
+    'gt_jitter_copies': 16,
+    'min_box_size': 1.0,
+}
+
+
+def memorisation_root(lubka1: Path, out: Path, chips: int = 16) -> Path:
+    """Copy ``chips`` training chips into ``out`` as its train, val and test.
+
+    Args:
+        lubka1: the ``s2-rts-lubka1`` folder.
+        out: where the layout is written.
+        chips: how many chips (every tenth file of ``train``, by name).
+
+    Returns:
+        ``out``.
+    """
+    names = sorted(p.name for p in (lubka1 / 'train' / 'image').glob('*.tif'))
+    for split in ('train', 'val', 'test'):
+        for kind in ('image', 'mask'):
+            folder = out / split / kind
+            folder.mkdir(parents=True, exist_ok=True)
+            for name in names[::10][:chips]:
+                shutil.copy(lubka1 / 'train' / kind / name, folder / name)
+    return out
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('--steps', type=int, default=300)
+    parser.add_argument('--batch-size', type=int, default=4)
+    parser.add_argument('--lr', type=float, default=1e-3)
+    parser.add_argument('--positive-fraction', type=float, default=0.5)
+    parser.add_argument('--seed', type=int, default=0)
+    parser.add_argument('--options', default='small-objects')
+    parser.add_argument('--threads', type=int, default=2)
+    parser.add_argument('--progress', action='store_true', help='progress bar')
+    parser.add_argument('--out', type=Path, default=Path('bench-memorisation'))
+    args = parser.parse_args()
+    base = data_dir()
+    if base is None or not (base / 's2-rts-lubka1').is_dir():
+        print('s2-rts-lubka1 not found: set RTSGEO_DATA_DIR', file=sys.stderr)
+        return 2
+    torch.set_num_threads(args.threads)
+    if args.options == 'none':
+        options: dict[str, Any] = {}
+    elif args.options == 'small-objects':
+        options = dict(SMALL_OBJECT_OPTIONS)
+    else:
+        options = json.loads(args.options)
+    from rtsgeo.trainers import train_steps
+
+    args.out.mkdir(parents=True, exist_ok=True)
+    root = memorisation_root(base / 's2-rts-lubka1', args.out / 'chips')
+    start = time.perf_counter()
+    run = train_steps(
+        root,
+        ['rgb', 'ndvi', 'nir'],
+        fusion='residual_cross_attention',
+        steps=args.steps,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        anchor_sizes=[4, 8, 16, 32, 64],
+        model_options=options,
+        positive_fraction=args.positive_fraction,
+        seed=args.seed,
+        progress=args.progress,
+    )
+    metrics = run.evaluate('test')
+    report = {
+        'command': 'python ' + shlex.join(sys.argv),
+        'options': options,
+        'train_seconds': round(run.seconds, 1),
+        'seconds': round(time.perf_counter() - start, 1),
+        'train_mask_ap50': metrics['test_segm_map_50'],
+        'train_box_ap50': metrics['test_bbox_map_50'],
+        'metrics': metrics,
+    }
+    (args.out / 'memorisation.json').write_text(json.dumps(report, indent=2))
+    print(json.dumps({k: v for k, v in report.items() if k != 'metrics'}, indent=2))
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
