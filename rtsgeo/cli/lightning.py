@@ -1,18 +1,9 @@
 """``rtsgeo fit|validate|test|predict``: LightningCLI with YAML configs.
 
-As in TorchGeo, a config names the task and the datamodule by class path::
-
-    model:
-      class_path: rtsgeo.trainers.InstanceSegmentationTask
-      init_args: {model: nano_cascade_rgb, lr: 1.0e-4}
-    data:
-      class_path: rtsgeo.datamodules.RTSDataModule
-      init_args: {root: data/, modalities: [rgb], patch_size: 64}
-    trainer: {max_epochs: 12, gradient_clip_val: 1.0}
-
-``rtsgeo fit --config run.yaml`` trains, keeping the checkpoint with the best
-validation mask AP50 (section ``checkpoint:`` configures it) and printing a
-summary at the end. This module only hands the arguments to
+A config names the task and the datamodule by class path, as in TorchGeo (see
+:mod:`rtsgeo.trainers.lightning_cli` for an example). ``rtsgeo fit --config
+run.yaml`` trains, keeping the checkpoint with the best validation mask AP50
+and printing a summary at the end. This module only hands the arguments to
 :func:`rtsgeo.trainers.lightning_cli.build_cli`, imported when a command runs,
 so ``rtsgeo --help`` stays fast.
 """
