@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from typing import Any
 
@@ -75,6 +76,7 @@ class RasterSource:
         self.resampling = resampling
         self.cache = cache
         self._handles: dict[str, DatasetReader | WarpedVRT] = {}
+        self._pid = os.getpid()
         self.index = self._footprints(CRS.from_user_input(crs or self.infos[0].crs))
         self.res = res or self._default_res()
 
@@ -148,6 +150,12 @@ class RasterSource:
         return torch.from_numpy(dest)
 
     def _open(self, path: str) -> DatasetReader | WarpedVRT:
+        if self._pid != os.getpid():
+            # A forked DataLoader worker: GDAL handles opened by the parent share
+            # its file offsets, and concurrent reads through them return corrupt
+            # blocks. The worker opens its own (the parent's are left alone).
+            self._handles = {}
+            self._pid = os.getpid()
         handle = self._handles.get(path)
         if handle is not None:
             return handle

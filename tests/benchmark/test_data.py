@@ -38,3 +38,20 @@ def test_benchmark_data_text_and_errors(
     assert main(['benchmark', 'data', '--root', str(tmp_path / 'none')]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and 'does not exist' in err[0]
+
+
+@pytest.mark.data
+def test_two_workers_read_real_chips(capsys: pytest.CaptureFixture[str]) -> None:
+    # Regression: file handles opened in the parent (statistics) were shared by
+    # forked workers and their concurrent reads failed with decoding errors.
+    from rtsgeo._datadir import data_dir
+
+    base = data_dir()
+    if base is None or not (base / 's2-rts-lubka1').is_dir():
+        pytest.skip('s2-rts-lubka1 is absent: set RTSGEO_DATA_DIR to the real data')
+    root = base / 's2-rts-lubka1'
+    argv = ['benchmark', 'data', '--root', str(root), '--workers', '2', '--json']
+    assert main([*argv, '--batch-size', '4', '--batches', '10']) == 0
+    row = json.loads(capsys.readouterr().out)
+    # Batches hold windows of one CRS, so the last of a group can be short.
+    assert row['workers'] == 2 and 30 <= row['windows'] <= 44

@@ -265,3 +265,29 @@ def test_uncached_reads_match_cached(tmp_path: Path) -> None:
     assert handles_on(path) == 1  # kept open for the next read
     torch.testing.assert_close(cached[query]['image'], image)
     assert handles_on(path) == 1
+
+
+def test_forked_worker_opens_its_own_handles(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GDAL handles opened before a DataLoader forks its workers share their
+    # file offsets with the parent: a worker must open its own.
+    import os
+
+    from rtsgeo.datasets import _reader
+
+    path = write(tmp_path / 'scene.tif', bgrn(), descriptions=BGRN)
+    dataset = MultimodalRasterDataset(path, modalities=('rgb', 'ndvi'))
+    query = first_query(dataset)
+    image = dataset[query]['image']
+    assert handles_on(path) == 1
+    # The parent process keeps its handle (here: this reference to it).
+    parents = list(dataset._sources[0]._handles.values())
+    parent = os.getpid()
+    monkeypatch.setattr(_reader.os, 'getpid', lambda: parent + 1)
+    torch.testing.assert_close(dataset[query]['image'], image)
+    assert handles_on(path) == 2  # the "worker's" own handle beside the parent's
+    torch.testing.assert_close(dataset[query]['image'], image)
+    assert handles_on(path) == 2  # and it is reused
+    assert all(not h.closed for h in parents)
+    assert all(h not in parents for h in dataset._sources[0]._handles.values())
