@@ -19,10 +19,10 @@ import geopandas as gpd
 import rasterio.features
 import shapely
 import torch
-from affine import Affine
 from torch.utils.data import DataLoader, Dataset
 
 from ..datasets import build_instance_dataset, collate_instances
+from ..datasets._geo import window_transform
 from ..datasets._instances import boxes_from_masks, pack_instances
 from ..samplers import CRSGroupedGeoSampler, SceneGridGeoSampler
 from ..transforms import NormalizeModalities, compute_modality_stats
@@ -78,15 +78,7 @@ def _inside(
     area: shapely.Geometry, query: Any, height: int, width: int
 ) -> torch.Tensor:
     """``(H, W)`` bool: the pixels of a window whose centre lies in *area*."""
-    x, y = query[0], query[1]
-    transform = Affine(
-        (x.stop - x.start) / width,
-        0.0,
-        x.start,
-        0.0,
-        (y.start - y.stop) / height,
-        y.stop,
-    )
+    transform = window_transform(query[0], query[1], width, height)
     outside = rasterio.features.geometry_mask(
         [area], out_shape=(height, width), transform=transform
     )

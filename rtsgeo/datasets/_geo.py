@@ -16,10 +16,17 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
+from affine import Affine
 from pyproj import CRS
 from torchgeo.datasets.utils import GeoSlice
 
-__all__ = ['all_time', 'footprint_index', 'resolve_query', 'rows_in_window']
+__all__ = [
+    'all_time',
+    'footprint_index',
+    'resolve_query',
+    'rows_in_window',
+    'window_transform',
+]
 
 
 def all_time() -> pd.Interval:
@@ -82,3 +89,18 @@ def rows_in_window(
     window = shapely.box(x.start, y.start, x.stop, y.stop)
     hits = index.iloc[np.sort(index.sindex.query(window, predicate='intersects'))]
     return hits[hits.index.overlaps(pd.Interval(t.start, t.stop))]
+
+
+def window_transform(x: slice, y: slice, width: int, height: int) -> Affine:
+    """The affine transform of a ``width`` x ``height`` pixel grid over a window.
+
+    rasterio.transform.from_bounds, without its Affine ``*`` deprecation.
+    """
+    return Affine(
+        (x.stop - x.start) / width,
+        0.0,
+        x.start,
+        0.0,
+        (y.start - y.stop) / height,
+        y.stop,
+    )

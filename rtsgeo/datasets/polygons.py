@@ -27,7 +27,7 @@ from ..errors import (
     EmptyLabelsError,
     InvalidPolygonsError,
 )
-from ._geo import footprint_index, resolve_query, rows_in_window
+from ._geo import footprint_index, resolve_query, rows_in_window, window_transform
 from ._instances import pack_instances
 
 __all__ = ['VECTOR_SUFFIXES', 'InstancePolygonDataset']
@@ -276,15 +276,7 @@ class InstancePolygonDataset(GeoDataset):
             raise IndexError(msg)
         width = round((x.stop - x.start) / x.step)
         height = round((y.stop - y.start) / y.step)
-        # rasterio.transform.from_bounds, without its Affine '*' deprecation.
-        transform = Affine(
-            (x.stop - x.start) / width,
-            0.0,
-            x.start,
-            0.0,
-            (y.start - y.stop) / height,
-            y.stop,
-        )
+        transform = window_transform(x, y, width, height)
         window = shapely.box(x.start, y.start, x.stop, y.stop)
         masks = []
         for filepath in index.filepath:

@@ -12,37 +12,26 @@ and prints the figures.
 
 from __future__ import annotations
 
+import importlib.util
 import os
-import shutil
+import types
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from rtsgeo.trainers import train_steps
 
 STEPS = int(os.environ.get('RTSGEO_MEMORISATION_STEPS', '300'))
-
-#: The options under test (ModelConfig fields), see docs/models.md.
-SMALL_OBJECT_OPTIONS: dict[str, Any] = {
-    'anchor_sizes': [4, 8, 16, 32, 64],
-    'anchor_scales': [1.0, 1.26, 1.59],
-    'anchor_density': 2,
-    'rpn_fg_iou': 0.5,
-    'gt_jitter_copies': 16,
-    'min_box_size': 1.0,
-}
+SCRIPT = Path(__file__).parents[2] / 'benchmarks' / 'lubka1_memorisation.py'
 
 
-def copy_chips(lubka1: Path, out: Path, chips: int = 16) -> Path:
-    """Every tenth training chip, as the train, val and test splits of ``out``."""
-    names = sorted(p.name for p in (lubka1 / 'train' / 'image').glob('*.tif'))
-    for split in ('train', 'val', 'test'):
-        for kind in ('image', 'mask'):
-            (out / split / kind).mkdir(parents=True)
-            for name in names[::10][:chips]:
-                shutil.copy(lubka1 / 'train' / kind / name, out / split / kind / name)
-    return out
+def _benchmark() -> types.ModuleType:
+    """The benchmark script as a module: the test runs its chips and options."""
+    spec = importlib.util.spec_from_file_location('lubka1_memorisation', SCRIPT)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 @pytest.mark.slow
@@ -59,7 +48,8 @@ def test_fused_model_memorisation_of_16_lubka1_chips(
     lubka1 = data_dir / 's2-rts-lubka1'
     if not (lubka1 / 'train' / 'image').is_dir():
         pytest.skip(f'{lubka1} not found: set RTSGEO_DATA_DIR to the shared data')
-    root = copy_chips(lubka1, tmp_path / 'chips')
+    benchmark = _benchmark()
+    root = benchmark.memorisation_root(lubka1, tmp_path / 'chips')
     run = train_steps(
         root,
         ['rgb', 'ndvi', 'nir'],
@@ -67,7 +57,7 @@ def test_fused_model_memorisation_of_16_lubka1_chips(
         steps=STEPS,
         batch_size=4,
         patch_size=128,
-        model_options=SMALL_OBJECT_OPTIONS,
+        model_options=benchmark.SMALL_OBJECT_OPTIONS,
         seed=0,
     )
     result = run.evaluate('test')  # the test split is the training chips
