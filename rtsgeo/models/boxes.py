@@ -1,11 +1,11 @@
-"""Box helpers for small objects: jittered training proposals, degenerate boxes."""
+"""Box helpers for small objects: jittered training proposals."""
 
 from __future__ import annotations
 
 import torch
 from torch import Tensor
 
-__all__ = ['drop_degenerate_boxes', 'jitter_boxes']
+__all__ = ['jitter_boxes']
 
 
 def jitter_boxes(
@@ -52,21 +52,3 @@ def jitter_boxes(
     out[:, 0::2] = out[:, 0::2].clamp(0, width)
     out[:, 1::2] = out[:, 1::2].clamp(0, height)
     return out[(out[:, 2] > out[:, 0]) & (out[:, 3] > out[:, 1])]
-
-
-def drop_degenerate_boxes(boxes: Tensor, min_size: float) -> Tensor:
-    """Indices of the boxes at least ``min_size`` pixels wide and high.
-
-    A detection thinner than a pixel holds no pixel of an object: such
-    slivers (seen scoring 0.45 along tile edges after short trainings) are
-    dropped before non-maximum suppression.
-
-    Args:
-        boxes: ``(N, 4)`` xyxy boxes.
-        min_size: smallest width and height kept, in pixels.
-
-    Returns:
-        ``(K,)`` indices of the kept boxes, in order.
-    """
-    sides = boxes[:, 2:] - boxes[:, :2]
-    return torch.where((sides >= min_size).all(dim=1))[0]

@@ -1,7 +1,8 @@
 import torch
 from torchvision.ops import box_iou
 
-from rtsgeo.models.boxes import drop_degenerate_boxes, jitter_boxes
+from rtsgeo.models.boxes import jitter_boxes
+from rtsgeo.models.heads import select_detections
 
 BOXES = torch.tensor([[10.0, 12.0, 18.0, 19.0], [40.0, 40.0, 70.0, 52.0]])
 
@@ -45,5 +46,12 @@ def test_degenerate_boxes_are_dropped() -> None:
             [10.0, 10.0, 20.0, 30.0],
         ]
     )
-    assert drop_degenerate_boxes(boxes, 1.0).tolist() == [1, 3]
-    assert drop_degenerate_boxes(boxes, 0.05).tolist() == [0, 1, 2, 3]
+    # Scores fall with the index, so the kept boxes come out in input order.
+    scores = torch.tensor([[0.1, 0.9], [0.2, 0.8], [0.3, 0.7], [0.4, 0.6]])
+
+    def kept(min_size: float) -> list[int]:
+        found, _, _ = select_detections(boxes, scores, 0.05, 0.5, 100, min_size)
+        return [boxes.tolist().index(b) for b in found.tolist()]
+
+    assert kept(1.0) == [1, 3]
+    assert kept(0.05) == [0, 1, 2, 3]
