@@ -184,35 +184,36 @@ def build_map(slumps: gpd.GeoDataFrame, coverage: gpd.GeoDataFrame) -> go.Figure
     # ten times finer for the slumps, which are looked at zoomed in.
     tolerance = extent / 5000
     fig = go.Figure()
-    x, y = _rings(coverage.geometry, tolerance, decimals)
-    fig.add_trace(
-        go.Scatter(
-            x=x,
-            y=y,
-            mode='lines',
-            fill='toself',
-            fillcolor=COVERAGE_FILL,
-            line={'color': _COVERAGE_LINE, 'width': 1},
-            name='coverage (valid pixels)',
-            hoverinfo='skip',
-        )
-    )
-    rounded = slumps['score'].astype(float).round(2)
-    for score in sorted(rounded.unique()):
-        x, y = _rings(slumps.geometry[rounded == score], tolerance / 10, decimals)
-        color = score_color(score)
+
+    def add_filled(
+        geoms: Any, tolerance: float, fill: str, line: str, **more: Any
+    ) -> None:
+        x, y = _rings(geoms, tolerance, decimals)
         fig.add_trace(
             go.Scatter(
                 x=x,
                 y=y,
                 mode='lines',
                 fill='toself',
-                fillcolor=color,
-                line={'color': color, 'width': 1},
+                fillcolor=fill,
+                line={'color': line, 'width': 1},
                 hoverinfo='skip',
-                showlegend=False,
+                **more,
             )
         )
+
+    add_filled(
+        coverage.geometry,
+        tolerance,
+        COVERAGE_FILL,
+        _COVERAGE_LINE,
+        name='coverage (valid pixels)',
+    )
+    rounded = slumps['score'].astype(float).round(2)
+    for score in sorted(rounded.unique()):
+        color = score_color(score)
+        geoms = slumps.geometry[rounded == score]
+        add_filled(geoms, tolerance / 10, color, color, showlegend=False)
     points = slumps.geometry.representative_point()
     fig.add_trace(
         go.Scatter(

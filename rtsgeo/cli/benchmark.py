@@ -126,9 +126,9 @@ def _run_data(args: argparse.Namespace) -> int:
     from ..benchmark.data import describe_data, run_data_benchmark
     from ..errors import ConfigError
 
-    for name in ('workers', 'batches'):
-        if getattr(args, name) < (0 if name == 'workers' else 1):
-            raise ConfigError(f'--{name} {getattr(args, name)}: too small')
+    for name, least in (('workers', 0), ('batches', 1)):
+        if getattr(args, name) < least:
+            raise ConfigError(f'--{name} {getattr(args, name)}: use {least} or more')
     row = run_data_benchmark(
         args.root,
         workers=args.workers,
