@@ -14,6 +14,7 @@ calls it once at start. DataLoader workers already run one thread each.
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 from .errors import ConfigError
@@ -92,11 +93,17 @@ def configure_threads(threads: int | None = None) -> int:
     Args:
         threads: the thread count; None counts the CPUs this process may use.
 
+    Torch is not imported for this: before its import, ``OMP_NUM_THREADS`` is
+    set, which torch reads when it starts (so commands that never use torch
+    do not pay for loading it); after, its pool is resized.
+
     Returns:
         The thread count set.
     """
-    import torch
-
     count = thread_count() if threads is None else max(1, int(threads))
-    torch.set_num_threads(count)
+    torch = sys.modules.get('torch')
+    if torch is None:
+        os.environ['OMP_NUM_THREADS'] = str(count)
+    else:
+        torch.set_num_threads(count)
     return count

@@ -89,3 +89,23 @@ def test_every_command_sizes_its_threads(
     assert main(['evaluate', '--pred', 'missing.gpkg', '--truth', 'x.gpkg']) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err[-1].startswith('rtsgeo evaluate: error: RTSGEO_NUM_THREADS=')
+
+
+def test_before_torch_is_loaded_the_count_goes_through_the_environment() -> None:
+    # A fresh process: configure_threads must not import torch, and torch
+    # must start with the count.
+    import subprocess
+    import sys
+
+    code = (
+        'import sys; from rtsgeo.threads import configure_threads; '
+        'configure_threads(1); assert "torch" not in sys.modules; '
+        'import torch; print(torch.get_num_threads())'
+    )
+    env = {**os.environ, ENV_VAR: '1'}
+    env.pop('OMP_NUM_THREADS', None)
+    out = subprocess.run(
+        [sys.executable, '-c', code], capture_output=True, text=True, env=env
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == '1'
