@@ -28,6 +28,7 @@ def test_two_rank_ddp_matches_one_process(
     script.write_text(
         textwrap.dedent(
             f"""
+            import os
             import sys
             sys.path.insert(0, {str(ROOT)!r})
             from rtsgeo.campaign.distributed import run_campaign_ddp
@@ -40,7 +41,9 @@ def test_two_rank_ddp_matches_one_process(
                 devices=2,
                 fmt='parquet',
             )
-            print('SUMMARY', summary.done, summary.polygons, flush=True)
+            # Every rank reports; one write per line keeps the two ranks'
+            # lines whole on the shared pipe.
+            os.write(1, f'SUMMARY {{summary.done}} {{summary.polygons}}\\n'.encode())
             """
         )
     )
@@ -55,7 +58,8 @@ def test_two_rank_ddp_matches_one_process(
     assert result.returncode == 0, result.stderr[-3000:]
     single = tmp_path / 'single.gpkg'
     reference = run_campaign(synthetic_scenes, FakePredictor(), single, fmt='parquet')
-    assert f'SUMMARY 3 {reference.polygons}' in result.stdout
+    reports = [line for line in result.stdout.splitlines() if 'SUMMARY' in line]
+    assert reports == [f'SUMMARY 3 {reference.polygons}'] * 2, result.stdout
     assert not (tmp_path / 'ddp.gpkg.parts').exists()
     assert _content(out) == _content(single)
     runs = pyogrio.read_dataframe(out, layer='runs')
