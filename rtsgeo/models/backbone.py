@@ -93,7 +93,7 @@ class MultimodalBackbone(nn.Module):
                     build_trunk(
                         config.backbone,
                         part.stop - part.start,
-                        config.image_size,
+                        config.network_size,
                         config.drop_path_rate,
                     ),
                     config.fpn_channels,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 from torchvision.models.detection.anchor_utils import AnchorGenerator
 from torchvision.models.detection.generalized_rcnn import GeneralizedRCNN
@@ -30,15 +31,20 @@ Targets = list[dict[str, Tensor]]
 
 
 class _StackedImageTransform(GeneralizedRCNNTransform):
-    """Batches the images as they are: no resizing, no mean/std normalisation.
+    """Batches the images as they are: no mean/std normalisation, no resizing
+    unless ``scale`` asks for it.
 
     The data pipeline normalises, and tiles are already the model's size;
-    torchvision's resizing would change the pixel size RTS anchors rely on.
-    ``postprocess`` (pasting masks at input resolution) is torchvision's.
+    torchvision's resizing to a minimum side would change the pixel size RTS
+    anchors rely on. An integer ``scale`` enlarges every image by that factor
+    (bilinear) and the training targets with it (boxes multiplied, masks by
+    nearest neighbour); ``postprocess`` (torchvision's) maps the detections
+    back, boxes scaled and masks pasted at the input's size.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, scale: int = 1) -> None:
         super().__init__(1, 1, [0.0], [1.0])
+        self.scale = scale
 
     def forward(
         self, images: Tensor | list[Tensor], targets: Targets | None = None
@@ -49,8 +55,24 @@ class _StackedImageTransform(GeneralizedRCNNTransform):
             raise ValueError(msg + f'{tuple(batch.shape)}')
         if targets is not None:
             targets = [dict(t) for t in targets]  # the caller's dicts stay untouched
+        if self.scale != 1:
+            batch = F.interpolate(
+                batch, scale_factor=self.scale, mode='bilinear', align_corners=False
+            )
+            if targets is not None:
+                targets = [self._scale_target(t) for t in targets]
         size = (int(batch.shape[-2]), int(batch.shape[-1]))
         return ImageList(batch, [size] * batch.shape[0]), targets
+
+    def _scale_target(self, target: dict[str, Tensor]) -> dict[str, Tensor]:
+        target['boxes'] = target['boxes'] * self.scale
+        masks = target.get('masks')
+        if masks is not None:
+            scaled = F.interpolate(
+                masks[:, None].float(), scale_factor=self.scale, mode='nearest'
+            )
+            target['masks'] = scaled[:, 0].to(masks.dtype)
+        return target
 
 
 class MultimodalCascadeMaskRCNN(GeneralizedRCNN):
@@ -102,9 +124,11 @@ class MultimodalCascadeMaskRCNN(GeneralizedRCNN):
             positive_fraction=config.roi_positive_fraction,
             jitter_copies=config.gt_jitter_copies,
             jitter_amount=config.gt_jitter_amount,
-            min_box_size=config.min_box_size,
+            min_box_size=config.min_box_size * config.input_scale,
         )
-        super().__init__(backbone, rpn, heads, _StackedImageTransform())
+        super().__init__(
+            backbone, rpn, heads, _StackedImageTransform(config.input_scale)
+        )
         self.config = config
         self.aux_seg = (
             DenseSegmentationHead(config.fpn_channels)
@@ -125,9 +149,9 @@ class MultimodalCascadeMaskRCNN(GeneralizedRCNN):
             features, proposals, batch.image_sizes, targets
         )
         if not self.training:
-            return self.transform.postprocess(
-                detections, batch.image_sizes, batch.image_sizes
-            )
+            scale = self.config.input_scale
+            inputs = [(h // scale, w // scale) for h, w in batch.image_sizes]
+            return self.transform.postprocess(detections, batch.image_sizes, inputs)
         losses.update(head_losses)
         if self.aux_seg is not None and targets is not None:
             logits = self.aux_seg(features[LEVELS[0]], batch.tensors.shape[-2:])
@@ -141,15 +165,17 @@ def build_anchor_generator(config: ModelConfig) -> AnchorGenerator:
 
     The paper's setting (one scale, density 1) keeps torchvision's
     :class:`AnchorGenerator` exactly; ``anchor_scales`` or ``anchor_density``
-    switch to :class:`~rtsgeo.models.anchors.DenseAnchorGenerator`.
+    switch to :class:`~rtsgeo.models.anchors.DenseAnchorGenerator`. Sizes are
+    in the backbone's pixels: ``anchor_sizes`` times ``input_scale``.
     """
+    sizes = [size * config.input_scale for size in config.anchor_sizes]
     if tuple(config.anchor_scales) == (1.0,) and config.anchor_density == 1:
         return AnchorGenerator(
-            tuple((size,) for size in config.anchor_sizes),
+            tuple((size,) for size in sizes),
             (config.anchor_aspect_ratios,) * len(config.anchor_sizes),
         )
     return DenseAnchorGenerator(
-        config.anchor_sizes,
+        sizes,
         config.anchor_aspect_ratios,
         strides=[4 * 2**level for level in range(len(config.anchor_sizes))],
         scales=config.anchor_scales,

@@ -193,3 +193,44 @@ def test_learning_options_reach_the_heads() -> None:
     with torch.no_grad():
         boxes = model(images(3, batch=1))[0]['boxes']
     assert ((boxes[:, 2:] - boxes[:, :2]) >= 2.0).all()
+
+
+def test_input_scale_upsamples_inside_and_answers_at_input_size() -> None:
+    seen: list[tuple[int, ...]] = []
+    torch.manual_seed(0)
+    model = build_model_from_preset('nano_cascade_rgb', input_scale=2)
+    branch = model.backbone.branches['rgb']
+    branch.trunk.register_forward_hook(lambda m, args, out: seen.append(args[0].shape))
+    targets = make_targets([2, 1])
+    losses = model(images(3), targets)
+    assert seen[-1][-2:] == (2 * SIZE, 2 * SIZE)
+    assert all(torch.isfinite(v) for v in losses.values())
+    # the caller's targets are not rescaled in place
+    assert targets[0]['boxes'][0].tolist() == [6.0, 8.0, 38.0, 30.0]
+    assert targets[0]['masks'].shape[-1] == SIZE
+    # anchors live in the backbone's pixels
+    assert model.rpn.anchor_generator.sizes[0] == (2 * model.config.anchor_sizes[0],)
+    assert model.roi_heads.min_box_size == 2 * model.config.min_box_size
+    model.eval()
+    with torch.no_grad():
+        out = model(images(3, batch=1))[0]
+    assert out['masks'].shape[-2:] == (SIZE, SIZE)
+    assert (out['boxes'] <= SIZE).all()
+
+
+def test_input_scale_targets_scale_with_the_image() -> None:
+    from rtsgeo.models.detector import _StackedImageTransform
+
+    targets = make_targets([1])
+    batch, scaled = _StackedImageTransform(3)(images(3, batch=1), targets)
+    assert batch.tensors.shape[-2:] == (3 * SIZE, 3 * SIZE)
+    assert scaled is not None
+    assert scaled[0]['boxes'][0].tolist() == [18.0, 24.0, 114.0, 90.0]
+    assert int(scaled[0]['masks'].sum()) == 9 * int(targets[0]['masks'].sum())
+    assert scaled[0]['masks'].dtype == torch.uint8
+
+
+@pytest.mark.parametrize('scale', [0, 1.5])
+def test_input_scale_must_be_a_whole_factor(scale) -> None:
+    with pytest.raises(ConfigError, match='input_scale'):
+        build_model_from_preset('nano_cascade_rgb', input_scale=scale)
