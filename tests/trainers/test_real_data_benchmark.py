@@ -88,3 +88,22 @@ def test_smoke_run(data_dir: Path, tmp_path: Path) -> None:
         _, info = load_trained_model(report['runs'][2]['model_file'])
         assert info.config.modalities == ('rgb',)
         assert info.config.image_size == 320
+
+
+@pytest.mark.data
+def test_unknown_model_option_stops_before_training(
+    data_dir: Path, tmp_path: Path
+) -> None:
+    if not (data_dir / 's2-rts-lubka1').is_dir():
+        pytest.skip('s2-rts-lubka1 not found: set RTSGEO_DATA_DIR to the shared data')
+    argv = [
+        sys.executable, str(SCRIPT), '--out', str(tmp_path),
+        '--model-options', 'anchor_density=2', 'no_such_field=1',
+    ]  # fmt: skip
+    env = {**os.environ, 'RTSGEO_DATA_DIR': str(data_dir)}
+    done = subprocess.run(
+        argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 2
+    assert '--model-options' in done.stderr and 'no_such_field' in done.stderr
+    assert not (tmp_path / 'results.json').exists()
