@@ -164,7 +164,9 @@ def map_with_rtsgeo(
     from rtsgeo.predict import PredictorOptions, ScenePredictor
 
     options = PredictorOptions(
-        batch_size=args.batch_size, score_threshold=args.map_score_threshold
+        batch_size=args.batch_size,
+        device=args.device,
+        score_threshold=args.map_score_threshold,
     )
     predictor = ScenePredictor.from_checkpoint(model_file, options)
     gpkg.unlink(missing_ok=True)  # a campaign resumes: start afresh
@@ -230,7 +232,7 @@ def train_unet(datamodule: Any, seed: int, args: argparse.Namespace) -> Any:
     datamodule.setup('fit')
     channels = sum(s.stop - s.start for s in datamodule.channel_layout.values())
     task = build_unet(channels)
-    model, criterion = task.model, task.criterion
+    model, criterion = task.model.to(args.device), task.criterion.to(args.device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.05)
     warmup = max(args.steps // 10, 1)
     scheduler = torch.optim.lr_scheduler.LambdaLR(
@@ -240,9 +242,10 @@ def train_unet(datamodule: Any, seed: int, args: argparse.Namespace) -> Any:
     for batch in datamodule.train_dataloader():
         if len(batch['image']) == 0:
             continue
+        batch = to_device(batch, args.device)
         if datamodule.augment is not None:
             batch = datamodule.augment(batch)
-        batch = datamodule.normalize(batch)
+        batch = datamodule.normalize.to(args.device)(batch)
         target = torch.stack([m.bool().any(0) for m in batch['mask']]).float()
         loss = criterion(model(batch['image']).squeeze(1), target)
         optimizer.zero_grad()
@@ -251,6 +254,18 @@ def train_unet(datamodule: Any, seed: int, args: argparse.Namespace) -> Any:
         optimizer.step()
         scheduler.step()
     return model.eval()
+
+
+def to_device(batch: dict[str, Any], device: str) -> dict[str, Any]:
+    """A training batch's tensors (and lists of tensors) on *device*."""
+    moved: dict[str, Any] = {}
+    for key, value in batch.items():
+        if isinstance(value, Tensor):
+            value = value.to(device)
+        elif isinstance(value, list) and value and isinstance(value[0], Tensor):
+            value = [v.to(device) for v in value]
+        moved[key] = value
+    return moved
 
 
 def components(prob: Tensor) -> list[tuple[np.ndarray, float]]:
@@ -267,7 +282,9 @@ def components(prob: Tensor) -> list[tuple[np.ndarray, float]]:
 @torch.no_grad()
 def unet_probability(model: nn.Module, image: Tensor, valid: Tensor) -> Tensor:
     """``(H, W)`` probability of a normalised ``(C, H, W)`` image, 0 on nodata."""
-    return torch.sigmoid(model(image[None]))[0, 0] * valid
+    device = next((p.device for p in model.parameters()), image.device)
+    prob = torch.sigmoid(model(image[None].to(device)))[0, 0].cpu()
+    return prob * valid.cpu()
 
 
 def map_with_unet(
@@ -395,7 +412,7 @@ def score_unet_chips(model: nn.Module, datamodule: Any) -> dict[str, float]:
     metric = build_map_metric(('segm', 'bbox'))
     for batch in datamodule.test_dataloader():
         valid = batch['valid']
-        batch = datamodule.normalize(batch)
+        batch = datamodule.normalize.to('cpu')(batch)
         preds = []
         for image, ok in zip(batch['image'], valid, strict=True):
             found = components(unet_probability(model, image, ok))
@@ -513,6 +530,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=0.05,
         help='rtsgeo detections below this score are dropped when mapping '
         '(low, so that AP sees the ranking; P/R/F1 count scores >= 0.5)',
+    )
+    parser.add_argument(
+        '--device',
+        default='cuda' if torch.cuda.is_available() else 'cpu',
+        help='where the U-Net trains and every model maps (rtsgeo trains on '
+        "Lightning's 'auto' accelerator); default cuda when present",
     )
     parser.add_argument(
         '--skip-coco', action='store_true', help='skip the yang2023 chip-level rows'

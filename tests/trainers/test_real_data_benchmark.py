@@ -9,18 +9,23 @@ not the figures.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import subprocess
 import sys
+import types
 from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
 import pytest
 import rasterio
+import torch
 from scipy import ndimage
+from torch import Tensor, nn
 
+from rtsgeo.evaluation import evaluate_files
 from rtsgeo.models import load_trained_model
 
 ROOT = Path(__file__).parents[2]
@@ -107,3 +112,59 @@ def test_unknown_model_option_stops_before_training(
     assert done.returncode == 2
     assert '--model-options' in done.stderr and 'no_such_field' in done.stderr
     assert not (tmp_path / 'results.json').exists()
+
+
+def _benchmark(monkeypatch: pytest.MonkeyPatch) -> types.ModuleType:
+    """The benchmark script as a module (it imports train_lubka1 beside it)."""
+    monkeypatch.syspath_prepend(str(SCRIPT.parent))
+    spec = importlib.util.spec_from_file_location('real_data', SCRIPT)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+class _Oracle(nn.Module):
+    """Returns, chip after chip, logits that are the chip's own truth mask."""
+
+    def __init__(self, masks: list[np.ndarray]) -> None:
+        super().__init__()
+        self.masks = list(masks)
+
+    def forward(self, image: Tensor) -> Tensor:
+        mask = torch.from_numpy(self.masks.pop(0)).float()
+        logits = torch.full(image.shape[-2:], -20.0)
+        logits[: mask.shape[0], : mask.shape[1]] = 40 * mask - 20
+        return logits[None, None]
+
+
+@pytest.mark.data
+def test_peer_polygons_of_the_truth_score_one(
+    data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The peer's path (whole chip, components, polygons, EPSG:3413) and the
+    # truth polygons share one frame: the truth itself as probabilities is
+    # perfect (shifting it by 3 rows halves AP50).
+    lubka1 = data_dir / 's2-rts-lubka1'
+    if not (lubka1 / 'test' / 'mask').is_dir():
+        pytest.skip(f'{lubka1} not found: set RTSGEO_DATA_DIR to the shared data')
+    benchmark = _benchmark(monkeypatch)
+    masks = sorted((lubka1 / 'test' / 'mask').glob('*.tif'))[:4]
+    scenes = [lubka1 / 'test' / 'image' / m.name for m in masks]
+    truth = benchmark.truth_polygons(masks, tmp_path / 'truth.gpkg')
+    arrays = []
+    for path in masks:
+        with rasterio.open(path) as src:
+            arrays.append(src.read(1) != 0)
+    stats = {
+        'rgb': {'mean': [0.0] * 3, 'std': [1.0] * 3},
+        'ndvi': {'mean': [0.0], 'std': [1.0]},
+    }
+    datamodule = types.SimpleNamespace(modalities=('rgb', 'ndvi'), stats=stats)
+    gpkg = tmp_path / 'oracle.gpkg'
+    benchmark.map_with_unet(_Oracle(arrays), datamodule, scenes, gpkg)
+    result = evaluate_files(gpkg, truth)
+    assert result.n_truth == sum(ndimage.label(a, np.ones((3, 3)))[1] for a in arrays)
+    assert result.n_truth > 0
+    assert result.ap50 == pytest.approx(1.0)
+    assert result.f1 == pytest.approx(1.0)
