@@ -73,22 +73,30 @@ class _PaddedChips(Sequence[dict[str, torch.Tensor]]):
         return {k: sample[k] for k in ('image', 'valid', 'mask')}
 
 
+def check_chips_fit(dataset: COCOInstanceDataset, size: int) -> None:
+    """Refuse chips that a ``size`` window cannot hold whole.
+
+    Raises:
+        ConfigError: naming the file, a chip that is too large and the fix.
+    """
+    too_big = [
+        f'{image["file_name"]} ({image["width"]}x{image["height"]} px)'
+        for image in dataset.images
+        if max(int(image['width']), int(image['height'])) > size
+    ]
+    if too_big:
+        msg = (
+            f'{dataset.annotation_file}: {len(too_big)} chip(s) such as '
+            f'{too_big[0]} exceed patch_size={size}: set patch_size (and the '
+            'model image_size) to at least the largest chip side'
+        )
+        raise ConfigError(msg)
+
+
 class _WholeChips(Dataset[dict[str, Any]]):
     """Every chip padded to exactly ``size`` x ``size``, for chip-level scoring."""
 
     def __init__(self, dataset: COCOInstanceDataset, size: int) -> None:
-        too_big = [
-            f'{image["file_name"]} ({image["width"]}x{image["height"]} px)'
-            for image in dataset.images
-            if max(int(image['width']), int(image['height'])) > size
-        ]
-        if too_big:
-            msg = (
-                f'{dataset.annotation_file}: {len(too_big)} chip(s) such as '
-                f'{too_big[0]} exceed patch_size={size}: set patch_size (and the '
-                'model image_size) to at least the largest chip side'
-            )
-            raise ConfigError(msg)
         self.dataset, self.size = dataset, size
 
     def __len__(self) -> int:
@@ -208,10 +216,17 @@ class COCODataModule(RTSDataModule):
         return self.chips[split]
 
     def setup(self, stage: str) -> None:
-        """Read the annotations a stage needs; compute statistics if missing."""
+        """Read the annotations a stage needs; compute statistics if missing.
+
+        Raises:
+            ConfigError: If a validation or test chip is larger than
+                ``patch_size`` (it could not be scored whole).
+        """
         wanted = {'fit': ('train', 'val'), 'validate': ('val',), 'test': ('test',)}
         for split in wanted.get(stage, ('test',)):
-            self.chip_dataset(split)
+            dataset = self.chip_dataset(split)
+            if split != 'train':
+                check_chips_fit(dataset, self.patch_size)
         if self.stats is None:
             train = self.chip_dataset('train')
             count = min(len(train), self.stats_samples)

@@ -10,6 +10,7 @@ import torch
 
 from rtsgeo.datamodules import COCODataModule
 from rtsgeo.errors import ConfigError
+from tests.datamodules._coco import write_coco_chips
 
 
 def _chip_sizes(root: Path, split: str) -> dict[str, tuple[int, int]]:
@@ -17,9 +18,12 @@ def _chip_sizes(root: Path, split: str) -> dict[str, tuple[int, int]]:
     return {i['file_name']: (i['height'], i['width']) for i in coco['images']}
 
 
-def test_positive_crops_of_larger_chips(coco_root: Path) -> None:
+def test_positive_crops_of_larger_chips(tmp_path: Path) -> None:
+    # Training chips of 60-100 px, 48 px windows; the valtest chips fit them.
+    sizes = ((96, 72), (80, 60), (100, 90), (72, 96), (40, 32), (48, 40))
+    root = write_coco_chips(tmp_path, seed=1, sizes=sizes)
     datamodule = COCODataModule(
-        root=str(coco_root), patch_size=48, batch_size=4, length=8,
+        root=str(root), patch_size=48, batch_size=4, length=8,
         positive_fraction=1.0, augment=False,
     )  # fmt: skip
     datamodule.setup('fit')
@@ -74,13 +78,14 @@ def test_whole_chips_for_validation_and_test(coco_root: Path) -> None:
             assert box == [x, y, x + w, y + h]
 
 
-def test_chips_larger_than_the_window(coco_root: Path) -> None:
+@pytest.mark.parametrize('stage', ['fit', 'validate', 'test'])
+def test_chips_larger_than_the_window(coco_root: Path, stage: str) -> None:
+    # Refused at set-up, before any training: they could not be scored whole.
     datamodule = COCODataModule(root=str(coco_root), patch_size=64)
-    datamodule.setup('validate')
     with pytest.raises(
-        ConfigError, match=r'coco_rts_valtest.json.*exceed patch_size=64'
+        ConfigError, match=r'coco_rts_valtest.json: 2 chip.*exceed patch_size=64'
     ):
-        datamodule.val_dataloader()
+        datamodule.setup(stage)
 
 
 def test_rgb_only(coco_root: Path) -> None:
