@@ -30,8 +30,10 @@ metric) on its ``valtest`` chips.
     python benchmarks/real_data.py --seeds 0 1 2 --steps 1000 --out bench-real \\
         --model-options anchor_density=2 gt_jitter_copies=16
 
-Prints a Markdown table (mean ± std over seeds, wall time per run) and the
-command; writes ``results.json`` to ``--out`` after every run.
+``--model-options key=value ...`` overrides ModelConfig fields of every rtsgeo
+model (the yang2023 one too); values are read as YAML. Prints a Markdown table
+(mean ± std over seeds, wall time per run) and the command; writes
+``results.json`` to ``--out`` after every run.
 """
 
 from __future__ import annotations
@@ -624,7 +626,8 @@ def main(argv: list[str] | None = None) -> int:
                 'settings': {k: str(v) for k, v in vars(args).items()},
                 'model_options': args.model_options,
                 'machine': f'{platform.processor() or platform.machine()}, '
-                f'{os.cpu_count()} CPU cores, torch threads {args.threads}',
+                f'{os.cpu_count()} CPU cores, torch threads {args.threads}, '
+                f'device {args.device}',
                 'runs': runs,
                 'summary': summarise(runs),
                 'seconds': time.perf_counter() - start,
