@@ -556,7 +556,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.coco_size % 32:
         parser.error(f'--coco-size {args.coco_size}: use a multiple of 32 (U-Net)')
-    args.model_options = parse_model_options(args.model_options)
+    try:
+        args.model_options = parse_model_options(args.model_options)
+    except argparse.ArgumentTypeError as error:
+        parser.error(str(error))
     return args
 
 

@@ -170,7 +170,10 @@ def main() -> int:
     )
     parser.add_argument('--models', nargs='+', default=list(MODELS))
     args = parser.parse_args()
-    args.model_options = parse_model_options(args.model_options)
+    try:
+        args.model_options = parse_model_options(args.model_options)
+    except argparse.ArgumentTypeError as error:
+        parser.error(str(error))
     root = lubka1_root(args)
     if root is None:
         return 2

@@ -113,6 +113,13 @@ def test_unknown_model_option_stops_before_training(
     assert '--model-options' in done.stderr and 'no_such_field' in done.stderr
     assert not (tmp_path / 'results.json').exists()
 
+    argv[-2:] = ['anchor_density']  # no '='
+    done = subprocess.run(
+        argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 2
+    assert "--model-options 'anchor_density': write key=value" in done.stderr
+
 
 def _benchmark(monkeypatch: pytest.MonkeyPatch) -> types.ModuleType:
     """The benchmark script as a module (it imports train_lubka1 beside it)."""
