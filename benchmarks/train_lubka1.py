@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+import yaml
 
 from rtsgeo._datadir import data_dir
 
@@ -63,6 +64,7 @@ def train_model(root: Path, name: str, seed: int, args: argparse.Namespace) -> A
         chip_size=256,
         lr=args.lr,
         anchor_sizes=[4, 8, 16, 32, 64],
+        model_options=getattr(args, 'model_options', None),
         positive_fraction=args.positive_fraction,
         seed=seed,
     )
@@ -78,6 +80,23 @@ def train_one(
     return {k.replace(prefix, 'test_', 1): v for k, v in metrics.items()}
 
 
+def parse_model_options(items: list[str]) -> dict[str, Any]:
+    """``key=value`` pairs as ModelConfig overrides; values are read as YAML.
+
+    ``['anchor_density=2', 'anchor_sizes=[4, 8, 16, 32, 64]']`` gives
+    ``{'anchor_density': 2, 'anchor_sizes': [4, 8, 16, 32, 64]}``.
+    """
+    options = {}
+    for item in items:
+        key, sep, value = item.partition('=')
+        if not sep or not key:
+            raise argparse.ArgumentTypeError(
+                f'--model-options {item!r}: write key=value, e.g. anchor_density=2'
+            )
+        options[key.strip()] = yaml.safe_load(value)
+    return options
+
+
 def add_training_arguments(parser: argparse.ArgumentParser) -> None:
     """The training settings both lubka1 scripts take, with the same defaults."""
     parser.add_argument('--steps', type=int, default=1000, help='optimizer steps')
@@ -90,6 +109,13 @@ def add_training_arguments(parser: argparse.ArgumentParser) -> None:
         type=float,
         default=0.5,
         help='share of training crops placed on a slump',
+    )
+    parser.add_argument(
+        '--model-options',
+        nargs='*',
+        default=[],
+        metavar='KEY=VALUE',
+        help='ModelConfig overrides, e.g. anchor_density=2 gt_jitter_copies=16',
     )
     parser.add_argument('--threads', type=int, default=2)
     parser.add_argument('--out', type=Path, default=Path('bench-train'))
@@ -144,6 +170,10 @@ def main() -> int:
     )
     parser.add_argument('--models', nargs='+', default=list(MODELS))
     args = parser.parse_args()
+    try:
+        args.model_options = parse_model_options(args.model_options)
+    except argparse.ArgumentTypeError as error:
+        parser.error(str(error))
     root = lubka1_root(args)
     if root is None:
         return 2

@@ -8,6 +8,7 @@ import pytest
 
 from rtsgeo._datadir import data_dir as _data_dir
 from rtsgeo.datasets import make_synthetic_dataset
+from tests.datamodules._coco import write_coco_chips
 
 
 @pytest.fixture(scope='session')
@@ -29,3 +30,9 @@ def synthetic_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     for i, (split, count) in enumerate((('train', 2), ('val', 1), ('test', 1))):
         make_synthetic_dataset(root / split, n_scenes=count, seed=i, size=128)
     return root
+
+
+@pytest.fixture(scope='session')
+def coco_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Four training and two valtest RGB chips (60-100 px) with COCO annotations."""
+    return write_coco_chips(tmp_path_factory.mktemp('coco'))

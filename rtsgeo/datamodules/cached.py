@@ -137,7 +137,7 @@ class _RandomCrops(Dataset[dict[str, Any]]):
 
     def __init__(
         self,
-        chips: list[Chip],
+        chips: Sequence[Chip],
         size: int,
         length: int,
         seed: int,

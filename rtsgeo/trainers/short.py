@@ -1,11 +1,12 @@
-"""Train a small model for a fixed number of steps, with the data in memory.
+"""Train a small model for a fixed number of steps on random crops of chips.
 
 The quickest way from a folder of chips to a trained model: one call sets up
-:class:`~rtsgeo.datamodules.CachedRTSDataModule`, an
-:class:`InstanceSegmentationTask` and a Lightning trainer for one epoch of
-``steps`` batches, with no validation while fitting. ``rtsgeo demo``, the
-learning tests and the real-data training benchmark all train this way; for
-full runs use ``rtsgeo fit`` with a config.
+:class:`~rtsgeo.datamodules.CachedRTSDataModule` (georeferenced chips held in
+memory) or :class:`~rtsgeo.datamodules.COCODataModule` (image chips with COCO
+annotations), an :class:`InstanceSegmentationTask` and a Lightning trainer
+for one epoch of ``steps`` batches, with no validation while fitting.
+``rtsgeo demo``, the learning tests and the real-data benchmarks all train
+this way; for full runs use ``rtsgeo fit`` with a config.
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ from typing import Any, Literal
 
 import lightning
 
-from ..datamodules.cached import CachedRTSDataModule
+from ..datamodules import CachedRTSDataModule, COCODataModule, RTSDataModule
+from ..errors import ConfigError
 from .instance_segmentation import InstanceSegmentationTask
 
 __all__ = ['ShortTraining', 'quiet_lightning', 'train_steps']
@@ -59,18 +61,23 @@ class ShortTraining:
     Attributes:
         task: the trained task (its ``model`` is the detector).
         datamodule: the data it was trained on (``stats`` holds the
-            normalisation statistics).
+            normalisation statistics): a
+            :class:`~rtsgeo.datamodules.CachedRTSDataModule` or a
+            :class:`~rtsgeo.datamodules.COCODataModule`.
         trainer: the Lightning trainer, for more validation or testing.
         seconds: wall-clock time of the training.
     """
 
     task: InstanceSegmentationTask
-    datamodule: CachedRTSDataModule
+    datamodule: RTSDataModule
     trainer: lightning.Trainer
     seconds: float
 
     def evaluate(self, split: Literal['val', 'test'] = 'test') -> dict[str, float]:
-        """Score the model on the ``val`` or ``test`` split's grid windows.
+        """Score the model on the ``val`` or ``test`` split.
+
+        Georeferenced chips are scored on their grid windows, COCO chips
+        whole (chip-level AP50).
 
         Args:
             split: the split to score.
@@ -116,6 +123,7 @@ def train_steps(
     name: str | None = None,
     progress: bool = False,
     accelerator: str = 'auto',
+    layout: Literal['folders', 'coco'] = 'folders',
 ) -> ShortTraining:
     """Train ``model`` for ``steps`` batches of random crops held in memory.
 
@@ -123,8 +131,12 @@ def train_steps(
     cosine decay, gradient clipping at 1, no validation while fitting.
 
     Args:
-        root: folder with ``train``, ``val`` and ``test`` subfolders, each with
-            ``image`` and ``mask`` (the layout :class:`RTSDataModule` reads).
+        root: with ``layout='folders'``, a folder with ``train``, ``val``
+            and ``test`` subfolders, each with ``image`` and ``mask`` (the
+            layout :class:`~rtsgeo.datamodules.RTSDataModule` reads); with
+            ``layout='coco'``, a folder of chips with ``coco_rts_train.json``
+            and ``coco_rts_valtest.json`` (see
+            :class:`~rtsgeo.datamodules.COCODataModule`).
         modalities: modalities in stacking order, for example
             ``['rgb', 'ndvi', 'nir']``.
         fusion: fusion strategy (see :data:`rtsgeo.models.FUSIONS`).
@@ -132,7 +144,7 @@ def train_steps(
         steps: optimizer steps.
         batch_size: windows per step.
         patch_size: window side in pixels (also the model's input size).
-        chip_size: side of the training chips read into memory.
+        chip_size: side of the training chips read into memory (folders).
         lr: learning rate.
         anchor_sizes: one anchor size per pyramid level (default: the preset's).
         model_options: more :class:`~rtsgeo.models.ModelConfig` fields to
@@ -142,21 +154,28 @@ def train_steps(
         name: model name written into saved files (default: the preset).
         progress: show a progress bar.
         accelerator: Lightning accelerator.
+        layout: ``'folders'`` (georeferenced chips) or ``'coco'`` (image chips
+            with COCO annotations; ``modalities`` must be ``['rgb']``).
 
     Returns:
         The trained task, its data and trainer, and the training time.
     """
     lightning.seed_everything(seed, verbose=False)
-    datamodule = CachedRTSDataModule(
-        root=str(root),
-        chip_size=chip_size,
-        modalities=modalities,
-        patch_size=patch_size,
-        batch_size=batch_size,
-        length=steps * batch_size,
-        positive_fraction=positive_fraction,
-        seed=seed,
-    )
+    windows: dict[str, Any] = {
+        'modalities': modalities,
+        'patch_size': patch_size,
+        'batch_size': batch_size,
+        'length': steps * batch_size,
+        'positive_fraction': positive_fraction,
+        'seed': seed,
+    }
+    datamodule: RTSDataModule
+    if layout == 'coco':
+        datamodule = COCODataModule(root=str(root), **windows)
+    elif layout == 'folders':
+        datamodule = CachedRTSDataModule(root=str(root), chip_size=chip_size, **windows)
+    else:
+        raise ConfigError(f"layout={layout!r}: use 'folders' or 'coco'")
     options: dict[str, Any] = {
         'modalities': list(modalities),
         'fusion': fusion,

@@ -47,6 +47,42 @@ def test_fit_fast_dev_run(
     assert 'train_loss' in out
 
 
+def test_fit_coco_chips_fast_dev_run(
+    coco_root: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # COCODataModule: crops of the chips in training, whole chips validated.
+    status = _fit(
+        CONFIGS / 'tiny' / 'coco_rgb.yaml',
+        coco_root,
+        tmp_path,
+        '--trainer.fast_dev_run',
+        'true',
+    )
+    assert status == 0
+    out = capsys.readouterr().out
+    assert 'rtsgeo fit finished' in out
+    assert 'val_segm_map_50' in out
+    assert 'train_loss' in out
+
+
+@pytest.mark.data
+def test_fit_yang2023_chips_fast_dev_run(
+    data_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = data_dir / 'rgb-rts-coco-yang2023'
+    if not root.is_dir():
+        pytest.skip(f'{root} is absent')
+    status = _fit(
+        CONFIGS / 'tiny' / 'coco_rgb.yaml',
+        root,
+        tmp_path,
+        '--trainer.fast_dev_run',
+        'true',
+    )
+    assert status == 0
+    assert 'val_segm_map_50' in capsys.readouterr().out
+
+
 def test_predict_fast_dev_run(
     synthetic_root: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 import torch
 
+from rtsgeo.errors import ConfigError
 from rtsgeo.models import load_trained_model
 from rtsgeo.trainers import train_steps
 
@@ -59,3 +61,23 @@ def test_same_seed_same_weights(synthetic_root: Path) -> None:
     first, again, other = weights(0), weights(0), weights(1)
     assert all(torch.equal(first[k], again[k]) for k in first)
     assert not all(torch.equal(first[k], other[k]) for k in first)
+
+
+def test_trains_on_coco_chips(coco_root: Path, tmp_path: Path) -> None:
+    run = train_steps(
+        coco_root, ['rgb'], steps=2, batch_size=2, patch_size=128,
+        anchor_sizes=[4, 8, 16, 32, 64], seed=0, accelerator='cpu', layout='coco',
+    )  # fmt: skip
+    assert run.trainer.global_step == 2
+    assert run.task.config.image_size == 128
+    assert set(run.datamodule.stats or {}) == {'rgb'}
+    metrics = run.evaluate('test')  # the two whole valtest chips
+    assert 0.0 <= metrics['test_segm_map_50'] <= 1.0
+    _, info = load_trained_model(run.save(tmp_path / 'coco.pt'))
+    assert info.config.modalities == ('rgb',)
+    assert info.stats == run.datamodule.stats
+
+
+def test_unknown_layout(coco_root: Path) -> None:
+    with pytest.raises(ConfigError, match="layout='geojson'"):
+        train_steps(coco_root, ['rgb'], steps=1, layout='geojson')  # type: ignore[arg-type]

@@ -1,0 +1,648 @@
+"""Scene-level benchmark on real data: rtsgeo against a TorchGeo U-Net, same crops.
+
+Every model trains on the same 128 px positive-aware crops of the
+``s2-rts-lubka1`` training chips (same batches, steps and seeds; crops come
+from :class:`~rtsgeo.datamodules.CachedRTSDataModule`). Then each maps the
+test (or ``--split val``) chips whole, as scenes, and the polygons are scored
+by the product's evaluation (:func:`rtsgeo.evaluation.evaluate_files`, as
+``rtsgeo evaluate``) against the chips' masks as polygons (8-connected
+components): AP50, AP, and precision / recall / F1 at IoU 0.5 (score >= 0.5).
+
+* rtsgeo models (RGB + NDVI + NIR with residual cross-attention, RGB only)
+  train with :func:`rtsgeo.trainers.train_steps` (the settings of
+  ``benchmarks/train_lubka1.py``), are saved as trained-model files in
+  ``--out/models`` (``rtsgeo map --checkpoint`` reads them), and map the
+  chips with the product's path: :class:`~rtsgeo.predict.ScenePredictor`
+  (tiling, merge, vectorising) inside :func:`~rtsgeo.campaign.run_campaign`,
+  one GeoPackage per run in EPSG:3413.
+* The peer is TorchGeo's ``SemanticSegmentationTask``: a U-Net with a
+  ResNet-18 encoder, no pretrained weights, binary BCE, trained by a short
+  loop over the task's model and loss with AdamW and the same schedule. On each
+  whole chip, the 8-connected components of probability >= 0.5 are its
+  objects, scored by their mean probability, written as polygons in EPSG:3413.
+
+With ``--skip-coco`` left out, the rtsgeo RGB model and the U-Net RGB peer
+also train on the ``rgb-rts-coco-yang2023`` training chips
+(:class:`~rtsgeo.datamodules.COCODataModule`, ``--coco-size`` px windows) and
+are scored by chip-level COCO mask AP50 (pycocotools, the training task's
+metric) on its ``valtest`` chips.
+
+    python benchmarks/real_data.py --seeds 0 1 2 --steps 1000 --out bench-real \\
+        --model-options anchor_density=2 gt_jitter_copies=16
+
+``--model-options key=value ...`` overrides ModelConfig fields of every rtsgeo
+model (the yang2023 one too); values are read as YAML. Prints a Markdown table
+(mean ± std over seeds, wall time per run) and the command; writes
+``results.json`` to ``--out`` after every run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import re
+import shlex
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import rasterio
+import torch
+from scipy import ndimage
+from torch import Tensor, nn
+from train_lubka1 import (
+    add_training_arguments,
+    lubka1_root,
+    parse_model_options,
+    train_model,
+)
+
+OUTPUT_CRS = 'EPSG:3413'
+#: Anchors of the yang2023 rows (as ``rtsgeo/configs/tiny/coco_rgb.yaml``).
+COCO_ANCHORS = [8, 16, 32, 64, 128]
+EIGHT_CONNECTED = np.ones((3, 3), dtype=bool)
+
+#: Scene-level rows on s2-rts-lubka1: (kind, what) per row name. ``rtsgeo``
+#: rows name a model of ``train_lubka1.MODELS``, ``unet`` rows the modalities.
+LUBKA1_ROWS: dict[str, tuple[str, Any]] = {
+    'rtsgeo RGB+NDVI+NIR (residual cross-attention)': (
+        'rtsgeo',
+        'RGB+NDVI+NIR (residual cross-attention)',
+    ),
+    'rtsgeo RGB': ('rtsgeo', 'RGB'),
+    'U-Net RGB+NDVI+NIR (stacked, 5 channels)': ('unet', ['rgb', 'ndvi', 'nir']),
+    'U-Net RGB': ('unet', ['rgb']),
+}
+#: Chip-level rows on rgb-rts-coco-yang2023.
+COCO_ROWS = ('rtsgeo RGB (yang2023 chips)', 'U-Net RGB (yang2023 chips)')
+
+
+# ---------------------------------------------------------------- data layout
+
+
+def subset_root(root: Path, out: Path, limit: int | None, split: str) -> Path:
+    """*root* itself, or with ``limit`` a copy made of links to its first chips.
+
+    The training split and the scored split keep their first ``limit`` chips
+    by name (the validation split too, which the datamodule opens).
+    """
+    if limit is None:
+        return root
+    for name in sorted({'train', 'val', split}):
+        images = sorted((root / name / 'image').glob('*.tif'))[:limit]
+        for kind in ('image', 'mask'):
+            folder = out / name / kind
+            folder.mkdir(parents=True, exist_ok=True)
+            for image in images:
+                link = folder / image.name
+                if not link.exists():
+                    link.symlink_to((root / name / kind / image.name).resolve())
+    return out
+
+
+def coco_subset(root: Path, out: Path, limit: int | None) -> Path:
+    """*root*, or with ``limit`` COCO files of its first chips in *out*."""
+    if limit is None:
+        return root
+    out.mkdir(parents=True, exist_ok=True)
+    for name in ('coco_rts_train.json', 'coco_rts_valtest.json'):
+        coco = json.loads((root / name).read_text())
+        images = coco['images'][:limit]
+        ids = {image['id'] for image in images}
+        for image in images:
+            image['file_name'] = str((root / 'images' / image['file_name']).resolve())
+        coco['images'] = images
+        coco['annotations'] = [a for a in coco['annotations'] if a['image_id'] in ids]
+        (out / name).write_text(json.dumps(coco))
+    return out
+
+
+def truth_polygons(masks: list[Path], path: Path) -> Path:
+    """The masks' 8-connected components as polygons in EPSG:3413, in *path*."""
+    from rtsgeo.predict.vectorize import vectorize_mask
+
+    frames = []
+    for mask_path in masks:
+        with rasterio.open(mask_path) as src:
+            mask = src.read(1) != 0
+            labelled, count = ndimage.label(mask, structure=EIGHT_CONNECTED)
+            geometries = [
+                vectorize_mask(labelled == k, src.transform)
+                for k in range(1, count + 1)
+            ]
+            frame = gpd.GeoDataFrame(
+                {'chip': [mask_path.stem] * count}, geometry=geometries, crs=src.crs
+            )
+        frames.append(frame.to_crs(OUTPUT_CRS))
+    truth = gpd.GeoDataFrame(pd.concat(frames, ignore_index=True), crs=OUTPUT_CRS)
+    truth.to_file(path, layer='truth', driver='GPKG')
+    return path
+
+
+def scores_of(result: Any) -> dict[str, float | None]:
+    """The figures of an EvaluationResult that the table reports."""
+    row = result.to_dict()
+    keys = ('ap50', 'ap', 'precision', 'recall', 'f1', 'tp', 'fp', 'fn', 'n_pred')
+    return {k: row[k] for k in (*keys, 'n_truth')}
+
+
+# ---------------------------------------------------------------- rtsgeo rows
+
+
+def map_with_rtsgeo(
+    model_file: Path, scenes: list[Path], gpkg: Path, args: argparse.Namespace
+) -> None:
+    """Map the chips as scenes with the product's campaign path (``rtsgeo map``)."""
+    from rtsgeo.campaign import run_campaign
+    from rtsgeo.predict import PredictorOptions, ScenePredictor
+
+    options = PredictorOptions(
+        batch_size=args.batch_size,
+        device=args.device,
+        score_threshold=args.map_score_threshold,
+    )
+    predictor = ScenePredictor.from_checkpoint(model_file, options)
+    gpkg.unlink(missing_ok=True)  # a campaign resumes: start afresh
+    summary = run_campaign([str(s) for s in scenes], predictor, gpkg, crs=OUTPUT_CRS)
+    if summary.failed:
+        raise RuntimeError(f'{gpkg}: scenes failed to map: {summary.failures}')
+
+
+def run_rtsgeo(
+    root: Path, row: str, seed: int, ctx: dict[str, Any], args: argparse.Namespace
+) -> dict[str, Any]:
+    """Train, save, map and score one rtsgeo model on the lubka1 chips."""
+    from rtsgeo.evaluation import evaluate_files
+
+    run = train_model(root, LUBKA1_ROWS[row][1], seed, args)
+    model_file = run.save(ctx['models'] / f'{slug(row)}-seed{seed}.pt')
+    gpkg = ctx['maps'] / f'{slug(row)}-seed{seed}.gpkg'
+    start = time.perf_counter()
+    map_with_rtsgeo(model_file, ctx['scenes'], gpkg, args)
+    result = evaluate_files(gpkg, ctx['truth'])
+    return {
+        'train_seconds': run.seconds,
+        'map_seconds': time.perf_counter() - start,
+        'metrics': scores_of(result),
+        'model_file': str(model_file),
+        'predictions': str(gpkg),
+    }
+
+
+# ---------------------------------------------------------------- U-Net peer
+
+
+def build_unet(in_channels: int) -> Any:
+    """TorchGeo's binary U-Net task: ResNet-18 encoder, no pretrained weights."""
+    try:  # TorchGeo 0.10 renamed SemanticSegmentationTask
+        from torchgeo.tasks import SemanticSegmentation
+    except ImportError:  # TorchGeo 0.8
+        from torchgeo.trainers import SemanticSegmentationTask as SemanticSegmentation
+
+    return SemanticSegmentation(
+        model='unet',
+        backbone='resnet18',
+        weights=None,
+        in_channels=in_channels,
+        task='binary',
+        loss='bce',
+    )
+
+
+def train_unet(datamodule: Any, seed: int, args: argparse.Namespace) -> Any:
+    """Train the U-Net on the datamodule's training batches (the rtsgeo crops).
+
+    The batches are augmented and normalised as the rtsgeo task's are; the
+    target is the union of the crop's instance masks. AdamW at ``args.lr``
+    with weight decay 0.05, linear warm-up over a tenth of the steps and
+    cosine decay (as :func:`rtsgeo.trainers.train_steps`), clipping at 1.
+    """
+    import lightning
+
+    from rtsgeo.trainers import lr_factor
+
+    lightning.seed_everything(seed, verbose=False)
+    datamodule.setup('fit')
+    channels = sum(s.stop - s.start for s in datamodule.channel_layout.values())
+    task = build_unet(channels)
+    model, criterion = task.model.to(args.device), task.criterion.to(args.device)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.05)
+    warmup = max(args.steps // 10, 1)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda step: lr_factor(step, args.steps, warmup, 'cosine')
+    )
+    model.train()
+    for batch in datamodule.train_dataloader():
+        if len(batch['image']) == 0:
+            continue
+        batch = to_device(batch, args.device)
+        if datamodule.augment is not None:
+            batch = datamodule.augment(batch)
+        batch = datamodule.normalize.to(args.device)(batch)
+        target = torch.stack([m.bool().any(0) for m in batch['mask']]).float()
+        loss = criterion(model(batch['image']).squeeze(1), target)
+        optimizer.zero_grad()
+        loss.backward()
+        nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+        scheduler.step()
+    return model.eval()
+
+
+def to_device(batch: dict[str, Any], device: str) -> dict[str, Any]:
+    """A training batch's tensors (and lists of tensors) on *device*."""
+    moved: dict[str, Any] = {}
+    for key, value in batch.items():
+        if isinstance(value, Tensor):
+            value = value.to(device)
+        elif isinstance(value, list) and value and isinstance(value[0], Tensor):
+            value = [v.to(device) for v in value]
+        moved[key] = value
+    return moved
+
+
+def components(prob: Tensor) -> list[tuple[np.ndarray, float]]:
+    """8-connected components of ``prob >= 0.5``, each with its mean probability."""
+    values = prob.detach().cpu().numpy()
+    labelled, count = ndimage.label(values >= 0.5, structure=EIGHT_CONNECTED)
+    out = []
+    for k in range(1, count + 1):
+        mask = labelled == k
+        out.append((mask, float(values[mask].mean())))
+    return out
+
+
+@torch.no_grad()
+def unet_probability(model: nn.Module, image: Tensor, valid: Tensor) -> Tensor:
+    """``(H, W)`` probability of a normalised ``(C, H, W)`` image, 0 on nodata."""
+    device = next((p.device for p in model.parameters()), image.device)
+    prob = torch.sigmoid(model(image[None].to(device)))[0, 0].cpu()
+    return prob * valid.cpu()
+
+
+def map_with_unet(
+    model: nn.Module, datamodule: Any, scenes: list[Path], gpkg: Path
+) -> None:
+    """Polygons of the U-Net's objects on every whole chip, in EPSG:3413."""
+    from rtsgeo.predict.reader import SceneReader
+    from rtsgeo.predict.tiling import Tile
+    from rtsgeo.predict.vectorize import vectorize_mask
+
+    frames = []
+    for scene in scenes:
+        with SceneReader(scene, datamodule.modalities, datamodule.stats) as reader:
+            # U-Net needs sides divisible by 32: the reader pads with nodata.
+            size = 32 * math.ceil(max(reader.height, reader.width) / 32)
+            tile = Tile(0, 0, 0, 0, size, (0, reader.height, 0, reader.width))
+            image, valid = reader.read(tile)
+            found = components(unet_probability(model, image, valid))
+            frame = gpd.GeoDataFrame(
+                {'scene_id': [scene.stem] * len(found), 'score': [s for _, s in found]},
+                geometry=[vectorize_mask(m, reader.transform) for m, _ in found],
+                crs=reader.crs,
+            )
+        frames.append(frame.to_crs(OUTPUT_CRS))
+    slumps = gpd.GeoDataFrame(pd.concat(frames, ignore_index=True), crs=OUTPUT_CRS)
+    gpkg.unlink(missing_ok=True)
+    slumps.to_file(gpkg, layer='slumps', driver='GPKG')
+
+
+def cached_crops(root: Path, modalities: list[str], seed: int, args: Any) -> Any:
+    """The datamodule of ``train_steps``: the same crops, batches and order."""
+    from rtsgeo.datamodules import CachedRTSDataModule
+
+    return CachedRTSDataModule(
+        root=str(root),
+        chip_size=256,
+        modalities=modalities,
+        patch_size=args.size,
+        batch_size=args.batch_size,
+        length=args.steps * args.batch_size,
+        positive_fraction=args.positive_fraction,
+        seed=seed,
+    )
+
+
+def run_unet(
+    root: Path, row: str, seed: int, ctx: dict[str, Any], args: argparse.Namespace
+) -> dict[str, Any]:
+    """Train, map and score one U-Net on the lubka1 chips."""
+    from rtsgeo.evaluation import evaluate_files
+
+    datamodule = cached_crops(root, LUBKA1_ROWS[row][1], seed, args)
+    start = time.perf_counter()
+    model = train_unet(datamodule, seed, args)
+    trained = time.perf_counter()
+    gpkg = ctx['maps'] / f'{slug(row)}-seed{seed}.gpkg'
+    map_with_unet(model, datamodule, ctx['scenes'], gpkg)
+    result = evaluate_files(gpkg, ctx['truth'])
+    return {
+        'train_seconds': trained - start,
+        'map_seconds': time.perf_counter() - trained,
+        'metrics': scores_of(result),
+        'predictions': str(gpkg),
+    }
+
+
+# ---------------------------------------------------------------- COCO rows
+
+
+def coco_datamodule(root: Path, seed: int, args: argparse.Namespace) -> Any:
+    """The COCO chips' datamodule with the benchmark's shared settings."""
+    from rtsgeo.datamodules import COCODataModule
+
+    return COCODataModule(
+        root=str(root),
+        patch_size=args.coco_size,
+        batch_size=args.batch_size,
+        length=args.steps * args.batch_size,
+        positive_fraction=args.positive_fraction,
+        seed=seed,
+    )
+
+
+def run_rtsgeo_coco(
+    root: Path, row: str, seed: int, ctx: dict[str, Any], args: argparse.Namespace
+) -> dict[str, Any]:
+    """Train the rtsgeo RGB model on the COCO chips; chip-level AP50 on valtest."""
+    from rtsgeo.trainers import train_steps
+
+    run = train_steps(
+        root,
+        ['rgb'],
+        model=args.preset,
+        steps=args.steps,
+        batch_size=args.batch_size,
+        patch_size=args.coco_size,
+        lr=args.lr,
+        anchor_sizes=COCO_ANCHORS,
+        model_options=args.model_options,
+        positive_fraction=args.positive_fraction,
+        seed=seed,
+        layout='coco',
+    )
+    model_file = run.save(ctx['models'] / f'{slug(row)}-seed{seed}.pt')
+    start = time.perf_counter()
+    metrics = run.evaluate('test')
+    return {
+        'train_seconds': run.seconds,
+        'map_seconds': time.perf_counter() - start,
+        'metrics': {
+            'ap50': metrics['test_segm_map_50'],
+            'ap': metrics['test_segm_map'],
+            'box_ap50': metrics['test_bbox_map_50'],
+        },
+        'model_file': str(model_file),
+    }
+
+
+@torch.no_grad()
+def score_unet_chips(model: nn.Module, datamodule: Any) -> dict[str, float]:
+    """Chip-level COCO AP of the U-Net's components, with the task's metric."""
+    from rtsgeo.datasets._instances import boxes_from_masks
+    from rtsgeo.trainers.metrics import build_map_metric, metric_targets
+
+    metric = build_map_metric(('segm', 'bbox'))
+    for batch in datamodule.test_dataloader():
+        valid = batch['valid']
+        batch = datamodule.normalize.to('cpu')(batch)
+        preds = []
+        for image, ok in zip(batch['image'], valid, strict=True):
+            found = components(unet_probability(model, image, ok))
+            masks = torch.from_numpy(np.array([m for m, _ in found], dtype=bool))
+            masks = masks.reshape(len(found), *ok.shape)
+            preds.append(
+                {
+                    'boxes': boxes_from_masks(masks),
+                    'scores': torch.tensor([s for _, s in found], dtype=torch.float32),
+                    'labels': torch.ones(len(found), dtype=torch.int64),
+                    'masks': masks,
+                }
+            )
+        metric.update(preds, metric_targets(batch))
+    values = metric.compute()
+    return {
+        'ap50': float(values['segm_map_50']),
+        'ap': float(values['segm_map']),
+        'box_ap50': float(values['bbox_map_50']),
+    }
+
+
+def run_unet_coco(
+    root: Path, row: str, seed: int, ctx: dict[str, Any], args: argparse.Namespace
+) -> dict[str, Any]:
+    """Train the U-Net RGB peer on the COCO chips' crops; chip-level AP50."""
+    datamodule = coco_datamodule(root, seed, args)
+    start = time.perf_counter()
+    model = train_unet(datamodule, seed, args)
+    trained = time.perf_counter()
+    datamodule.setup('test')
+    metrics = score_unet_chips(model, datamodule)
+    return {
+        'train_seconds': trained - start,
+        'map_seconds': time.perf_counter() - trained,
+        'metrics': metrics,
+    }
+
+
+# ---------------------------------------------------------------- report
+
+
+def slug(name: str) -> str:
+    """A file-name form of a row name."""
+    return re.sub(r'[^a-z0-9]+', '-', name.lower()).strip('-')
+
+
+def summarise(runs: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Mean and standard deviation over seeds of every figure, per row."""
+    out: dict[str, dict[str, Any]] = {}
+    for row in dict.fromkeys(r['model'] for r in runs):
+        mine = [r for r in runs if r['model'] == row]
+        figures: dict[str, Any] = {'seeds': len(mine)}
+        keys = [*mine[0]['metrics'], 'seconds']
+        for key in keys:
+            values = [
+                r['seconds'] if key == 'seconds' else r['metrics'][key] for r in mine
+            ]
+            if any(v is None for v in values):
+                figures[key] = None
+                continue
+            spread = statistics.stdev(values) if len(values) > 1 else 0.0
+            figures[key] = {'mean': statistics.mean(values), 'std': spread}
+        out[row] = figures
+    return out
+
+
+def table(summary: dict[str, dict[str, Any]], rows: dict[str, str]) -> str:
+    """The Markdown table of the summary (percentages, mean ± std)."""
+
+    def cell(figures: dict[str, Any], key: str) -> str:
+        value = figures.get(key)
+        if value is None:
+            return 'n/a'
+        return f'{100 * value["mean"]:.1f} ± {100 * value["std"]:.1f}'
+
+    lines = [
+        '| model | data, scoring | seeds | AP50 (%) | AP (%) | precision (%) '
+        '| recall (%) | F1 (%) | s / run |',
+        '|---|---|---|---|---|---|---|---|---|',
+    ]
+    for row, figures in summary.items():
+        seconds = figures['seconds']
+        lines.append(
+            f'| {row} | {rows[row]} | {figures["seeds"]} | {cell(figures, "ap50")} '
+            f'| {cell(figures, "ap")} | {cell(figures, "precision")} '
+            f'| {cell(figures, "recall")} | {cell(figures, "f1")} '
+            f'| {seconds["mean"]:.0f} ± {seconds["std"]:.0f} |'
+        )
+    return '\n'.join(lines)
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """The benchmark's options (the training ones are train_lubka1's)."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('--seeds', type=int, nargs='+', default=[0, 1, 2])
+    add_training_arguments(parser)
+    parser.set_defaults(out=Path('bench-real'))
+    parser.add_argument(
+        '--split',
+        choices=['test', 'val'],
+        default='test',
+        help='lubka1 split mapped and scored (val: for choosing settings)',
+    )
+    parser.add_argument(
+        '--models',
+        nargs='+',
+        default=list(LUBKA1_ROWS),
+        choices=list(LUBKA1_ROWS),
+        help='scene-level rows to run (default: all)',
+    )
+    parser.add_argument(
+        '--map-score-threshold',
+        type=float,
+        default=0.05,
+        help='rtsgeo detections below this score are dropped when mapping '
+        '(low, so that AP sees the ranking; P/R/F1 count scores >= 0.5)',
+    )
+    parser.add_argument(
+        '--device',
+        default='cuda' if torch.cuda.is_available() else 'cpu',
+        help='where the U-Net trains and every model maps (rtsgeo trains on '
+        "Lightning's 'auto' accelerator); default cuda when present",
+    )
+    parser.add_argument(
+        '--skip-coco', action='store_true', help='skip the yang2023 chip-level rows'
+    )
+    parser.add_argument(
+        '--coco-size',
+        type=int,
+        default=320,
+        help='window side on the yang2023 chips: at least the largest chip (297 px)',
+    )
+    parser.add_argument(
+        '--limit-chips',
+        type=int,
+        help='use only the first N chips of each split (smoke runs)',
+    )
+    args = parser.parse_args(argv)
+    if args.coco_size % 32:
+        parser.error(f'--coco-size {args.coco_size}: use a multiple of 32 (U-Net)')
+    try:
+        args.model_options = parse_model_options(args.model_options)
+    except argparse.ArgumentTypeError as error:
+        parser.error(str(error))
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the benchmark; 0 on success, 2 when the data or an option is wrong."""
+    args = parse_args(argv)
+    lubka1 = lubka1_root(args)
+    if lubka1 is None:
+        return 2
+    from rtsgeo.errors import ConfigError
+    from rtsgeo.trainers import build_config
+
+    try:  # refuse unknown model options before any training
+        build_config(args.preset, args.model_options)
+    except ConfigError as error:
+        print(f'--model-options: {error}', file=sys.stderr)
+        return 2
+    yang = lubka1.parent / 'rgb-rts-coco-yang2023'
+    if not args.skip_coco and not yang.is_dir():
+        print(f'{yang} not found: pass --skip-coco', file=sys.stderr)
+        return 2
+    out: Path = args.out
+    ctx: dict[str, Any] = {'models': out / 'models', 'maps': out / 'maps'}
+    for folder in ctx.values():
+        folder.mkdir(parents=True, exist_ok=True)
+    root = subset_root(lubka1, out / 'chips', args.limit_chips, args.split)
+    ctx['scenes'] = sorted((root / args.split / 'image').glob('*.tif'))
+    ctx['truth'] = truth_polygons(
+        sorted((root / args.split / 'mask').glob('*.tif')),
+        out / f'truth-{args.split}.gpkg',
+    )
+    scoring = f'lubka1 {args.split}, scene-level polygons'
+    jobs: list[tuple[str, str, Path, Callable[..., dict[str, Any]]]] = [
+        (
+            row,
+            scoring,
+            root,
+            run_rtsgeo if LUBKA1_ROWS[row][0] == 'rtsgeo' else run_unet,
+        )
+        for row in args.models
+    ]
+    if not args.skip_coco:
+        coco_root = coco_subset(yang, out / 'coco', args.limit_chips)
+        scoring = 'yang2023 valtest, chip-level masks'
+        jobs += [
+            (COCO_ROWS[0], scoring, coco_root, run_rtsgeo_coco),
+            (COCO_ROWS[1], scoring, coco_root, run_unet_coco),
+        ]
+    rows = {row: how for row, how, _, _ in jobs}
+    command = 'python ' + shlex.join(
+        sys.argv if argv is None else ['real_data.py', *argv]
+    )
+    start = time.perf_counter()
+    runs: list[dict[str, Any]] = []
+    for seed in args.seeds:
+        for row, how, data, job in jobs:
+            t0 = time.perf_counter()
+            result = job(data, row, seed, ctx, args)
+            seconds = time.perf_counter() - t0
+            runs.append({'model': row, 'scoring': how, 'seed': seed,
+                         'seconds': seconds, **result})  # fmt: skip
+            ap50 = result['metrics']['ap50']
+            print(f'{row} seed {seed}: AP50 {ap50 if ap50 is None else round(ap50, 4)}'
+                  f' ({seconds:.0f} s)', flush=True)  # fmt: skip
+            report = {
+                'command': command,
+                'settings': {k: str(v) for k, v in vars(args).items()},
+                'model_options': args.model_options,
+                'machine': f'{platform.processor() or platform.machine()}, '
+                f'{os.cpu_count()} CPU cores, torch threads {args.threads}, '
+                f'device {args.device}',
+                'runs': runs,
+                'summary': summarise(runs),
+                'seconds': time.perf_counter() - start,
+            }
+            (out / 'results.json').write_text(json.dumps(report, indent=2))
+    print()
+    print(table(summarise(runs), rows))
+    print()
+    print(f'command: {command}')
+    print(f'run time: {(time.perf_counter() - start) / 60:.1f} min')
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

@@ -1,0 +1,177 @@
+"""``benchmarks/real_data.py`` runs end to end on a few real chips (2 steps).
+
+The benchmark trains rtsgeo and the TorchGeo U-Net peer on the same crops,
+maps whole s2-rts-lubka1 chips with the product's campaign path, scores the
+GeoPackages with the product's evaluation and, on the yang2023 COCO chips,
+scores chip-level AP50. Two steps on two chips per split check the plumbing,
+not the figures.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+import types
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pytest
+import rasterio
+import torch
+from scipy import ndimage
+from torch import Tensor, nn
+
+from rtsgeo.evaluation import evaluate_files
+from rtsgeo.models import load_trained_model
+
+ROOT = Path(__file__).parents[2]
+SCRIPT = ROOT / 'benchmarks' / 'real_data.py'
+FUSED = 'rtsgeo RGB+NDVI+NIR (residual cross-attention)'
+UNET = 'U-Net RGB+NDVI+NIR (stacked, 5 channels)'
+COCO_ROWS = ['rtsgeo RGB (yang2023 chips)', 'U-Net RGB (yang2023 chips)']
+
+
+@pytest.mark.data
+def test_smoke_run(data_dir: Path, tmp_path: Path) -> None:
+    lubka1 = data_dir / 's2-rts-lubka1'
+    if not (lubka1 / 'test' / 'mask').is_dir():
+        pytest.skip(f'{lubka1} not found: set RTSGEO_DATA_DIR to the shared data')
+    coco = (data_dir / 'rgb-rts-coco-yang2023').is_dir()
+    out = tmp_path / 'bench'
+    argv = [
+        sys.executable, str(SCRIPT), '--steps', '2', '--seeds', '0',
+        '--limit-chips', '2', '--threads', '1', '--out', str(out),
+        '--models', FUSED, UNET, '--model-options', 'anchor_density=2',
+        *([] if coco else ['--skip-coco']),
+    ]  # fmt: skip
+    env = {**os.environ, 'RTSGEO_DATA_DIR': str(data_dir)}
+    done = subprocess.run(
+        argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert '| model | data, scoring | seeds | AP50 (%) |' in done.stdout
+    assert 'command: python ' in done.stdout
+
+    report = json.loads((out / 'results.json').read_text())
+    rows = [FUSED, UNET, *(COCO_ROWS if coco else [])]
+    assert [run['model'] for run in report['runs']] == rows
+    assert list(report['summary']) == rows
+    assert report['model_options'] == {'anchor_density': 2}
+    for run in report['runs']:
+        assert run['seed'] == 0 and run['seconds'] > 0
+        for key in ('ap50', 'ap'):
+            assert 0.0 <= run['metrics'][key] <= 1.0, (run['model'], key)
+        assert report['summary'][run['model']]['seeds'] == 1
+
+    # The truth: the scored chips' masks as 8-connected components.
+    masks = sorted((lubka1 / 'test' / 'mask').glob('*.tif'))[:2]
+    components = 0
+    for path in masks:
+        with rasterio.open(path) as src:
+            components += ndimage.label(src.read(1) != 0, np.ones((3, 3)))[1]
+    truth = gpd.read_file(out / 'truth-test.gpkg')
+    assert len(truth) == components and truth.crs.to_epsg() == 3413
+    scene_level = report['runs'][:2]
+    for run in scene_level:
+        assert run['metrics']['n_truth'] == components
+        slumps = gpd.read_file(run['predictions'], layer='slumps')
+        assert slumps.crs.to_epsg() == 3413
+        assert len(slumps) == run['metrics']['n_pred']
+        assert slumps['score'].between(0, 1).all()
+
+    # Every trained rtsgeo model is a trained-model file that rtsgeo map reads.
+    _, info = load_trained_model(report['runs'][0]['model_file'])
+    assert info.config.modalities == ('rgb', 'ndvi', 'nir')
+    assert info.config.fusion == 'residual_cross_attention'
+    assert info.config.anchor_density == 2
+    assert 'model_file' not in report['runs'][1]  # the U-Net is not one
+    if coco:
+        _, info = load_trained_model(report['runs'][2]['model_file'])
+        assert info.config.modalities == ('rgb',)
+        assert info.config.image_size == 320
+
+
+@pytest.mark.data
+def test_unknown_model_option_stops_before_training(
+    data_dir: Path, tmp_path: Path
+) -> None:
+    if not (data_dir / 's2-rts-lubka1').is_dir():
+        pytest.skip('s2-rts-lubka1 not found: set RTSGEO_DATA_DIR to the shared data')
+    argv = [
+        sys.executable, str(SCRIPT), '--out', str(tmp_path),
+        '--model-options', 'anchor_density=2', 'no_such_field=1',
+    ]  # fmt: skip
+    env = {**os.environ, 'RTSGEO_DATA_DIR': str(data_dir)}
+    done = subprocess.run(
+        argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 2
+    assert '--model-options' in done.stderr and 'no_such_field' in done.stderr
+    assert not (tmp_path / 'results.json').exists()
+
+    argv[-2:] = ['anchor_density']  # no '='
+    done = subprocess.run(
+        argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 2
+    assert "--model-options 'anchor_density': write key=value" in done.stderr
+
+
+def _benchmark(monkeypatch: pytest.MonkeyPatch) -> types.ModuleType:
+    """The benchmark script as a module (it imports train_lubka1 beside it)."""
+    monkeypatch.syspath_prepend(str(SCRIPT.parent))
+    spec = importlib.util.spec_from_file_location('real_data', SCRIPT)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+class _Oracle(nn.Module):
+    """Returns, chip after chip, logits that are the chip's own truth mask."""
+
+    def __init__(self, masks: list[np.ndarray]) -> None:
+        super().__init__()
+        self.masks = list(masks)
+
+    def forward(self, image: Tensor) -> Tensor:
+        mask = torch.from_numpy(self.masks.pop(0)).float()
+        logits = torch.full(image.shape[-2:], -20.0)
+        logits[: mask.shape[0], : mask.shape[1]] = 40 * mask - 20
+        return logits[None, None]
+
+
+@pytest.mark.data
+def test_peer_polygons_of_the_truth_score_one(
+    data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The peer's path (whole chip, components, polygons, EPSG:3413) and the
+    # truth polygons share one frame: the truth itself as probabilities is
+    # perfect (shifting it by 3 rows halves AP50).
+    lubka1 = data_dir / 's2-rts-lubka1'
+    if not (lubka1 / 'test' / 'mask').is_dir():
+        pytest.skip(f'{lubka1} not found: set RTSGEO_DATA_DIR to the shared data')
+    benchmark = _benchmark(monkeypatch)
+    masks = sorted((lubka1 / 'test' / 'mask').glob('*.tif'))[:4]
+    scenes = [lubka1 / 'test' / 'image' / m.name for m in masks]
+    truth = benchmark.truth_polygons(masks, tmp_path / 'truth.gpkg')
+    arrays = []
+    for path in masks:
+        with rasterio.open(path) as src:
+            arrays.append(src.read(1) != 0)
+    stats = {
+        'rgb': {'mean': [0.0] * 3, 'std': [1.0] * 3},
+        'ndvi': {'mean': [0.0], 'std': [1.0]},
+    }
+    datamodule = types.SimpleNamespace(modalities=('rgb', 'ndvi'), stats=stats)
+    gpkg = tmp_path / 'oracle.gpkg'
+    benchmark.map_with_unet(_Oracle(arrays), datamodule, scenes, gpkg)
+    result = evaluate_files(gpkg, truth)
+    assert result.n_truth == sum(ndimage.label(a, np.ones((3, 3)))[1] for a in arrays)
+    assert result.n_truth > 0
+    assert result.ap50 == pytest.approx(1.0)
+    assert result.f1 == pytest.approx(1.0)
