@@ -19,6 +19,7 @@ from .errors import InvalidImageryError
 
 __all__ = [
     'GSD_WARN_RATIO',
+    'describe_resampling',
     'gsd_differs',
     'imagery_gsd_m',
     'pixel_gsd_m',
@@ -81,4 +82,26 @@ def resampled_grid(
     fx, fy = gsd_m / x_res, gsd_m / y_res
     new_width = max(1, round(width / fx))
     new_height = max(1, round(height / fy))
-    return transform * Affine.scale(fx, fy), new_width, new_height
+    return transform @ Affine.scale(fx, fy), new_width, new_height
+
+
+def describe_resampling(
+    scene_gsd: float | None, model_gsd: float | None, resample: bool = True
+) -> str:
+    """How a scene is mapped, in words: ``'2.5 m -> 5 m (model's GSD)'``.
+
+    Args:
+        scene_gsd: the scene's own GSD (None: unknown, e.g. it failed to open).
+        model_gsd: the model's training GSD (None: not recorded).
+        resample: whether resampling to the model's GSD is on.
+    """
+    if scene_gsd is None:
+        return 'GSD unknown (not read)'
+    native = f'{scene_gsd:.4g} m'
+    if model_gsd is None:
+        return f'{native}, native (the model records no GSD)'
+    if not gsd_differs(scene_gsd, model_gsd):
+        return f"{native} (the model's GSD), native"
+    if resample:
+        return f"{native} -> {model_gsd:.4g} m (model's GSD)"
+    return f'{native}, native (model {model_gsd:.4g} m; resampling off)'

@@ -95,6 +95,17 @@ RUNS_COLUMNS: tuple[Column, ...] = (
     Column('tiles', 'INTEGER', 'tiles in the scene grid'),
     Column('tiles_skipped', 'INTEGER', 'tiles skipped as all nodata'),
     Column('valid_area_m2', 'REAL', 'area of the valid pixels (m^2)'),
+    Column(
+        'scene_gsd_m',
+        'REAL',
+        "the scene's own ground sampling distance (m per pixel), NULL if unread",
+    ),
+    Column(
+        'model_gsd_m',
+        'REAL',
+        'GSD the model was trained at, NULL if its file records none; scenes '
+        'are mapped resampled to it unless resampling is off',
+    ),
     Column('seconds', 'REAL', 'wall-clock time spent on the scene'),
     Column('started_at', 'TEXT', 'UTC start time, ISO 8601'),
     Column('finished_at', 'TEXT', 'UTC end time, ISO 8601'),

@@ -62,6 +62,14 @@ def add_parser(subparsers: Any) -> None:
         "'sentinel2' or 'planetscope' (default: the model's training sensor)",
     )
     parser.add_argument(
+        '--resample',
+        default='on',
+        choices=('on', 'off'),
+        help="'on' (default): read scenes resampled on the fly to the GSD the "
+        "model was trained at (when its file records one); 'off': map at each "
+        "scene's own GSD, warning when it differs from the model's by over 25 %%",
+    )
+    parser.add_argument(
         '--score-threshold',
         type=float,
         help='drop detections scoring below this (default 0.5)',
@@ -129,9 +137,61 @@ def load_predictor(args: argparse.Namespace, device: str | None = None) -> Any:
         'keep_overlaps': args.keep_overlaps or None,
         'sensor': args.sensor,
         'score_threshold': args.score_threshold,
+        'resample': args.resample == 'on',
     }
     options = PredictorOptions(**{k: v for k, v in given.items() if v is not None})
     return ScenePredictor.from_checkpoint(args.checkpoint, options)
+
+
+class ResolutionLines:
+    """Prints one line per finished scene on the GSD it was mapped at.
+
+    Passes every event on to the progress bars, if any.
+    """
+
+    def __init__(self, resample: bool, progress: Any = None) -> None:
+        """Initialise a new ResolutionLines.
+
+        Args:
+            resample: whether scenes are resampled to the model's GSD.
+            progress: the progress bars to pass events on to (None: none).
+        """
+        self.resample = resample
+        self.progress = progress
+
+    def scene_started(self, scene: Any, index: int, total: int) -> None:
+        """Pass on."""
+        if self.progress is not None:
+            self.progress.scene_started(scene, index, total)
+
+    def tiles(self, done: int, total: int) -> None:
+        """Pass on."""
+        if self.progress is not None:
+            self.progress.tiles(done, total)
+
+    def scene_finished(self, records: Any) -> None:
+        """Print ``scene ID: 2.5 m -> 5 m (model's GSD)``, then pass on."""
+        from ..resolution import describe_resampling
+
+        run = records.run
+        if run['status'] != 'failed':
+            text = describe_resampling(
+                run['scene_gsd_m'], run['model_gsd_m'], self.resample
+            )
+            line = f'scene {records.scene_id}: {text}'
+            if self.progress is not None:
+                from tqdm import tqdm
+
+                tqdm.write(line)
+            else:
+                print(line)
+        if self.progress is not None:
+            self.progress.scene_finished(records)
+
+    def close(self) -> None:
+        """Close the progress bars."""
+        if self.progress is not None:
+            self.progress.close()
 
 
 def shard_output(out: Path, index: int, count: int) -> Path:
@@ -179,17 +239,20 @@ def run(args: argparse.Namespace) -> int:
             devices=args.devices,
             num_nodes=args.num_nodes,
             accelerator=args.accelerator,
-            progress=None if args.no_progress else TqdmProgress(),
+            progress=ResolutionLines(
+                args.resample == 'on', None if args.no_progress else TqdmProgress()
+            ),
             **options,
         )
     else:
         predictor = load_predictor(args)
-        progress = None if args.no_progress else TqdmProgress()
+        progress = ResolutionLines(
+            args.resample == 'on', None if args.no_progress else TqdmProgress()
+        )
         try:
             summary = run_campaign(scenes, predictor, out, progress=progress, **options)
         finally:
-            if progress is not None:
-                progress.close()
+            progress.close()
     print_summary(summary)
     if args.fmt == 'parquet' and not summary.interrupted:
         print_exports(out)

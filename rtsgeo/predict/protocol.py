@@ -37,6 +37,7 @@ class ScenePredictionLike(Protocol):
         tiles: tiles in the scene's grid.
         tiles_skipped: tiles skipped because they held only nodata.
         valid_area_m2: area of the valid pixels.
+        scene_gsd_m: the scene's ground sampling distance (metres), if known.
     """
 
     path: str
@@ -49,6 +50,7 @@ class ScenePredictionLike(Protocol):
     tiles: int
     tiles_skipped: int
     valid_area_m2: float
+    scene_gsd_m: float | None
 
 
 @runtime_checkable

@@ -18,7 +18,9 @@ from rtsgeo.campaign.records import build_scene_records
 from rtsgeo.campaign.store import CampaignStore
 from rtsgeo.errors import ConfigError, OutputError
 
-INFO = SimpleNamespace(name='m', sha256='a' * 64, modalities=('rgb', 'ndvi'))
+INFO = SimpleNamespace(
+    name='m', sha256='a' * 64, modalities=('rgb', 'ndvi'), gsd_m=None
+)
 
 
 def _records(scene_id: str, n: int, x0: float = 500000.0) -> object:
@@ -36,6 +38,7 @@ def _records(scene_id: str, n: int, x0: float = 500000.0) -> object:
         tiles=4,
         tiles_skipped=0,
         valid_area_m2=2e6,
+        scene_gsd_m=5.0,
     )
     return build_scene_records(prediction, INFO, 'EPSG:3413', {'seconds': 0.1})
 

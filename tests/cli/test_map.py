@@ -58,6 +58,8 @@ def test_map_writes_summary_and_quicklooks(
     assert (
         'scenes: 3 done, 0 skipped (no data), 0 failed, 0 already done' in printed.out
     )
+    for name in ('scene_000', 'scene_001', 'scene_002'):
+        assert f'scene {name}: 5 m, native (the model records no GSD)' in printed.out
     polygons = len(pyogrio.read_dataframe(out, layer='slumps'))
     assert f'polygons: {polygons};' in printed.out and 'km2' in printed.out
     assert 'tile' in printed.err  # progress bars
@@ -276,9 +278,14 @@ def test_load_predictor_builds_predictor_options(
     argv = ['map', 's.tif', '--checkpoint', 'm.pt', '--out', 'c.gpkg']
     argv += ['--tile-size', '256', '--keep-overlaps', '--min-area', '500']
     LOAD_PREDICTOR(build_parser().parse_args(argv), device='cuda:1')
+    LOAD_PREDICTOR(build_parser().parse_args([*argv, '--resample', 'off']))
     assert built == [
         (
             Path('m.pt'),
             PredictorOptions(tile_size=256, device='cuda:1', keep_overlaps=True),
-        )
+        ),
+        (
+            Path('m.pt'),
+            PredictorOptions(tile_size=256, keep_overlaps=True, resample=False),
+        ),
     ]
