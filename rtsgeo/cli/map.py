@@ -30,9 +30,23 @@ def add_parser(subparsers: Any) -> None:
     )
     parser.add_argument(
         'scenes',
-        nargs='+',
+        nargs='*',
         metavar='SCENES',
-        help='scene files, folders, globs or .txt lists of paths',
+        help='scene files, folders, globs or .txt lists of paths (or use --stac)',
+    )
+    parser.add_argument(
+        '--stac',
+        type=Path,
+        metavar='ITEMS',
+        help='a STAC ItemCollection JSON file (or a folder of Item JSON files) as '
+        'the scene list: item id = scene id, item datetime = acquisition date; '
+        "bands from the assets' eo:bands/raster:bands names or --assets",
+    )
+    parser.add_argument(
+        '--assets',
+        metavar='BAND=KEY,...',
+        help='with --stac: which asset holds each band, e.g. '
+        'red=B04,green=B03,blue=B02,nir=B08 (KEY:N for band N of a multi-band asset)',
     )
     parser.add_argument(
         '--checkpoint',
@@ -194,6 +208,33 @@ class ResolutionLines:
             self.progress.close()
 
 
+def list_scenes(args: argparse.Namespace) -> list[Any]:
+    """The campaign's scenes: from SCENES, or from the STAC items of ``--stac``.
+
+    Item VRTs are written into ``OUT_STEM.stac/`` beside the output.
+
+    Raises:
+        ConfigError: If both or neither of SCENES and ``--stac`` are given, or
+            ``--assets`` comes without ``--stac``.
+    """
+    from ..campaign.scenes import resolve_scenes
+    from ..errors import ConfigError
+
+    if bool(args.scenes) == (args.stac is not None):
+        msg = 'give scene files (SCENES) or a STAC item list (--stac ITEMS), not both'
+        raise ConfigError(
+            msg if args.scenes else 'no scene given: pass SCENES or --stac'
+        )
+    if args.stac is None:
+        if args.assets:
+            raise ConfigError('--assets maps STAC assets to bands: use it with --stac')
+        return resolve_scenes(args.scenes)
+    from ..campaign.stac import stac_scenes
+
+    out: Path = args.out
+    return stac_scenes(args.stac, out.with_name(f'{out.stem}.stac'), args.assets)
+
+
 def shard_output(out: Path, index: int, count: int) -> Path:
     """Where shard *index* of *count* writes: ``campaign.shard-0-of-4.gpkg``."""
     return out.with_name(f'{out.stem}.shard-{index}-of-{count}{out.suffix}')
@@ -212,11 +253,11 @@ def run(args: argparse.Namespace) -> int:
     # GDAL's block cache defaults to 5 % of RAM; windowed reads need little.
     os.environ.setdefault('GDAL_CACHEMAX', '256')
     from ..campaign.run import run_campaign
-    from ..campaign.scenes import parse_shard, resolve_scenes, shard_scenes
+    from ..campaign.scenes import parse_shard, shard_scenes
     from ._progress import TqdmProgress, print_summary
 
-    scenes = resolve_scenes(args.scenes)
     out: Path = args.out
+    scenes = list_scenes(args)
     if args.shard:
         index, count = parse_shard(args.shard)
         scenes = shard_scenes(scenes, index, count)
