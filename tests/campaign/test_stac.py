@@ -169,3 +169,37 @@ def test_bad_inputs() -> None:
         parse_asset_mapping('red')
     with pytest.raises(DataNotFoundError, match='does not exist'):
         stac_scenes('/nowhere/items.json', '/tmp')
+
+
+def test_bands_at_several_resolutions_on_the_finest_grid(tmp_path: Path) -> None:
+    files = _split_bands(_scene(tmp_path, 'S2_D', seed=6))
+    with rasterio.open(files['B08']) as src:  # NIR at 10 m, as Sentinel-2's B8A
+        profile = src.profile | {
+            'width': src.width // 2,
+            'height': src.height // 2,
+            'transform': src.transform @ Affine.scale(2),
+        }
+        profile = {k: v for k, v in profile.items() if not k.startswith('block')}
+        coarse = src.read(1, out_shape=(src.height // 2, src.width // 2))
+    nir10 = tmp_path / 'S2_D_B08_10m.tif'
+    with rasterio.open(nir10, 'w', **profile) as dst:
+        dst.write(coarse, 1)
+    assets = {k: _band_asset(str(p), k) for k, p in files.items() if k != 'B08'}
+    assets['B08'] = _band_asset(str(nir10), 'B08')
+    (tmp_path / 'item.json').write_text(json.dumps(_item('S2_D', assets)))
+    (scene,) = stac_scenes(tmp_path / 'item.json', tmp_path / 'vrt')
+    with rasterio.open(scene.path) as src, rasterio.open(tmp_path / 'S2_D.tif') as ref:
+        assert (src.transform, src.shape) == (ref.transform, ref.shape)  # 5 m grid
+        assert src.descriptions == ('blue', 'green', 'red', 'nir')
+        np.testing.assert_array_equal(src.read(3), ref.read(3))
+        nir = src.read(4, window=((0, 64), (0, 64)))  # windowed, resampled on read
+        assert nir.shape == (64, 64) and 100 <= nir.mean() <= 1000
+
+
+def test_asset_hrefs_to_gdal_paths(tmp_path: Path) -> None:
+    from rtsgeo.campaign.stac import _gdal_path
+
+    assert _gdal_path('https://e.org/a.tif', tmp_path) == '/vsicurl/https://e.org/a.tif'
+    assert _gdal_path('s3://bucket/key.tif', tmp_path) == '/vsis3/bucket/key.tif'
+    assert _gdal_path('file:///data/a.tif', tmp_path) == '/data/a.tif'
+    assert _gdal_path('b/a.tif', tmp_path) == str(tmp_path.resolve() / 'b' / 'a.tif')
