@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 __all__ = [
+    'ADDED_COLUMNS',
     'COVERAGE_COLUMNS',
     'FINAL',
     'LAYERS',
@@ -119,6 +120,11 @@ LAYERS: dict[str, tuple[tuple[Column, ...], str | None]] = {
     'coverage': (COVERAGE_COLUMNS, 'MULTIPOLYGON'),
     'runs': (RUNS_COLUMNS, None),
 }
+
+#: Columns added after the first release, per layer: an output written before
+#: gains them (NULL for its earlier rows) when opened to resume, and reads as
+#: NULL when opened read-only (merge, report).
+ADDED_COLUMNS: dict[str, tuple[str, ...]] = {'runs': ('scene_gsd_m', 'model_gsd_m')}
 
 #: Scene statuses that are final: not retried when a campaign is run again.
 FINAL: tuple[str, ...] = ('done', 'skipped')

@@ -30,7 +30,8 @@ class ScenePredictionLike(Protocol):
         path: the scene file.
         scene_id: the file stem.
         crs: the scene's native CRS.
-        transform: the scene's affine transform.
+        transform: the affine transform of the grid mapped (the scene's own,
+            or its grid resampled to the model's GSD).
         polygons: columns ``geometry`` (valid polygons) and ``score``.
         coverage: footprint of the scene's valid (not nodata) pixels.
         acquired: ISO acquisition date, if known.

@@ -40,7 +40,8 @@ class ScenePrediction:
         path: the scene file.
         scene_id: the file's stem.
         crs: the scene's CRS.
-        transform: the scene's affine transform.
+        transform: the affine transform of the grid mapped: the scene's, or
+            its grid resampled to the model's GSD (same CRS and origin).
         polygons: one row per object: ``geometry`` (valid Polygon or
             MultiPolygon, holes kept) and ``score``.
         coverage: the valid-data footprint (union of valid pixels, on pixel edges).
