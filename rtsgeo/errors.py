@@ -20,6 +20,7 @@ __all__ = [
     'LabelsOutsideImageryWarning',
     'OutputError',
     'RTSGeoError',
+    'ResolutionMismatchWarning',
 ]
 
 
@@ -65,6 +66,10 @@ class CheckpointError(RTSGeoError, ValueError):
 
 class LabelsOutsideImageryWarning(UserWarning):
     """Some or all labels fall outside the imagery they are paired with."""
+
+
+class ResolutionMismatchWarning(UserWarning):
+    """A scene is mapped at a ground sampling distance far from the model's."""
 
 
 class CorruptLabelsError(RTSGeoError, OSError):

@@ -1,6 +1,7 @@
 """Mapping campaigns: many scenes in, one resumable GeoPackage out.
 
-A campaign resolves a scene list (:mod:`~rtsgeo.campaign.scenes`), maps each
+A campaign resolves a scene list (:mod:`~rtsgeo.campaign.scenes`, or STAC
+items with :func:`stac_scenes`), maps each
 scene with a scene predictor (anything that satisfies
 :class:`rtsgeo.predict.protocol.ScenePredictorLike`, usually
 :class:`rtsgeo.predict.ScenePredictor`), turns its result into rows
@@ -23,6 +24,7 @@ from .report import ReportSummary, write_report
 from .run import CampaignProgress, CampaignSummary, run_campaign
 from .scenes import Scene, parse_shard, resolve_scenes, shard_scenes
 from .schema import FINAL, LAYERS, STATUSES
+from .stac import parse_asset_mapping, stac_scenes
 from .store import CampaignStore
 
 __all__ = [
@@ -38,9 +40,11 @@ __all__ = [
     'Scene',
     'export_parquet',
     'merge_campaigns',
+    'parse_asset_mapping',
     'parse_shard',
     'resolve_scenes',
     'run_campaign',
     'shard_scenes',
+    'stac_scenes',
     'write_report',
 ]

@@ -223,6 +223,8 @@ def build_scene_records(
         'tiles': prediction.tiles,
         'tiles_skipped': prediction.tiles_skipped,
         'valid_area_m2': float(prediction.valid_area_m2),
+        'scene_gsd_m': prediction.scene_gsd_m,
+        'model_gsd_m': info.gsd_m,
         **_model_values(info),
         **run,
     }
@@ -244,6 +246,7 @@ def failed_records(
         'status': 'failed',
         'message': message,
         'polygons': 0,
+        'model_gsd_m': info.gsd_m,
         **_model_values(info),
         **run,
     }

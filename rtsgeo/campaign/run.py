@@ -170,6 +170,10 @@ def _map_scene(
             'worker': options['worker'],
         }
 
+    if scene.problem is not None:
+        return failed_records(
+            scene.scene_id, scene.path, scene.problem, predictor.info, crs, timing()
+        )
     try:
         if not os.path.exists(scene.path):
             raise DataNotFoundError(f'scene {scene.path} does not exist')

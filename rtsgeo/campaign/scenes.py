@@ -11,7 +11,7 @@ from __future__ import annotations
 import glob
 import os
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import ConfigError, DataNotFoundError
@@ -36,13 +36,17 @@ class Scene:
     """One scene of a campaign.
 
     Attributes:
-        scene_id: the file stem, unique within the campaign.
+        scene_id: the file stem (or STAC item id), unique within the campaign.
         path: the file as an absolute path (it may not exist: such a scene
             fails when mapped and the campaign goes on).
+        problem: why the scene cannot be mapped, found while listing it
+            (``'BandNotFoundError: ...'``); it then fails alone with this
+            message. None for scenes that look mappable.
     """
 
     scene_id: str
     path: str
+    problem: str | None = field(default=None, compare=False)
 
 
 def _is_glob(text: str) -> bool:

@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 __all__ = [
+    'ADDED_COLUMNS',
     'COVERAGE_COLUMNS',
     'FINAL',
     'LAYERS',
@@ -95,6 +96,17 @@ RUNS_COLUMNS: tuple[Column, ...] = (
     Column('tiles', 'INTEGER', 'tiles in the scene grid'),
     Column('tiles_skipped', 'INTEGER', 'tiles skipped as all nodata'),
     Column('valid_area_m2', 'REAL', 'area of the valid pixels (m^2)'),
+    Column(
+        'scene_gsd_m',
+        'REAL',
+        "the scene's own ground sampling distance (m per pixel), NULL if unread",
+    ),
+    Column(
+        'model_gsd_m',
+        'REAL',
+        'GSD the model was trained at, NULL if its file records none; scenes '
+        'are mapped resampled to it unless resampling is off',
+    ),
     Column('seconds', 'REAL', 'wall-clock time spent on the scene'),
     Column('started_at', 'TEXT', 'UTC start time, ISO 8601'),
     Column('finished_at', 'TEXT', 'UTC end time, ISO 8601'),
@@ -108,6 +120,11 @@ LAYERS: dict[str, tuple[tuple[Column, ...], str | None]] = {
     'coverage': (COVERAGE_COLUMNS, 'MULTIPOLYGON'),
     'runs': (RUNS_COLUMNS, None),
 }
+
+#: Columns added after the first release, per layer: an output written before
+#: gains them (NULL for its earlier rows) when opened to resume, and reads as
+#: NULL when opened read-only (merge, report).
+ADDED_COLUMNS: dict[str, tuple[str, ...]] = {'runs': ('scene_gsd_m', 'model_gsd_m')}
 
 #: Scene statuses that are final: not retried when a campaign is run again.
 FINAL: tuple[str, ...] = ('done', 'skipped')

@@ -28,7 +28,7 @@ from pyproj import CRS
 from ..errors import ConfigError, OutputError
 from ._gpkg import blob_bounds, encode_geometry, register_functions
 from .records import SceneRecords, empty_layer
-from .schema import LAYERS
+from .schema import ADDED_COLUMNS, LAYERS, Column
 
 __all__ = ['CampaignStore', 'Row', 'check_writable']
 
@@ -163,8 +163,14 @@ class CampaignStore:
         except sqlite3.DatabaseError as error:
             self.close()
             raise ConfigError(f'{self.path} is not a GeoPackage: {error}') from error
+        self._absent: dict[str, set[str]] = {}
         for name, (columns, _) in LAYERS.items():
             missing = {c.name for c in columns} - tables[name]
+            added = missing & set(ADDED_COLUMNS.get(name, ()))
+            if added and not self.readonly:
+                self._add_columns(name, [c for c in columns if c.name in added])
+            self._absent[name] = added if self.readonly else set()
+            missing -= added
             if missing or srs is None:
                 self.close()
                 msg = (
@@ -173,6 +179,18 @@ class CampaignStore:
                 )
                 raise ConfigError(msg)
         return int(srs[0]), CRS.from_user_input(srs[1])
+
+    def _add_columns(self, name: str, columns: list[Column]) -> None:
+        """Add columns of a newer schema to an older output (rows get NULL)."""
+        try:
+            for column in columns:
+                self._connection.execute(
+                    f'ALTER TABLE "{name}" ADD COLUMN "{column.name}" {column.sql}'
+                )
+        except sqlite3.Error as error:
+            self.close()
+            msg = f'cannot add columns to {self.path} to resume it: {error}'
+            raise OutputError(msg) from error
 
     def statuses(self) -> dict[str, str]:
         """Scene id -> status of every scene recorded in ``runs``."""
@@ -259,7 +277,11 @@ class CampaignStore:
     def read_rows(self, name: str, scene_id: str) -> list[Row]:
         """One scene's rows of layer *name*, in the store's column order."""
         columns, geometry = LAYERS[name]
-        names = [f'"{c.name}"' for c in columns] + (['"geom"'] if geometry else [])
+        absent = self._absent.get(name, set())
+        names = [
+            f'NULL AS "{c.name}"' if c.name in absent else f'"{c.name}"'
+            for c in columns
+        ] + (['"geom"'] if geometry else [])
         cursor = self._connection.execute(
             f'SELECT {", ".join(names)} FROM "{name}" WHERE scene_id = ? ORDER BY fid',
             (scene_id,),

@@ -30,9 +30,23 @@ def add_parser(subparsers: Any) -> None:
     )
     parser.add_argument(
         'scenes',
-        nargs='+',
+        nargs='*',
         metavar='SCENES',
-        help='scene files, folders, globs or .txt lists of paths',
+        help='scene files, folders, globs or .txt lists of paths (or use --stac)',
+    )
+    parser.add_argument(
+        '--stac',
+        type=Path,
+        metavar='ITEMS',
+        help='a STAC ItemCollection JSON file (or a folder of Item JSON files) as '
+        'the scene list: item id = scene id, item datetime = acquisition date; '
+        "bands from the assets' eo:bands/raster:bands names or --assets",
+    )
+    parser.add_argument(
+        '--assets',
+        metavar='BAND=KEY,...',
+        help='with --stac: which asset holds each band, e.g. '
+        'red=B04,green=B03,blue=B02,nir=B08 (KEY:N for band N of a multi-band asset)',
     )
     parser.add_argument(
         '--checkpoint',
@@ -60,6 +74,14 @@ def add_parser(subparsers: Any) -> None:
         '--sensor',
         help='band order of the scenes when their bands are not described, e.g. '
         "'sentinel2' or 'planetscope' (default: the model's training sensor)",
+    )
+    parser.add_argument(
+        '--resample',
+        default='on',
+        choices=('on', 'off'),
+        help="'on' (default): read scenes resampled on the fly to the GSD the "
+        "model was trained at (when its file records one); 'off': map at each "
+        "scene's own GSD, warning when it differs from the model's by over 25 %%",
     )
     parser.add_argument(
         '--score-threshold',
@@ -129,9 +151,88 @@ def load_predictor(args: argparse.Namespace, device: str | None = None) -> Any:
         'keep_overlaps': args.keep_overlaps or None,
         'sensor': args.sensor,
         'score_threshold': args.score_threshold,
+        'resample': args.resample == 'on',
     }
     options = PredictorOptions(**{k: v for k, v in given.items() if v is not None})
     return ScenePredictor.from_checkpoint(args.checkpoint, options)
+
+
+class ResolutionLines:
+    """Prints one line per finished scene on the GSD it was mapped at.
+
+    Passes every event on to the progress bars, if any.
+    """
+
+    def __init__(self, resample: bool, progress: Any = None) -> None:
+        """Initialise a new ResolutionLines.
+
+        Args:
+            resample: whether scenes are resampled to the model's GSD.
+            progress: the progress bars to pass events on to (None: none).
+        """
+        self.resample = resample
+        self.progress = progress
+
+    def scene_started(self, scene: Any, index: int, total: int) -> None:
+        """Pass on."""
+        if self.progress is not None:
+            self.progress.scene_started(scene, index, total)
+
+    def tiles(self, done: int, total: int) -> None:
+        """Pass on."""
+        if self.progress is not None:
+            self.progress.tiles(done, total)
+
+    def scene_finished(self, records: Any) -> None:
+        """Print ``scene ID: 2.5 m -> 5 m (model's GSD)``, then pass on."""
+        from ..resolution import describe_resampling
+
+        run = records.run
+        if run['status'] != 'failed':
+            text = describe_resampling(
+                run['scene_gsd_m'], run['model_gsd_m'], self.resample
+            )
+            line = f'scene {records.scene_id}: {text}'
+            if self.progress is not None:
+                from tqdm import tqdm
+
+                tqdm.write(line)
+            else:
+                print(line)
+        if self.progress is not None:
+            self.progress.scene_finished(records)
+
+    def close(self) -> None:
+        """Close the progress bars."""
+        if self.progress is not None:
+            self.progress.close()
+
+
+def list_scenes(args: argparse.Namespace) -> list[Any]:
+    """The campaign's scenes: from SCENES, or from the STAC items of ``--stac``.
+
+    Item VRTs are written into ``OUT_STEM.stac/`` beside the output.
+
+    Raises:
+        ConfigError: If both or neither of SCENES and ``--stac`` are given, or
+            ``--assets`` comes without ``--stac``.
+    """
+    from ..campaign.scenes import resolve_scenes
+    from ..errors import ConfigError
+
+    if bool(args.scenes) == (args.stac is not None):
+        msg = 'give scene files (SCENES) or a STAC item list (--stac ITEMS), not both'
+        raise ConfigError(
+            msg if args.scenes else 'no scene given: pass SCENES or --stac'
+        )
+    if args.stac is None:
+        if args.assets:
+            raise ConfigError('--assets maps STAC assets to bands: use it with --stac')
+        return resolve_scenes(args.scenes)
+    from ..campaign.stac import stac_scenes
+
+    out: Path = args.out
+    return stac_scenes(args.stac, out.with_name(f'{out.stem}.stac'), args.assets)
 
 
 def shard_output(out: Path, index: int, count: int) -> Path:
@@ -152,11 +253,11 @@ def run(args: argparse.Namespace) -> int:
     # GDAL's block cache defaults to 5 % of RAM; windowed reads need little.
     os.environ.setdefault('GDAL_CACHEMAX', '256')
     from ..campaign.run import run_campaign
-    from ..campaign.scenes import parse_shard, resolve_scenes, shard_scenes
+    from ..campaign.scenes import parse_shard, shard_scenes
     from ._progress import TqdmProgress, print_summary
 
-    scenes = resolve_scenes(args.scenes)
     out: Path = args.out
+    scenes = list_scenes(args)
     if args.shard:
         index, count = parse_shard(args.shard)
         scenes = shard_scenes(scenes, index, count)
@@ -179,17 +280,20 @@ def run(args: argparse.Namespace) -> int:
             devices=args.devices,
             num_nodes=args.num_nodes,
             accelerator=args.accelerator,
-            progress=None if args.no_progress else TqdmProgress(),
+            progress=ResolutionLines(
+                args.resample == 'on', None if args.no_progress else TqdmProgress()
+            ),
             **options,
         )
     else:
         predictor = load_predictor(args)
-        progress = None if args.no_progress else TqdmProgress()
+        progress = ResolutionLines(
+            args.resample == 'on', None if args.no_progress else TqdmProgress()
+        )
         try:
             summary = run_campaign(scenes, predictor, out, progress=progress, **options)
         finally:
-            if progress is not None:
-                progress.close()
+            progress.close()
     print_summary(summary)
     if args.fmt == 'parquet' and not summary.interrupted:
         print_exports(out)

@@ -251,6 +251,7 @@ class CachedRTSDataModule(RTSDataModule):
         if self.stats is None:
             self.stats = compute_modality_stats(self.chips, self.modalities)
         self.normalize = NormalizeModalities(self.stats, self.modalities)
+        self.gsd_m = self.training_gsd_m()
         if 'val' not in self.datasets:
             self.datasets['val'] = self._build('val')
 

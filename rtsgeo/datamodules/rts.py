@@ -8,13 +8,16 @@ from typing import Any
 
 import geopandas as gpd
 import lightning
+import rasterio
 import shapely
 import torch
 from torch.utils.data import DataLoader
 
 from ..datasets import CRSGroupedDataset, build_instance_dataset, collate_instances
+from ..datasets._files import find_rasters
 from ..errors import ConfigError, DataNotFoundError
 from ..modalities import channel_layout, get_modality
+from ..resolution import imagery_gsd_m
 from ..samplers import (
     CRSGroupedGeoSampler,
     PositiveAwareGeoSampler,
@@ -70,6 +73,7 @@ class RTSDataModule(lightning.LightningDataModule):
         num_workers: int = 0,
         seed: int = 0,
         vector_options: dict[str, Any] | None = None,
+        gsd_m: float | None = None,
     ) -> None:
         """Initialise a new RTSDataModule.
 
@@ -95,6 +99,10 @@ class RTSDataModule(lightning.LightningDataModule):
             seed: seed of every random draw (windows, augmentation).
             vector_options: polygon label options (``layer``, ``where``,
                 ``dissolve``).
+            gsd_m: ground sampling distance of the imagery (metres per pixel)
+                recorded in trained-model files; None: the median over the
+                training rasters, read from their headers when fitting
+                (read it back from :attr:`gsd_m`).
 
         Raises:
             ConfigError: If neither or both ways of giving data are used, or a
@@ -129,6 +137,7 @@ class RTSDataModule(lightning.LightningDataModule):
         self.num_workers = num_workers
         self.seed = seed
         self.vector_options = dict(vector_options or {})
+        self.gsd_m = gsd_m
         self.datasets: dict[str, CRSGroupedDataset] = {}
         self.normalize: NormalizeModalities | None = None
         self._region_table: gpd.GeoDataFrame | None = None
@@ -197,6 +206,24 @@ class RTSDataModule(lightning.LightningDataModule):
                 (train[key] for key in sampler), self.modalities, self.stats_samples
             )
         self.normalize = NormalizeModalities(self.stats, self.modalities)
+        if stage == 'fit':
+            self.gsd_m = self.training_gsd_m()
+
+    def training_gsd_m(self) -> float | None:
+        """The GSD given, else the median GSD of the training rasters (headers only).
+
+        Raises:
+            InvalidImageryError: If a training raster's CRS is geographic.
+        """
+        if self.gsd_m is not None:
+            return self.gsd_m
+        images = self._split_sources('train')[0]
+        headers = []
+        for path in find_rasters(images):
+            with rasterio.open(path) as src:
+                if src.crs is not None:
+                    headers.append((src.crs, src.res))
+        return imagery_gsd_m(headers)
 
     def _train_sampler(self, length: int | None = None) -> CRSGroupedGeoSampler:
         dataset = self.datasets['train']

@@ -8,7 +8,10 @@ plain Python values, so it loads with ``torch.load(weights_only=True)``:
 * ``rtsgeo``: a dict with ``format`` (``1``), ``config`` (the
   :class:`~rtsgeo.models.ModelConfig` fields as plain values), ``stats``
   (per-modality normalisation, see :class:`rtsgeo.transforms.NormalizeModalities`),
-  ``sensor`` (a :data:`rtsgeo.modalities.SENSORS` name or ``None``) and ``name``.
+  ``sensor`` (a :data:`rtsgeo.modalities.SENSORS` name or ``None``), ``name``
+  and ``gsd_m``: the ground sampling distance of the training imagery in
+  metres per pixel, or ``None`` when unknown (files written before it was
+  recorded, chips without georeferencing and no GSD given).
 
 Lightning checkpoints written by the training task carry the same ``rtsgeo``
 entry, so a ``.ckpt`` from training and a file from :func:`save_trained_model`
@@ -18,6 +21,7 @@ load alike with :func:`load_trained_model`.
 from __future__ import annotations
 
 import hashlib
+import math
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
@@ -25,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from ..errors import CheckpointError
+from ..errors import CheckpointError, ConfigError
 from ._io import load_torch_file
 from .config import ModelConfig
 
@@ -57,6 +61,8 @@ class TrainedModelInfo:
         name: a human-readable model name (a preset or config name).
         path: the file it was read from.
         sha256: the file's SHA-256 hex digest, to record in outputs.
+        gsd_m: ground sampling distance of the training imagery (metres per
+            pixel); None when unknown: scenes are then mapped at their own.
     """
 
     config: ModelConfig
@@ -65,6 +71,7 @@ class TrainedModelInfo:
     name: str
     path: str
     sha256: str
+    gsd_m: float | None = None
 
     @property
     def modalities(self) -> tuple[str, ...]:
@@ -105,8 +112,15 @@ def checkpoint_metadata(
     stats: Mapping[str, Mapping[str, Any]],
     sensor: str | None,
     name: str,
+    gsd_m: float | None = None,
 ) -> dict[str, Any]:
-    """The ``rtsgeo`` entry of a trained-model file or Lightning checkpoint."""
+    """The ``rtsgeo`` entry of a trained-model file or Lightning checkpoint.
+
+    Raises:
+        ConfigError: If *gsd_m* is not a positive number.
+    """
+    if gsd_m is not None and not (math.isfinite(gsd_m) and gsd_m > 0):
+        raise ConfigError(f'gsd_m={gsd_m}: give the training GSD in metres (> 0)')
     plain_stats = {
         mod: {key: [float(x) for x in values] for key, values in s.items()}
         for mod, s in stats.items()
@@ -117,6 +131,7 @@ def checkpoint_metadata(
         'stats': plain_stats,
         'sensor': sensor,
         'name': name,
+        'gsd_m': None if gsd_m is None else float(gsd_m),
     }
 
 
@@ -127,6 +142,7 @@ def save_trained_model(
     stats: Mapping[str, Mapping[str, Any]],
     sensor: str | None = None,
     name: str = 'rtsgeo-model',
+    gsd_m: float | None = None,
 ) -> Path:
     """Write a trained model that :func:`load_trained_model` reads back.
 
@@ -137,14 +153,19 @@ def save_trained_model(
         stats: normalisation statistics used in training.
         sensor: sensor preset of the training imagery.
         name: model name recorded in mapping outputs.
+        gsd_m: ground sampling distance of the training imagery (metres per
+            pixel); give it for chips without georeferencing (COCO).
 
     Returns:
         The path written.
+
+    Raises:
+        ConfigError: If *gsd_m* is not a positive number.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     state = {_PREFIX + k: v.detach().cpu() for k, v in model.state_dict().items()}
-    meta = checkpoint_metadata(config, stats, sensor, name)
+    meta = checkpoint_metadata(config, stats, sensor, name, gsd_m)
     torch.save({'state_dict': state, 'rtsgeo': meta}, path)
     return path
 
@@ -209,5 +230,6 @@ def load_trained_model(
         name=str(meta.get('name', path.stem)),
         path=str(path),
         sha256=file_sha256(path),
+        gsd_m=None if meta.get('gsd_m') is None else float(meta['gsd_m']),
     )
     return model, info

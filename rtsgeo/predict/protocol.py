@@ -30,13 +30,15 @@ class ScenePredictionLike(Protocol):
         path: the scene file.
         scene_id: the file stem.
         crs: the scene's native CRS.
-        transform: the scene's affine transform.
+        transform: the affine transform of the grid mapped (the scene's own,
+            or its grid resampled to the model's GSD).
         polygons: columns ``geometry`` (valid polygons) and ``score``.
         coverage: footprint of the scene's valid (not nodata) pixels.
         acquired: ISO acquisition date, if known.
         tiles: tiles in the scene's grid.
         tiles_skipped: tiles skipped because they held only nodata.
         valid_area_m2: area of the valid pixels.
+        scene_gsd_m: the scene's ground sampling distance (metres), if known.
     """
 
     path: str
@@ -49,6 +51,7 @@ class ScenePredictionLike(Protocol):
     tiles: int
     tiles_skipped: int
     valid_area_m2: float
+    scene_gsd_m: float | None
 
 
 @runtime_checkable

@@ -1,4 +1,9 @@
-"""Window-by-window reading of a scene's modalities in its native CRS."""
+"""Window-by-window reading of a scene's modalities in its native CRS.
+
+A scene taken at another ground sampling distance than the model's is read
+through a GDAL warped VRT on the same CRS and extent with the model's pixel
+size: each window is resampled as it is read, and the scene is never copied.
+"""
 
 from __future__ import annotations
 
@@ -14,6 +19,9 @@ import rasterio.errors
 import torch
 from affine import Affine
 from rasterio.crs import CRS
+from rasterio.enums import Resampling
+from rasterio.io import DatasetReader
+from rasterio.vrt import WarpedVRT
 from rasterio.windows import Window
 from torch import Tensor
 
@@ -24,6 +32,7 @@ from ..errors import (
     InvalidImageryError,
 )
 from ..modalities import compute_modalities, required_bands, resolve_band_names
+from ..resolution import gsd_differs, pixel_gsd_m, resampled_grid
 from ..transforms import NormalizeModalities
 from .tiling import Tile
 
@@ -55,7 +64,11 @@ class SceneReader:
     Only the bands the modalities need are read, window by window: the scene
     is never in memory as a whole. A pixel is valid when none of those bands
     is nodata (or NaN); invalid and padded pixels are 0 after normalisation.
-    Use as a context manager, or call :meth:`close`.
+    With ``gsd_m``, tiles are cut from the scene resampled (bilinear, on the
+    fly) to that ground sampling distance: :attr:`width`, :attr:`height` and
+    :attr:`transform` then describe that grid, on the scene's own CRS and
+    extent, so polygons vectorised with :attr:`transform` land where they
+    belong. Use as a context manager, or call :meth:`close`.
     """
 
     def __init__(
@@ -64,6 +77,7 @@ class SceneReader:
         modalities: Sequence[str],
         stats: Mapping[str, Mapping[str, Sequence[float]]],
         sensor: str | None = None,
+        gsd_m: float | None = None,
     ) -> None:
         """Open a scene and check it can feed the model.
 
@@ -72,6 +86,9 @@ class SceneReader:
             modalities: modalities in stacking order.
             stats: normalisation statistics per modality.
             sensor: sensor preset for files without band descriptions.
+            gsd_m: read the scene resampled to this ground sampling distance
+                (metres per pixel); None, or within 1 % of the scene's own:
+                its native grid.
 
         Raises:
             DataNotFoundError: If the file does not exist.
@@ -91,6 +108,7 @@ class SceneReader:
             raise CorruptRasterError(msg) from error
         try:
             self._check(sensor)
+            self._grid = self._open_grid(gsd_m)
         except Exception:
             self._src.close()
             raise
@@ -124,16 +142,44 @@ class SceneReader:
         self.bands = needed
         self.indexes = [names.index(band) + 1 for band in needed]
         self.nodata = src.nodata
+        self.native_gsd_m = pixel_gsd_m(src.crs, src.res)
+
+    def _open_grid(self, gsd_m: float | None) -> DatasetReader | WarpedVRT:
+        """The file itself, or a warped VRT of it at *gsd_m*."""
+        if gsd_m is None or not gsd_differs(self.native_gsd_m, gsd_m):
+            return self._src
+        src = self._src
+        transform, width, height = resampled_grid(
+            src.transform, src.width, src.height, src.crs, gsd_m
+        )
+        return WarpedVRT(
+            src,
+            crs=src.crs,
+            transform=transform,
+            width=width,
+            height=height,
+            resampling=Resampling.bilinear,
+        )
+
+    @property
+    def resampled(self) -> bool:
+        """True when tiles come from the scene resampled to another GSD."""
+        return self._grid is not self._src
+
+    @property
+    def gsd_m(self) -> float:
+        """Ground sampling distance of the grid tiles are cut from (metres)."""
+        return pixel_gsd_m(self.crs, self._grid.res)
 
     @property
     def width(self) -> int:
-        """Scene width in pixels."""
-        return int(self._src.width)
+        """Width in pixels of the grid read (the scene's, unless resampled)."""
+        return int(self._grid.width)
 
     @property
     def height(self) -> int:
-        """Scene height in pixels."""
-        return int(self._src.height)
+        """Height in pixels of the grid read (the scene's, unless resampled)."""
+        return int(self._grid.height)
 
     @property
     def crs(self) -> CRS:
@@ -142,12 +188,12 @@ class SceneReader:
 
     @property
     def transform(self) -> Affine:
-        """The scene's affine transform (pixel edges to CRS coordinates)."""
-        return self._src.transform
+        """Affine transform of the grid read (pixel edges to CRS coordinates)."""
+        return self._grid.transform
 
     @property
     def pixel_area_m2(self) -> float:
-        """Area of one pixel in square metres (projected CRSs only)."""
+        """Area of one pixel of the grid read in m^2 (projected CRSs only)."""
         t = self.transform
         metres = float(self.crs.linear_units_factor[1])
         return abs(t.a * t.e - t.b * t.d) * metres**2
@@ -176,7 +222,9 @@ class SceneReader:
         if r1 > r0 and c1 > c0:
             window = Window(c0, r0, c1 - c0, r1 - r0)
             try:
-                block = self._src.read(self.indexes, window=window, out_dtype='float32')
+                block = self._grid.read(
+                    self.indexes, window=window, out_dtype='float32'
+                )
             except rasterio.errors.RasterioError as error:
                 msg = f'reading {self.path} at {window} failed (corrupt?): {error}'
                 raise CorruptRasterError(msg) from error
@@ -199,7 +247,9 @@ class SceneReader:
         return batch['image'][0], valid
 
     def close(self) -> None:
-        """Close the file."""
+        """Close the file (and its resampled view)."""
+        if self._grid is not self._src:
+            self._grid.close()
         self._src.close()
 
     def __enter__(self) -> SceneReader:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,7 +16,8 @@ from rasterio.crs import CRS
 from shapely.geometry.base import BaseGeometry
 from torch import Tensor, nn
 
-from ..errors import ConfigError
+from ..errors import ConfigError, ResolutionMismatchWarning
+from ..resolution import GSD_WARN_RATIO, gsd_differs
 from .coverage import CoverageAccumulator
 from .inference import forward_tiles, tile_instances
 from .merge import InstanceMerger, MergedInstance
@@ -38,7 +40,8 @@ class ScenePrediction:
         path: the scene file.
         scene_id: the file's stem.
         crs: the scene's CRS.
-        transform: the scene's affine transform.
+        transform: the affine transform of the grid mapped: the scene's, or
+            its grid resampled to the model's GSD (same CRS and origin).
         polygons: one row per object: ``geometry`` (valid Polygon or
             MultiPolygon, holes kept) and ``score``.
         coverage: the valid-data footprint (union of valid pixels, on pixel edges).
@@ -46,6 +49,8 @@ class ScenePrediction:
         tiles: tiles run through the model.
         tiles_skipped: tiles skipped because they hold no valid pixel.
         valid_area_m2: area of the valid pixels.
+        scene_gsd_m: the scene's own ground sampling distance (metres).
+        mapped_gsd_m: the GSD it was mapped at: the model's when resampled.
     """
 
     path: str
@@ -58,6 +63,8 @@ class ScenePrediction:
     tiles: int
     tiles_skipped: int
     valid_area_m2: float
+    scene_gsd_m: float | None = None
+    mapped_gsd_m: float | None = None
 
 
 @dataclass(frozen=True)
@@ -90,6 +97,12 @@ class PredictorOptions:
             detection that keeps less than half of its pixels is dropped, and
             no two objects of a scene overlap or touch (see
             :func:`~rtsgeo.predict.resolve_overlaps`).
+        resample: read scenes resampled on the fly to the ground sampling
+            distance the model was trained at (when its file records one);
+            tile sizes are in model pixels and polygons come back on the
+            scene's CRS. False: map at the scene's own GSD, with a
+            :class:`~rtsgeo.errors.ResolutionMismatchWarning` when it differs
+            from the model's by more than 25 %.
 
     Raises:
         ConfigError: If a size, the batch size or a threshold is out of range.
@@ -106,6 +119,7 @@ class PredictorOptions:
     sensor: str | None = None
     grid_offset: tuple[int, int] = (0, 0)
     keep_overlaps: bool = False
+    resample: bool = True
 
     def __post_init__(self) -> None:
         if self.tile_size is not None and self.tile_size < 1:
@@ -193,9 +207,34 @@ class ScenePredictor:
         model, info = load_trained_model(path)
         return cls(model, info, options)
 
+    @property
+    def gsd_m(self) -> float | None:
+        """The GSD scenes are resampled to: the model's, unless resampling is off."""
+        return self.info.gsd_m if self.options.resample else None
+
     def open(self, path: str | Path) -> SceneReader:
-        """Open a scene for reading with this model's modalities and statistics."""
-        return SceneReader(path, self.info.modalities, self.info.stats, self.sensor)
+        """Open a scene for reading with this model's modalities and statistics.
+
+        The scene is read at the model's GSD (see :attr:`gsd_m`).
+        """
+        return SceneReader(
+            path, self.info.modalities, self.info.stats, self.sensor, self.gsd_m
+        )
+
+    def _warn_resolution(self, reader: SceneReader) -> None:
+        """Warn when mapping at a GSD far from the model's (resampling off)."""
+        model = self.info.gsd_m
+        if reader.resampled or model is None:
+            return
+        if gsd_differs(reader.native_gsd_m, model, GSD_WARN_RATIO):
+            msg = (
+                f'scene {reader.path} is mapped at its own GSD of '
+                f'{reader.native_gsd_m:.3g} m, the model was trained at '
+                f'{model:.3g} m: objects look {model / reader.native_gsd_m:.2g} '
+                'times their trained size in pixels; turn resampling on '
+                "(--resample on) to map it at the model's GSD"
+            )
+            warnings.warn(msg, ResolutionMismatchWarning, stacklevel=3)
 
     def check_scene(self, path: str | Path) -> None:
         """Check a scene can be mapped, without reading its pixels.
@@ -263,7 +302,8 @@ class ScenePredictor:
             progress: called as ``progress(tiles_done, tiles_total)``.
 
         Returns:
-            The scene's polygons and footprint in its native CRS.
+            The scene's polygons and footprint in its native CRS (``transform``
+            is that of the grid mapped: the resampled one when resampled).
 
         Raises:
             DataNotFoundError: If the scene is missing (see :meth:`check_scene`).
@@ -272,6 +312,7 @@ class ScenePredictor:
             InvalidImageryError: If the scene's CRS or values cannot be mapped.
         """
         with self.open(path) as reader:
+            self._warn_resolution(reader)
             coverage = CoverageAccumulator(reader.transform)
             frames = list(self._map_rows(reader, coverage, progress))
             tiles = len(self.tiles(reader))
@@ -294,6 +335,8 @@ class ScenePredictor:
                 tiles=tiles - coverage.tiles_empty,
                 tiles_skipped=coverage.tiles_empty,
                 valid_area_m2=coverage.valid_pixels * reader.pixel_area_m2,
+                scene_gsd_m=reader.native_gsd_m,
+                mapped_gsd_m=reader.gsd_m,
             )
 
     def _map_rows(

@@ -100,7 +100,8 @@ class InstanceSegmentationTask(BaseTask):
     Validation and test report COCO AP, AP50, AP75 and recall for masks and
     boxes (``val_segm_map_50`` is monitored), and mask AP50 per region.
     Every checkpoint carries an ``rtsgeo`` entry (config, normalisation stats,
-    sensor, name) so :func:`rtsgeo.models.load_trained_model` reads it.
+    sensor, name, training GSD) so :func:`rtsgeo.models.load_trained_model`
+    reads it.
     """
 
     ignore = None
@@ -121,6 +122,7 @@ class InstanceSegmentationTask(BaseTask):
         name: str | None = None,
         plot_samples: int = 2,
         metric_backend: Literal['pycocotools', 'faster_coco_eval'] = 'pycocotools',
+        gsd_m: float | None = None,
     ) -> None:
         """Initialise a new InstanceSegmentationTask.
 
@@ -140,10 +142,15 @@ class InstanceSegmentationTask(BaseTask):
             name: model name written into checkpoints (default: the preset).
             plot_samples: windows drawn in the validation figure (0: none).
             metric_backend: COCO evaluation backend.
+            gsd_m: ground sampling distance of the training imagery (metres
+                per pixel) written into checkpoints, for data without
+                georeferencing (COCO chips); None: the datamodule's
+                ``gsd_m`` (read from its rasters).
         """
         super().__init__()
         self.stats: dict[str, dict[str, list[float]]] | None = None
         self.sensor: str | None = None
+        self.gsd_m: float | None = gsd_m
 
     def configure_models(self) -> None:
         """Build the detector (loading unimodal or trunk weights if configured)."""
@@ -298,14 +305,15 @@ class InstanceSegmentationTask(BaseTask):
         return str(self.hparams['name'] or self.hparams['model'] or 'rtsgeo-model')
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        """Write the trained-model metadata (config, stats, sensor, name)."""
+        """Write the trained-model metadata (config, stats, sensor, name, GSD)."""
         datamodule = (
             getattr(self.trainer, 'datamodule', None) if self._trainer else None
         )
         stats = getattr(datamodule, 'stats', None) or self.stats or {}
         sensor = getattr(datamodule, 'sensor', None) or self.sensor
+        gsd_m = self.hparams['gsd_m'] or getattr(datamodule, 'gsd_m', None)
         checkpoint['rtsgeo'] = checkpoint_metadata(
-            self.config, stats, sensor, self.model_name
+            self.config, stats, sensor, self.model_name, gsd_m or self.gsd_m
         )
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
@@ -315,6 +323,7 @@ class InstanceSegmentationTask(BaseTask):
             return
         self.stats = {m: dict(s) for m, s in meta.get('stats', {}).items()}
         self.sensor = meta.get('sensor')
+        self.gsd_m = meta.get('gsd_m')
         datamodule = (
             getattr(self.trainer, 'datamodule', None) if self._trainer else None
         )

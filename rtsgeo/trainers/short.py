@@ -102,6 +102,7 @@ class ShortTraining:
             self.datamodule.stats or {},
             self.datamodule.sensor,
             self.task.model_name,
+            self.datamodule.gsd_m,
         )
 
 

@@ -33,6 +33,7 @@ class FakeInfo:
     modalities: tuple[str, ...] = ('rgb', 'ndvi', 'nir')
     sensor: str | None = 'sentinel2'
     path: str = 'fake.pt'
+    gsd_m: float | None = None
 
 
 @dataclass
@@ -105,6 +106,7 @@ class FakePredictor:
             tiles=4,
             tiles_skipped=0 if valid.any() else 4,
             valid_area_m2=area,
+            scene_gsd_m=abs(transform.a),
         )
 
 

@@ -42,6 +42,8 @@ def _content(path: Path) -> dict[str, object]:
         if 'geometry' in frame:
             wkb = frame.geometry.to_wkb()
             frame = frame.drop(columns='geometry').assign(wkb=wkb)
+        # NULL (NaN) compares unequal to itself: make it None.
+        frame = frame.astype(object).where(frame.notna(), None)
         content[layer] = frame.sort_values('scene_id', kind='stable').to_dict('list')
     return content
 

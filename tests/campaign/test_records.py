@@ -13,7 +13,7 @@ from shapely.geometry import Point, Polygon, box
 
 from rtsgeo.campaign.records import build_scene_records
 
-INFO = SimpleNamespace(name='m', sha256='a' * 64, modalities=('rgb',))
+INFO = SimpleNamespace(name='m', sha256='a' * 64, modalities=('rgb',), gsd_m=10.0)
 
 
 def _prediction(geometries: list, crs: str = 'EPSG:32608') -> SimpleNamespace:
@@ -32,6 +32,7 @@ def _prediction(geometries: list, crs: str = 'EPSG:32608') -> SimpleNamespace:
         tiles=1,
         tiles_skipped=0,
         valid_area_m2=1e8,
+        scene_gsd_m=10.0,
     )
 
 

@@ -207,3 +207,32 @@ def test_other_crs_and_filters(tmp_path: Path, synthetic_scenes: list[Path]) -> 
     kept = pyogrio.read_dataframe(filtered, layer='slumps')
     assert len(kept) == (full.area_m2 >= cut).sum()
     assert kept.is_valid.all()
+
+
+def test_runs_record_both_gsds_and_native_mapping_warns_once(tmp_path: Path) -> None:
+    from rtsgeo.errors import ResolutionMismatchWarning
+    from rtsgeo.predict import PredictorOptions, ScenePredictor
+    from tests.predict.oracle import ComponentOracle, oracle_info
+    from tests.predict.test_scene import _scene_pair
+
+    coarse, fine = _scene_pair(tmp_path)
+    info = replace(oracle_info(64), gsd_m=5.0)
+    resampling = ScenePredictor(ComponentOracle(), info, PredictorOptions())
+    out = tmp_path / 'resampled.gpkg'
+    run_campaign([coarse, fine, tmp_path / 'missing.tif'], resampling, out)
+    runs = pyogrio.read_dataframe(out, layer='runs').set_index('scene_id')
+    assert runs.loc['at2.5m', ['scene_gsd_m', 'model_gsd_m']].tolist() == [2.5, 5.0]
+    assert runs.loc['at5m', ['scene_gsd_m', 'model_gsd_m']].tolist() == [5.0, 5.0]
+    assert runs.loc['missing', 'status'] == 'failed'
+    assert np.isnan(runs.loc['missing', 'scene_gsd_m'])
+    assert runs.loc['missing', 'model_gsd_m'] == 5.0
+    slumps = pyogrio.read_dataframe(out, layer='slumps')
+    counts = slumps.groupby('scene_id').size()
+    assert counts['at2.5m'] == counts['at5m'] > 0
+
+    native = ScenePredictor(ComponentOracle(), info, PredictorOptions(resample=False))
+    with pytest.warns(ResolutionMismatchWarning) as seen:
+        run_campaign([coarse, fine], native, tmp_path / 'native.gsd.gpkg')
+    mismatches = [w for w in seen if w.category is ResolutionMismatchWarning]
+    assert len(mismatches) == 1  # the 2.5 m scene, once; the 5 m one fits
+    assert 'at2.5m.tif' in str(mismatches[0].message)

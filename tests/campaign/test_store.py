@@ -15,10 +15,13 @@ from shapely.geometry import box
 
 from rtsgeo.campaign._gpkg import blob_bounds, encode_geometry
 from rtsgeo.campaign.records import build_scene_records
+from rtsgeo.campaign.schema import RUNS_COLUMNS
 from rtsgeo.campaign.store import CampaignStore
 from rtsgeo.errors import ConfigError, OutputError
 
-INFO = SimpleNamespace(name='m', sha256='a' * 64, modalities=('rgb', 'ndvi'))
+INFO = SimpleNamespace(
+    name='m', sha256='a' * 64, modalities=('rgb', 'ndvi'), gsd_m=None
+)
 
 
 def _records(scene_id: str, n: int, x0: float = 500000.0) -> object:
@@ -36,6 +39,7 @@ def _records(scene_id: str, n: int, x0: float = 500000.0) -> object:
         tiles=4,
         tiles_skipped=0,
         valid_area_m2=2e6,
+        scene_gsd_m=5.0,
     )
     return build_scene_records(prediction, INFO, 'EPSG:3413', {'seconds': 0.1})
 
@@ -104,6 +108,26 @@ def build_scene_records_in(crs: object) -> object:
     records.slumps = records.slumps.to_crs(crs)
     records.coverage = records.coverage.to_crs(crs)
     return records
+
+
+def test_output_from_before_the_gsd_columns_resumes(tmp_path: Path) -> None:
+    path = tmp_path / 'old.gpkg'
+    with CampaignStore(path) as store:
+        store.write(_records('a', 2))
+    with sqlite3.connect(path) as connection:  # as written by an older rtsgeo
+        for column in ('scene_gsd_m', 'model_gsd_m'):
+            connection.execute(f'ALTER TABLE runs DROP COLUMN {column}')
+    with CampaignStore(path, None, readonly=True) as reader:  # merge, report
+        ((values, _),) = reader.read_rows('runs', 'a')
+        row = dict(zip([c.name for c in RUNS_COLUMNS], values, strict=True))
+        assert (row['status'], row['valid_area_m2']) == ('done', 2e6)
+        assert row['scene_gsd_m'] is row['model_gsd_m'] is None
+    with CampaignStore(path) as store:  # resuming adds the columns
+        store.write(_records('b', 1))
+        assert store.statuses() == {'a': 'done', 'b': 'done'}
+    runs = pyogrio.read_dataframe(path, layer='runs').set_index('scene_id')
+    assert np.isnan(runs.loc['a', 'scene_gsd_m']) and runs.loc['b', 'scene_gsd_m'] == 5
+    assert len(pyogrio.read_dataframe(path, layer='slumps')) == 3
 
 
 def test_not_a_campaign(tmp_path: Path) -> None:

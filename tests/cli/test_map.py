@@ -58,6 +58,8 @@ def test_map_writes_summary_and_quicklooks(
     assert (
         'scenes: 3 done, 0 skipped (no data), 0 failed, 0 already done' in printed.out
     )
+    for name in ('scene_000', 'scene_001', 'scene_002'):
+        assert f'scene {name}: 5 m, native (the model records no GSD)' in printed.out
     polygons = len(pyogrio.read_dataframe(out, layer='slumps'))
     assert f'polygons: {polygons};' in printed.out and 'km2' in printed.out
     assert 'tile' in printed.err  # progress bars
@@ -276,9 +278,50 @@ def test_load_predictor_builds_predictor_options(
     argv = ['map', 's.tif', '--checkpoint', 'm.pt', '--out', 'c.gpkg']
     argv += ['--tile-size', '256', '--keep-overlaps', '--min-area', '500']
     LOAD_PREDICTOR(build_parser().parse_args(argv), device='cuda:1')
+    LOAD_PREDICTOR(build_parser().parse_args([*argv, '--resample', 'off']))
     assert built == [
         (
             Path('m.pt'),
             PredictorOptions(tile_size=256, device='cuda:1', keep_overlaps=True),
-        )
+        ),
+        (
+            Path('m.pt'),
+            PredictorOptions(tile_size=256, keep_overlaps=True, resample=False),
+        ),
     ]
+
+
+def test_map_stac_items(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    from dataclasses import replace
+
+    from rtsgeo.predict import ScenePredictor
+    from tests.campaign.test_stac import _item, _scene
+    from tests.predict.oracle import ComponentOracle, oracle_info
+
+    info = replace(oracle_info(64), gsd_m=2.5)
+    monkeypatch.setattr(
+        map_cli,
+        'load_predictor',
+        lambda args, device=None: ScenePredictor(ComponentOracle(), info),
+    )
+    path = _scene(tmp_path, 'S2_A', seed=1)
+    assets = {'image': {'href': str(path)}}
+    items = tmp_path / 'items.json'
+    items.write_text(
+        json.dumps({'type': 'FeatureCollection', 'features': [_item('S2_A', assets)]})
+    )
+    out = tmp_path / 'c.gpkg'
+    argv = ['map', '--stac', str(items), '--checkpoint', 'm.pt', '--out', str(out)]
+    argv += ['--assets', 'blue=image:1,green=image:2,red=image:3,nir=image:4']
+    assert main([*argv, '--no-progress']) == 0
+    printed = capsys.readouterr().out
+    assert "scene S2_A: 5 m -> 2.5 m (model's GSD)" in printed
+    assert (tmp_path / 'c.stac' / 'S2_A.vrt').is_file()
+    runs = pyogrio.read_dataframe(out, layer='runs')
+    assert runs[
+        ['scene_id', 'status', 'scene_gsd_m', 'model_gsd_m']
+    ].values.tolist() == [['S2_A', 'done', 5.0, 2.5]]
+    assert main([*argv, str(path)]) == 2  # SCENES and --stac: one or the other
+    assert 'not both' in capsys.readouterr().err

@@ -95,6 +95,7 @@ def test_synthetic_normalised_and_augmented(tmp_path: Path) -> None:
         root=str(tmp_path), patch_size=96, batch_size=4, length=8, seed=3
     )
     datamodule.setup('fit')
+    assert datamodule.gsd_m == pytest.approx(5.0)  # the synthetic scenes' pixels
     first = [b['bounds'] for b in datamodule.train_dataloader()]
     again = [b['bounds'] for b in datamodule.train_dataloader()]
     assert first == again  # seeded windows
@@ -107,6 +108,13 @@ def test_synthetic_normalised_and_augmented(tmp_path: Path) -> None:
     for masks, boxes in zip(augmented['mask'], augmented['bbox_xyxy'], strict=True):
         for mask, (x0, y0, x1, y1) in zip(masks, boxes.int().tolist(), strict=True):
             assert mask.sum() == mask[y0:y1, x0:x1].sum()
+
+
+def test_given_gsd_wins_over_the_rasters(tmp_path: Path) -> None:
+    make_synthetic_dataset(tmp_path / 'train', n_scenes=1, seed=0, size=128, res=2.5)
+    assert RTSDataModule(root=str(tmp_path)).training_gsd_m() == pytest.approx(2.5)
+    given = RTSDataModule(root=str(tmp_path), gsd_m=3.0)
+    assert given.training_gsd_m() == 3.0
 
 
 def test_bad_configuration() -> None:

@@ -84,6 +84,34 @@ def test_train_then_map_then_plot(tmp_path: Path) -> None:
     assert len(list((out / 'ql').glob('*.png'))) == 3
     assert f'report: {out / "report.html"} (' in printed
     assert 'scene2' in (out / 'report.html').read_text()
+    # The model records its 5 m training GSD; the runs table shows both.
+    assert "'scene_gsd_m': 5.0, 'model_gsd_m': 5.0" in printed
+
+    # The same scenes as a STAC ItemCollection, one multi-band asset per item.
+    eo = [{'name': name} for name in ('blue', 'green', 'red', 'nir')]
+    features = [
+        {
+            'type': 'Feature',
+            'stac_version': '1.0.0',
+            'id': path.stem,
+            'geometry': None,
+            'properties': {'datetime': '2021-07-15T00:00:00Z'},
+            'links': [],
+            'assets': {'image': {'href': str(path), 'eo:bands': eo}},
+        }
+        for path in sorted((out / 'generated' / 'image').glob('*.tif'))
+    ]
+    items = tmp_path / 'items.json'
+    items.write_text(json.dumps({'type': 'FeatureCollection', 'features': features}))
+    stac_out = tmp_path / 'map-stac'
+    printed_stac = _run(
+        'map_scenes.py', '--checkpoint', checkpoint, '--stac', items, '--out', stac_out
+    )
+    mapped = [
+        text.splitlines()[0].rsplit(' in ', 1)[0] for text in (printed, printed_stac)
+    ]
+    assert mapped[0] == mapped[1]  # 'mapped 3 scene(s), N polygon(s), A km2'
+    assert 'second run: 3 scene(s) already done, 0 mapped' in printed_stac
 
     png = tmp_path / 'plot.png'
     scene = out / 'generated' / 'image' / 'scene0.tif'

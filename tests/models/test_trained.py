@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from rtsgeo.errors import CheckpointError
+from rtsgeo.errors import CheckpointError, ConfigError
 from rtsgeo.models import (
     build_model_from_preset,
     get_preset,
@@ -25,6 +25,7 @@ def test_round_trip(tmp_path: Path) -> None:
     assert info.stats == stats
     assert (info.sensor, info.name, info.modalities) == ('rgb', 'tiny', ('rgb',))
     assert len(info.sha256) == 64
+    assert info.gsd_m is None  # not given, not known
     assert not loaded.training
     x = torch.rand(1, 3, 64, 64)
     with torch.inference_mode():
@@ -39,3 +40,17 @@ def test_refuses_plain_state_dict(tmp_path: Path) -> None:
         load_trained_model(path)
     with pytest.raises(CheckpointError, match='does not exist'):
         load_trained_model(tmp_path / 'missing.pt')
+
+
+def test_gsd_recorded_and_older_files_load(tmp_path: Path) -> None:
+    config = get_preset('nano_cascade_rgb')
+    model = build_model_from_preset('nano_cascade_rgb')
+    stats = {'rgb': {'mean': [1.0, 2.0, 3.0], 'std': [0.5, 0.5, 0.5]}}
+    path = save_trained_model(tmp_path / 'm.pt', model, config, stats, gsd_m=3)
+    assert load_trained_model(path)[1].gsd_m == 3.0
+    raw = torch.load(path, weights_only=True)
+    del raw['rtsgeo']['gsd_m']  # as written before the GSD was recorded
+    torch.save(raw, tmp_path / 'old.pt')
+    assert load_trained_model(tmp_path / 'old.pt')[1].gsd_m is None
+    with pytest.raises(ConfigError, match='gsd_m=0'):
+        save_trained_model(tmp_path / 'bad.pt', model, config, stats, gsd_m=0)

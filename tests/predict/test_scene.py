@@ -16,6 +16,7 @@ from scipy import ndimage
 from shapely.geometry import Point
 
 from rtsgeo.datasets import make_synthetic_scene, make_synthetic_splits
+from rtsgeo.errors import ResolutionMismatchWarning
 from rtsgeo.predict import PredictorOptions, ScenePredictor, tile_windows
 
 from .oracle import ComponentOracle, oracle_info, write_mask_scene
@@ -173,3 +174,57 @@ def test_trained_model_map_has_no_seams_whatever_the_grid(
         assert _shared_edges(found) == [], f'grid offset {offset}'
         counts.append(len(found))
     assert counts[1:] == counts[:-1], counts
+
+
+def _scene_pair(tmp_path: Path, size: int = 160) -> tuple[Path, Path]:
+    """One scene written at 5 m and the same scene at 2.5 m (pixels split in 4)."""
+    scene = make_synthetic_scene(tmp_path / 'synth', seed=7, size=size, n_slumps=5)
+    with rasterio.open(scene.mask_path) as src:
+        truth = src.read(1) > 0
+    rows, cols = np.ogrid[:size, :size]
+    truth |= (rows - 100) ** 2 + (cols - 70) ** 2 <= 20**2  # crosses tile seams
+    coarse = write_mask_scene(tmp_path / 'at5m.tif', truth, TRANSFORM, 'EPSG:32608')
+    fine = tmp_path / 'at2.5m.tif'
+    with rasterio.open(coarse) as src:
+        profile = src.profile | {'width': 2 * size, 'height': 2 * size}
+        profile = {k: v for k, v in profile.items() if not k.startswith('block')}
+        profile['transform'] = TRANSFORM @ Affine.scale(0.5)
+        image = src.read(out_shape=(4, 2 * size, 2 * size))  # nearest: exact copy
+        with rasterio.open(fine, 'w', **profile) as dst:
+            dst.write(image)
+            dst.descriptions = src.descriptions
+    return coarse, fine
+
+
+def _best_iou(polygon, others: gpd.GeoSeries) -> float:
+    return max(polygon.intersection(o).area / polygon.union(o).area for o in others)
+
+
+def test_finer_scene_resampled_to_the_models_gsd(tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    coarse, fine = _scene_pair(tmp_path)
+    info = replace(oracle_info(64), gsd_m=5.0)
+    predictor = ScenePredictor(ComponentOracle(), info, PredictorOptions(overlap=16))
+    at5 = predictor.predict_scene(coarse)
+    at25 = predictor.predict_scene(fine)
+    assert (at5.scene_gsd_m, at5.mapped_gsd_m) == (5.0, 5.0)
+    assert (at25.scene_gsd_m, at25.mapped_gsd_m) == (2.5, 5.0)
+    # Tiles are model pixels: the 2.5 m scene is cut into the 5 m scene's grid.
+    assert at25.transform == at5.transform == TRANSFORM
+    assert at25.tiles + at25.tiles_skipped == at5.tiles + at5.tiles_skipped
+    assert at25.crs == at5.crs
+    assert len(at25.polygons) == len(at5.polygons) >= 5
+    for polygon in at5.polygons.geometry:
+        assert _best_iou(polygon, at25.polygons.geometry) >= 0.9
+    assert at25.valid_area_m2 == pytest.approx(at5.valid_area_m2)
+
+    # At its own GSD the model sees objects twice their trained size.
+    native = ScenePredictor(
+        ComponentOracle(), info, PredictorOptions(overlap=16, resample=False)
+    )
+    with pytest.warns(ResolutionMismatchWarning, match=r'at2\.5m\.tif.*2\.5 m') as seen:
+        result = native.predict_scene(fine)
+    assert [w.category for w in seen].count(ResolutionMismatchWarning) == 1
+    assert result.mapped_gsd_m == result.scene_gsd_m == 2.5
+    assert result.transform == TRANSFORM @ Affine.scale(0.5)

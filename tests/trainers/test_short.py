@@ -44,6 +44,7 @@ def test_trains_evaluates_and_saves(synthetic_root: Path, tmp_path: Path) -> Non
     assert info.config.modalities == ('rgb', 'nir')
     assert info.config.anchor_density == 2
     assert info.stats == run.datamodule.stats
+    assert info.gsd_m == run.datamodule.gsd_m == 5.0  # the synthetic scenes' pixels
     trained = run.task.model.state_dict()
     for key, value in model.state_dict().items():
         assert torch.equal(value, trained[key].cpu()), key

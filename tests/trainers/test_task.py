@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import lightning
 import pytest
@@ -74,6 +75,7 @@ def test_checkpoint_is_a_trained_model(synthetic_root: Path, tmp_path: Path) -> 
     assert raw['hyper_parameters']['model_options']['fusion'] == 'residual_conv'
     model, info = load_trained_model(path)
     assert info.name == 'tiny-fused' and info.sensor == 'sentinel2'
+    assert info.gsd_m == pytest.approx(5.0)  # from the training rasters
     assert info.config == task.config
     assert info.stats == datamodule.stats
     state = task.model.state_dict()
@@ -90,3 +92,16 @@ def test_checkpoint_is_a_trained_model(synthetic_root: Path, tmp_path: Path) -> 
     metrics = trainer.validate(task, datamodule=other, ckpt_path=path, verbose=False)
     assert other.stats == info.stats
     assert 0.0 <= metrics[0]['val_segm_map_50'] <= 1.0
+
+
+def test_given_gsd_written_for_chips_without_georeferencing() -> None:
+    task = InstanceSegmentationTask(
+        model='nano_mask_rcnn_rgb', model_options=OPTIONS, gsd_m=0.5
+    )
+    checkpoint: dict[str, Any] = {}
+    task.on_save_checkpoint(checkpoint)
+    assert checkpoint['rtsgeo']['gsd_m'] == 0.5
+    task = InstanceSegmentationTask(model='nano_mask_rcnn_rgb', model_options=OPTIONS)
+    task.on_load_checkpoint(checkpoint)
+    task.on_save_checkpoint(checkpoint)  # resumed training keeps the GSD
+    assert checkpoint['rtsgeo']['gsd_m'] == 0.5
