@@ -31,8 +31,7 @@ Targets = list[dict[str, Tensor]]
 
 
 class _StackedImageTransform(GeneralizedRCNNTransform):
-    """Batches the images as they are: no mean/std normalisation, no resizing
-    unless ``scale`` asks for it.
+    """Batches the images as they are, enlarged only when ``scale`` asks for it.
 
     The data pipeline normalises, and tiles are already the model's size;
     torchvision's resizing to a minimum side would change the pixel size RTS
