@@ -74,6 +74,14 @@ def main() -> int:
     parser.add_argument('--options', default='small-objects')
     parser.add_argument('--threads', type=int, default=2)
     parser.add_argument('--progress', action='store_true', help='progress bar')
+    parser.add_argument(
+        '--dense-score-weights',
+        type=float,
+        nargs='+',
+        default=[],
+        help='also score the trained model with these dense_score_weight values '
+        '(needs aux_seg_weight > 0 in --options)',
+    )
     parser.add_argument('--out', type=Path, default=Path('bench-memorisation'))
     args = parser.parse_args()
     base = data_dir()
@@ -106,6 +114,11 @@ def main() -> int:
         progress=args.progress,
     )
     metrics = run.evaluate('test')
+    model = run.task.model
+    rescored = {}
+    for weight in args.dense_score_weights:
+        model.config = model.config.with_overrides(dense_score_weight=weight)
+        rescored[str(weight)] = run.evaluate('test')
     report = {
         'command': 'python ' + shlex.join(sys.argv),
         'options': options,
@@ -114,6 +127,13 @@ def main() -> int:
         'train_mask_ap50': metrics['test_segm_map_50'],
         'train_box_ap50': metrics['test_bbox_map_50'],
         'metrics': metrics,
+        'dense_score_weights': {
+            weight: {
+                'train_mask_ap50': m['test_segm_map_50'],
+                'train_box_ap50': m['test_bbox_map_50'],
+            }
+            for weight, m in rescored.items()
+        },
     }
     (args.out / 'memorisation.json').write_text(json.dumps(report, indent=2))
     print(json.dumps({k: v for k, v in report.items() if k != 'metrics'}, indent=2))

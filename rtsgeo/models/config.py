@@ -111,6 +111,13 @@ class ModelConfig:
             level against the union of the instance masks); extra per-pixel
             supervision of the features, as panoptic models add. 0 disables
             it (no head is built).
+        dense_score_weight: at inference, each detection's score becomes
+            ``score ** (1 - w) * dense ** w`` with ``dense`` the mean
+            probability of the auxiliary dense head under the detection's
+            mask (:func:`rtsgeo.models.heads.rescore_by_dense_probability`):
+            the per-pixel head ranks tiny objects better than a box
+            classifier that sees a few RoIs per object. Needs
+            ``aux_seg_weight > 0``; 0 keeps the classifier's scores.
         input_scale: the detector enlarges its input by this integer factor
             (bilinear; boxes and masks alike while training) before the
             backbone and maps its detections back to the input's pixels, as
@@ -153,6 +160,7 @@ class ModelConfig:
     gt_jitter_amount: float = 0.15
     min_box_size: float = 1.0
     aux_seg_weight: float = 0.0
+    dense_score_weight: float = 0.0
     input_scale: int = 1
 
     def __post_init__(self) -> None:
@@ -252,6 +260,12 @@ class ModelConfig:
         _check(
             isinstance(self.input_scale, int) and self.input_scale >= 1,
             f'input_scale={self.input_scale!r}: use an integer >= 1',
+        )
+        _check(
+            0 <= self.dense_score_weight <= 1
+            and (self.dense_score_weight == 0 or self.aux_seg_weight > 0),
+            f'dense_score_weight={self.dense_score_weight}: use a value in [0, 1], '
+            'and aux_seg_weight > 0 to train the dense head it reads',
         )
         _check(
             self.min_box_size >= 0 and self.aux_seg_weight >= 0,

@@ -17,7 +17,11 @@ from .anchors import DenseAnchorGenerator
 from .backbone import LEVELS, MultimodalBackbone
 from .cascade import CascadeRoIHeads
 from .config import ModelConfig, get_preset
-from .heads import DenseSegmentationHead, dense_segmentation_loss
+from .heads import (
+    DenseSegmentationHead,
+    dense_segmentation_loss,
+    rescore_by_dense_probability,
+)
 
 __all__ = [
     'MultimodalCascadeMaskRCNN',
@@ -150,7 +154,19 @@ class MultimodalCascadeMaskRCNN(GeneralizedRCNN):
         if not self.training:
             scale = self.config.input_scale
             inputs = [(h // scale, w // scale) for h, w in batch.image_sizes]
-            return self.transform.postprocess(detections, batch.image_sizes, inputs)
+            results = self.transform.postprocess(detections, batch.image_sizes, inputs)
+            weight = self.config.dense_score_weight
+            if self.aux_seg is None or weight == 0:
+                return results
+            logits = self.aux_seg(features[LEVELS[0]], batch.tensors.shape[-2:])
+            # back to the input's pixels, where postprocess pasted the masks
+            prob = (
+                F.avg_pool2d(logits.sigmoid(), scale) if scale > 1 else logits.sigmoid()
+            )
+            return [
+                rescore_by_dense_probability(result, p[0], weight)
+                for result, p in zip(results, prob, strict=True)
+            ]
         losses.update(head_losses)
         if self.aux_seg is not None and targets is not None:
             logits = self.aux_seg(features[LEVELS[0]], batch.tensors.shape[-2:])

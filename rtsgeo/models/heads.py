@@ -16,6 +16,7 @@ __all__ = [
     'build_mask_head',
     'dense_segmentation_loss',
     'fast_rcnn_loss',
+    'rescore_by_dense_probability',
     'select_detections',
 ]
 
@@ -172,3 +173,38 @@ def dense_segmentation_loss(logits: Tensor, targets: list[dict[str, Tensor]]) ->
     prob = logits.sigmoid()
     dice = 1 - (2 * (prob * truth).sum() + 1) / (prob.sum() + truth.sum() + 1)
     return bce + dice
+
+
+def rescore_by_dense_probability(
+    result: dict[str, Tensor], probability: Tensor, weight: float
+) -> dict[str, Tensor]:
+    """Blend each detection's score with the dense RTS probability under its mask.
+
+    The new score is ``score ** (1 - weight) * dense ** weight``, where
+    ``dense`` is the mean of ``probability`` over the detection's mask
+    (pixels >= 0.5), as mask-scoring detectors rate a detection by its mask:
+    the dense head learns from every pixel, the box classifier from a few
+    RoIs per object. Detections are sorted again by the new score.
+
+    Args:
+        result: one image's detections with ``scores`` ``(N,)`` and ``masks``
+            ``(N, 1, H, W)`` probabilities at the input's size.
+        probability: ``(H, W)`` dense RTS probability of the same image.
+        weight: 0 keeps the scores, 1 uses the dense probability alone.
+
+    Returns:
+        A new dict with the blended ``scores``, best first.
+    """
+    if len(result['scores']) == 0:
+        return result
+    masks = (result['masks'][:, 0] >= 0.5).to(probability.dtype)
+    area = masks.flatten(1).sum(1)
+    dense = (masks * probability).flatten(1).sum(1) / area.clamp(min=1)
+    scores = (
+        result['scores'].clamp(min=1e-6) ** (1 - weight)
+        * dense.clamp(min=1e-6) ** weight
+    )
+    order = scores.argsort(descending=True)
+    rescored = {key: value[order] for key, value in result.items()}
+    rescored['scores'] = scores[order]
+    return rescored

@@ -234,3 +234,33 @@ def test_input_scale_targets_scale_with_the_image() -> None:
 def test_input_scale_must_be_a_whole_factor(scale) -> None:
     with pytest.raises(ConfigError, match='input_scale'):
         build_model_from_preset('nano_cascade_rgb', input_scale=scale)
+
+
+def test_dense_score_weight_rescores_detections_with_the_dense_head() -> None:
+    torch.manual_seed(0)
+    model = build_model_from_preset(
+        'nano_cascade_rgb', aux_seg_weight=1.0, score_threshold=0.0
+    ).eval()
+    batch = images(3, batch=1)
+    with torch.no_grad():
+        plain = model(batch)[0]
+        model.config = model.config.with_overrides(dense_score_weight=1.0)
+        dense = model(batch)[0]
+        prob = model.aux_seg(model.backbone(batch)['p2'], batch.shape[-2:]).sigmoid()[
+            0, 0
+        ]
+    assert len(dense['scores']) == len(plain['scores']) > 0
+    assert not torch.allclose(dense['scores'], plain['scores'])
+    # the best detection's new score is the dense probability under its mask
+    mask = dense['masks'][0, 0] >= 0.5
+    assert torch.isclose(dense['scores'][0], prob[mask].mean(), atol=1e-5)
+    assert (dense['scores'][:-1] >= dense['scores'][1:]).all()
+
+
+@pytest.mark.parametrize(
+    'options',
+    [{'dense_score_weight': 0.5}, {'aux_seg_weight': 1.0, 'dense_score_weight': 2.0}],
+)
+def test_dense_score_weight_needs_the_dense_head(options) -> None:
+    with pytest.raises(ConfigError, match='dense_score_weight'):
+        build_model_from_preset('nano_cascade_rgb', **options)
