@@ -11,6 +11,7 @@ from ..modalities import channel_layout
 __all__ = [
     'BACKBONES',
     'DEFAULT_ANCHOR_SIZES',
+    'DEFAULT_PROPOSALS_PER_MEGAPIXEL',
     'FUSIONS',
     'PRESETS',
     'BackboneName',
@@ -48,6 +49,11 @@ FUSIONS: tuple[str, ...] = FusionName.__args__  # type: ignore[attr-defined]
 #: between the 5th and 95th percentiles (median ~100 m), that is ~10-105 px at
 #: PlanetScope's 3 m and 3-30 px at Sentinel-2's 10 m: 8-128 px covers both.
 DEFAULT_ANCHOR_SIZES: tuple[int, ...] = (8, 16, 32, 64, 128)
+
+#: RPN proposals per megapixel of tile at test time by default: the paper's
+#: (and detectron2's) 1000 proposals on its 512 x 512 px tiles (0.262144
+#: megapixels), about 3815. detectron2 keeps 1000 on a ~1 megapixel image.
+DEFAULT_PROPOSALS_PER_MEGAPIXEL: float = 1000 / (512 * 512 / 1e6)
 
 
 @dataclass(frozen=True)
@@ -111,6 +117,17 @@ class ModelConfig:
             level against the union of the instance masks); extra per-pixel
             supervision of the features, as panoptic models add. 0 disables
             it (no head is built).
+        rpn_proposals_per_megapixel: RPN proposals kept per megapixel of an
+            ``image_size`` tile at test time, after non-maximum suppression;
+            the top-n scored anchors per pyramid level before it is the same
+            count, and training keeps twice as many (detectron2's ratios). The
+            default gives the paper's 1000 (training 2000) at 512 px, and
+            proportionally fewer on smaller tiles: 4 x fewer at 256 px, and at
+            128 px the floor. The cascade's cost grows with the proposal count,
+            so small tiles no longer pay for 512 px worth of proposals.
+            detectron2's own density is 1000 per megapixel.
+        rpn_min_proposals: floor of that test-time count (100 by default, the
+            most detections an image returns by default).
     """
 
     modalities: tuple[str, ...] = ('rgb',)
@@ -145,6 +162,8 @@ class ModelConfig:
     gt_jitter_amount: float = 0.15
     min_box_size: float = 1.0
     aux_seg_weight: float = 0.0
+    rpn_proposals_per_megapixel: float = DEFAULT_PROPOSALS_PER_MEGAPIXEL
+    rpn_min_proposals: int = 100
 
     def __post_init__(self) -> None:
         self.validate()
@@ -158,6 +177,19 @@ class ModelConfig:
     def fixed_input_size(self) -> bool:
         """Whether the model runs only on ``image_size`` inputs (MViTv2 trunks)."""
         return self.backbone.startswith('mvitv2')
+
+    @property
+    def rpn_proposals(self) -> dict[str, int]:
+        """RPN top-n per image, before (per level) and after NMS.
+
+        Keys are torchvision's (``'training'``, ``'testing'``); see
+        :attr:`rpn_proposals_per_megapixel`.
+        """
+        megapixels = self.image_size * self.image_size / 1e6
+        testing = max(
+            self.rpn_min_proposals, round(self.rpn_proposals_per_megapixel * megapixels)
+        )
+        return {'training': 2 * testing, 'testing': testing}
 
     @property
     def in_channels(self) -> int:
@@ -239,6 +271,12 @@ class ModelConfig:
             self.min_box_size >= 0 and self.aux_seg_weight >= 0,
             f'min_box_size={self.min_box_size}, aux_seg_weight='
             f'{self.aux_seg_weight}: use values >= 0',
+        )
+        _check(
+            self.rpn_proposals_per_megapixel > 0 and self.rpn_min_proposals >= 1,
+            f'rpn_proposals_per_megapixel={self.rpn_proposals_per_megapixel}, '
+            f'rpn_min_proposals={self.rpn_min_proposals}: need a density > 0 '
+            'and a floor >= 1',
         )
 
     def with_overrides(self, **overrides: Any) -> ModelConfig:

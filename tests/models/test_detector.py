@@ -48,6 +48,9 @@ def test_train_losses_are_finite(fused) -> None:
 def test_backward_reaches_trainable_not_frozen(fused) -> None:
     fused.train()
     fused.zero_grad(set_to_none=True)
+    # P6's projection learns only when the RPN samples one of its 3 anchors (of
+    # ~1000 at 64 px): seeded here, where it does, whatever ran before.
+    torch.manual_seed(1)
     sum(fused(images(5), make_targets([2, 2])).values()).backward()
     no_grad = [
         n for n, p in fused.named_parameters() if p.requires_grad and p.grad is None
@@ -193,3 +196,16 @@ def test_learning_options_reach_the_heads() -> None:
     with torch.no_grad():
         boxes = model(images(3, batch=1))[0]['boxes']
     assert ((boxes[:, 2:] - boxes[:, :2]) >= 2.0).all()
+
+
+def test_rpn_keeps_the_configured_proposal_counts() -> None:
+    model = build_model_from_preset('nano_cascade_rgb', image_size=256)
+    assert (model.rpn.pre_nms_top_n(), model.rpn.post_nms_top_n()) == (500, 500)
+    model.eval()
+    assert (model.rpn.pre_nms_top_n(), model.rpn.post_nms_top_n()) == (250, 250)
+    with torch.no_grad():
+        proposals, _ = model.rpn(
+            model.transform(torch.randn(1, 3, 256, 256))[0],
+            model.backbone(torch.randn(1, 3, 256, 256)),
+        )
+    assert len(proposals[0]) <= 250
