@@ -275,10 +275,9 @@ def test_load_predictor_builds_predictor_options(
     )
     argv = ['map', 's.tif', '--checkpoint', 'm.pt', '--out', 'c.gpkg']
     argv += ['--tile-size', '256', '--keep-overlaps', '--min-area', '500']
+    argv += ['--workers', '2', '--prefetch', '3']
     LOAD_PREDICTOR(build_parser().parse_args(argv), device='cuda:1')
-    assert built == [
-        (
-            Path('m.pt'),
-            PredictorOptions(tile_size=256, device='cuda:1', keep_overlaps=True),
-        )
-    ]
+    options = PredictorOptions(
+        tile_size=256, device='cuda:1', keep_overlaps=True, workers=2, prefetch=3
+    )
+    assert built == [(Path('m.pt'), options)]
