@@ -50,10 +50,13 @@ def measure_scene(
     repeats: int = 2,
     workers: int = 0,
     prefetch: int = 2,
+    device: str = 'cpu',
 ) -> dict[str, Any]:
     """Map one scene end to end, then run the model alone over its tiles.
 
-    Call in a fresh process (see :func:`run_predict_benchmark`).
+    Call in a fresh process (see :func:`run_predict_benchmark`). On CUDA the
+    model-alone pass waits for the device after each batch, so
+    ``model_forward_s`` is the time the device needs for the scene's tiles.
 
     Returns:
         ``tiles``, ``tiles_skipped``, ``polygons``, ``end_to_end_s``,
@@ -78,12 +81,15 @@ def measure_scene(
             score_threshold=score_threshold,
             workers=workers,
             prefetch=prefetch,
+            device=device,
         ),
     )
     model = predictor.model
     size = predictor.tile_size
+    channels = predictor.info.config.in_channels
+    sync = torch.cuda.synchronize if predictor.device.type == 'cuda' else _nothing
     with torch.inference_mode():  # warm-up: first calls allocate and plan
-        model(torch.zeros(batch_size, predictor.info.config.in_channels, size, size))
+        model(torch.zeros(batch_size, channels, size, size, device=predictor.device))
     before = _rss_mb()
     runs: list[tuple[float, float, float]] = []
     outcome: list[ScenePrediction] = []
@@ -99,9 +105,12 @@ def measure_scene(
         forward = 0.0
         with predictor.open(scene) as reader:
             for _, images, _ in predictor.iter_batches(reader):
-                with torch.inference_mode():
+                with torch.inference_mode(), _autocast(predictor):
+                    images = images.to(predictor.device)
+                    sync()
                     start = time.perf_counter()
                     model(images)
+                    sync()
                     forward += time.perf_counter() - start
             area = reader.width * reader.height * reader.pixel_area_m2 / 1e6
         runs.append((end_to_end, forward, end_to_end / timed.seconds))
@@ -119,6 +128,24 @@ def measure_scene(
         'peak_rss_mb': _peak_rss_mb(),
         'rss_before_mapping_mb': before,
     }
+
+
+def _nothing() -> None:
+    pass
+
+
+def _autocast(predictor: Any) -> Any:
+    """The autocast the predictor's pipeline runs the model under."""
+    import contextlib
+
+    import torch
+
+    from ..predict.inference import _autocast_dtype
+
+    if not predictor.amp:
+        return contextlib.nullcontext()
+    device = predictor.device
+    return torch.autocast(device.type, dtype=_autocast_dtype(device))
 
 
 class _TimedModel:
