@@ -102,6 +102,7 @@ def _timed(
 
 def measure_pipeline(
     scene: str,
+    stats: dict[str, dict[str, list[float]]],
     tile_size: int,
     batch_size: int,
     workers: int,
@@ -114,6 +115,16 @@ def measure_pipeline(
     Call in a fresh process (see :func:`run_pipeline_benchmark`) for a
     peak RSS of its own. The reader's and the post-processing's methods are
     wrapped to time them while it runs.
+
+    Args:
+        scene: the scene raster.
+        stats: normalisation statistics of the three modalities.
+        tile_size: tile side.
+        batch_size: tiles per model call.
+        workers: the predictor's background threads (0, 1 or 2).
+        prefetch: batches each background queue holds.
+        model_ms: milliseconds the stand-in model sleeps per tile.
+        objects: instances the stand-in model returns per tile.
 
     Returns:
         ``tiles``, ``polygons``, ``end_to_end_s``, ``area_km2``,
@@ -128,10 +139,9 @@ def measure_pipeline(
     from ..predict import scene as scene_module
     from ..predict.reader import SceneReader
     from ..predict.scene import PredictorOptions, ScenePredictor
-    from .predict import _peak_rss_mb, scene_statistics
+    from .predict import _peak_rss_mb
 
     config = get_preset('nano_cascade_rgb_ndvi_nir', image_size=tile_size)
-    stats = scene_statistics(Path(scene), _MODALITIES)
     info = TrainedModelInfo(config, stats, None, 'stand-in', '', '')
     model = StandInModel(objects, model_ms)
     options = PredictorOptions(
@@ -193,11 +203,16 @@ def run_pipeline_benchmark(
         seconds of both scenes together, ``peak_rss_mb_base``,
         ``peak_rss_mb_4x`` and ``rss_ratio_4x``.
     """
-    from .predict import _run_child, write_benchmark_scenes
+    from .predict import _run_child, scene_statistics, write_benchmark_scenes
 
     with tempfile.TemporaryDirectory(prefix='rtsgeo-bench-') as tmp:
         base, large = write_benchmark_scenes(Path(tmp), size)
+        # Statistics here, from the base scene: computing them reads a whole
+        # scene, which would dwarf the pipeline's own peak memory.
+        stats = Path(tmp) / 'stats.json'
+        stats.write_text(json.dumps(scene_statistics(base, _MODALITIES)))
         common = [
+            f'--stats={stats}',
             f'--tile-size={tile_size}',
             f'--batch-size={batch_size}',
             f'--workers={workers}',
@@ -258,6 +273,7 @@ def _main(argv: list[str]) -> None:
     parser = argparse.ArgumentParser(prog='python -m rtsgeo.benchmark.pipeline')
     parser.add_argument('mode', choices=['measure'])
     parser.add_argument('scene')
+    parser.add_argument('--stats', required=True, help='JSON statistics file')
     parser.add_argument('--tile-size', type=int, default=512)
     parser.add_argument('--batch-size', type=int, default=4)
     parser.add_argument('--workers', type=int, default=0)
@@ -267,6 +283,7 @@ def _main(argv: list[str]) -> None:
     args = parser.parse_args(argv)
     result = measure_pipeline(
         args.scene,
+        json.loads(Path(args.stats).read_text()),
         args.tile_size,
         args.batch_size,
         args.workers,

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from rtsgeo.benchmark.pipeline import StandInModel, measure_pipeline
-from rtsgeo.benchmark.predict import write_benchmark_scenes
+from rtsgeo.benchmark.predict import scene_statistics, write_benchmark_scenes
 from rtsgeo.cli.main import main
 from rtsgeo.predict.reader import SceneReader
 
@@ -29,9 +29,11 @@ def test_stand_in_model_returns_its_objects_and_takes_its_time() -> None:
 
 def test_measure_pipeline_same_polygons_with_workers(tmp_path: Path) -> None:
     base, _ = write_benchmark_scenes(tmp_path, 192)
+    stats = scene_statistics(base, ('rgb', 'ndvi', 'nir'))
     read = SceneReader.read
     rows = [
-        measure_pipeline(str(base), 64, 2, workers, 2, 1.0, 3) for workers in (0, 2)
+        measure_pipeline(str(base), stats, 64, 2, workers, 2, 1.0, 3)
+        for workers in (0, 2)
     ]
     assert SceneReader.read is read  # the timing wrappers are gone
     for row in rows:
