@@ -7,10 +7,11 @@ This is tooling, not part of the mapping pipeline:
 * :mod:`~rtsgeo.benchmark.model` measures a model (parameters, training-step
   memory, fusion cost);
 * :mod:`~rtsgeo.benchmark.predict` measures the scene predictor (throughput,
-  overhead over the model, memory).
+  overhead over the model, memory), and :mod:`~rtsgeo.benchmark.pipeline`
+  everything around the model, with a stand-in model of a set speed.
 
 The model and predictor measurements run each in a fresh Python process
-(``python -m rtsgeo.benchmark.model|predict``), so import those submodules
+(``python -m rtsgeo.benchmark.model|predict|pipeline``), so import those submodules
 where you need them; this package imports nothing heavy.
 """
 

@@ -26,6 +26,7 @@ __all__ = [
     'describe',
     'measure_scene',
     'run_predict_benchmark',
+    'scene_statistics',
     'write_benchmark_scenes',
 ]
 
@@ -47,10 +48,15 @@ def measure_scene(
     batch_size: int,
     score_threshold: float,
     repeats: int = 2,
+    workers: int = 0,
+    prefetch: int = 2,
+    device: str = 'cpu',
 ) -> dict[str, Any]:
     """Map one scene end to end, then run the model alone over its tiles.
 
-    Call in a fresh process (see :func:`run_predict_benchmark`).
+    Call in a fresh process (see :func:`run_predict_benchmark`). On CUDA the
+    model-alone pass waits for the device after each batch, so
+    ``model_forward_s`` is the time the device needs for the scene's tiles.
 
     Returns:
         ``tiles``, ``tiles_skipped``, ``polygons``, ``end_to_end_s``,
@@ -73,12 +79,17 @@ def measure_scene(
             tile_size=tile_size,
             batch_size=batch_size,
             score_threshold=score_threshold,
+            workers=workers,
+            prefetch=prefetch,
+            device=device,
         ),
     )
     model = predictor.model
     size = predictor.tile_size
+    channels = predictor.info.config.in_channels
+    sync = torch.cuda.synchronize if predictor.device.type == 'cuda' else _nothing
     with torch.inference_mode():  # warm-up: first calls allocate and plan
-        model(torch.zeros(batch_size, predictor.info.config.in_channels, size, size))
+        model(torch.zeros(batch_size, channels, size, size, device=predictor.device))
     before = _rss_mb()
     runs: list[tuple[float, float, float]] = []
     outcome: list[ScenePrediction] = []
@@ -94,9 +105,12 @@ def measure_scene(
         forward = 0.0
         with predictor.open(scene) as reader:
             for _, images, _ in predictor.iter_batches(reader):
-                with torch.inference_mode():
+                with torch.inference_mode(), _autocast(predictor):
+                    images = images.to(predictor.device)
+                    sync()
                     start = time.perf_counter()
                     model(images)
+                    sync()
                     forward += time.perf_counter() - start
             area = reader.width * reader.height * reader.pixel_area_m2 / 1e6
         runs.append((end_to_end, forward, end_to_end / timed.seconds))
@@ -114,6 +128,24 @@ def measure_scene(
         'peak_rss_mb': _peak_rss_mb(),
         'rss_before_mapping_mb': before,
     }
+
+
+def _nothing() -> None:
+    pass
+
+
+def _autocast(predictor: Any) -> Any:
+    """The autocast the predictor's pipeline runs the model under."""
+    import contextlib
+
+    import torch
+
+    from ..predict.inference import _autocast_dtype
+
+    if not predictor.amp:
+        return contextlib.nullcontext()
+    device = predictor.device
+    return torch.autocast(device.type, dtype=_autocast_dtype(device))
 
 
 class _TimedModel:
@@ -159,31 +191,35 @@ def write_benchmark_scenes(
     return base, large
 
 
-def _preset_checkpoint(preset: str, tile_size: int, scene: Path, path: Path) -> Path:
-    """An untrained preset model with statistics of the scene, saved to *path*."""
+def scene_statistics(
+    scene: Path, modalities: tuple[str, ...]
+) -> dict[str, dict[str, list[float]]]:
+    """Normalisation statistics of *modalities* over a (small) scene's valid pixels."""
     import rasterio
     import torch
 
     from ..modalities import compute_modalities, required_bands
-    from ..models import build_model_from_preset, get_preset, save_trained_model
     from ..transforms import compute_modality_stats
+
+    with rasterio.open(scene) as src:
+        data = torch.from_numpy(src.read().astype('float32'))
+        names = list(src.descriptions)
+    bands = {n: data[i] for i, n in enumerate(names) if n in required_bands(modalities)}
+    valid = (data != 0).all(0)
+    image = compute_modalities(bands, modalities, valid)
+    return compute_modality_stats([{'image': image, 'valid': valid}], modalities)
+
+
+def _preset_checkpoint(preset: str, tile_size: int, scene: Path, path: Path) -> Path:
+    """An untrained preset model with statistics of the scene, saved to *path*."""
+    import torch
+
+    from ..models import build_model_from_preset, get_preset, save_trained_model
 
     torch.manual_seed(0)
     config = get_preset(preset, image_size=tile_size)
     model = build_model_from_preset(preset, image_size=tile_size)
-    with rasterio.open(scene) as src:
-        data = torch.from_numpy(src.read().astype('float32'))
-        names = list(src.descriptions)
-    bands = {
-        n: data[i]
-        for i, n in enumerate(names)
-        if n in required_bands(config.modalities)
-    }
-    valid = (data != 0).all(0)
-    image = compute_modalities(bands, config.modalities, valid)
-    stats = compute_modality_stats(
-        [{'image': image, 'valid': valid}], config.modalities
-    )
+    stats = scene_statistics(scene, config.modalities)
     return save_trained_model(path, model, config, stats, name=f'{preset} (untrained)')
 
 
@@ -202,13 +238,15 @@ def _calibrate_threshold(checkpoint: Path, scene: Path, per_tile: int) -> float:
     return float(ranked[index]) if len(ranked) else 0.5
 
 
-def _run_child(args: list[str]) -> dict[str, Any]:
+def _run_child(
+    args: list[str], module: str = 'rtsgeo.benchmark.predict'
+) -> dict[str, Any]:
     root = str(Path(__file__).resolve().parents[2])
     env = dict(os.environ)
     env['PYTHONPATH'] = os.pathsep.join(filter(None, [root, env.get('PYTHONPATH')]))
     # Freed blocks over 64 KiB go back to the system: RSS follows live data.
     env.setdefault('MALLOC_MMAP_THRESHOLD_', '65536')
-    command = [sys.executable, '-m', 'rtsgeo.benchmark.predict', 'measure', *args]
+    command = [sys.executable, '-m', module, 'measure', *args]
     done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
     if done.returncode:
         raise RuntimeError(f'benchmark process failed:\n{done.stderr[-3000:]}')
@@ -224,6 +262,8 @@ def run_predict_benchmark(
     score_threshold: float | None = None,
     detections_per_tile: int = 5,
     repeats: int = 2,
+    workers: int = 0,
+    prefetch: int = 2,
 ) -> dict[str, Any]:
     """Map a synthetic scene and the same scene at four times the area.
 
@@ -239,6 +279,8 @@ def run_predict_benchmark(
             about 0.5, so a fixed threshold keeps all or nothing).
         detections_per_tile: target of that calibration.
         repeats: end-to-end and model-only passes per scene (fastest kept).
+        workers: the predictor's background threads (0, 1 or 2).
+        prefetch: batches each background queue holds.
 
     Returns:
         The figures (see the module docstring and ``rtsgeo benchmark predict``).
@@ -258,7 +300,8 @@ def run_predict_benchmark(
                 calibrated = True
         threshold = 0.5 if score_threshold is None else score_threshold
         common = ['--batch-size', str(batch_size), '--score-threshold', str(threshold)]
-        common += ['--repeats', str(repeats)]
+        common += ['--repeats', str(repeats), f'--workers={workers}']
+        common += [f'--prefetch={prefetch}']
         if tile_size:
             common += ['--tile-size', str(tile_size)]
         runs = {
@@ -342,6 +385,8 @@ def _main(argv: list[str]) -> None:
     parser.add_argument('--batch-size', type=int, default=4)
     parser.add_argument('--score-threshold', type=float, default=0.5)
     parser.add_argument('--repeats', type=int, default=2)
+    parser.add_argument('--workers', type=int, default=0)
+    parser.add_argument('--prefetch', type=int, default=2)
     args = parser.parse_args(argv)
     result = measure_scene(
         args.checkpoint,
@@ -350,6 +395,8 @@ def _main(argv: list[str]) -> None:
         args.batch_size,
         args.score_threshold,
         args.repeats,
+        args.workers,
+        args.prefetch,
     )
     print(json.dumps(result))
 

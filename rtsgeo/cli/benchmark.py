@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -72,9 +73,36 @@ def _add_predict(subparsers: Any) -> None:
     source.add_argument(
         '--preset', help='untrained model preset (default nano_cascade_rgb_ndvi_nir)'
     )
-    parser.add_argument('--size', type=int, default=512, help='base scene side (px)')
-    parser.add_argument('--tile-size', type=int, help='tile side (px)')
+    parser.add_argument(
+        '--size',
+        '--scene-size',
+        type=int,
+        help='base scene side (px; default 512, 2048 with --pipeline-only)',
+    )
+    parser.add_argument(
+        '--tile-size', type=int, help='tile side (px; 512 with --pipeline-only)'
+    )
     parser.add_argument('--batch-size', type=int, default=4, help='tiles per batch')
+    parser.add_argument(
+        '--workers', type=int, default=0, help="predictor's background threads (0-2)"
+    )
+    parser.add_argument(
+        '--prefetch', type=int, default=2, help='batches per background queue'
+    )
+    pipeline = parser.add_argument_group(
+        'pipeline only', 'everything but the model, with a stand-in model'
+    )
+    pipeline.add_argument(
+        '--pipeline-only',
+        action='store_true',
+        help='replace the model by one that sleeps and returns fixed objects',
+    )
+    pipeline.add_argument(
+        '--model-ms', type=float, default=0.0, help="stand-in's ms per tile"
+    )
+    pipeline.add_argument(
+        '--objects', type=int, default=5, help="stand-in's objects per tile"
+    )
     parser.add_argument(
         '--score-threshold',
         type=float,
@@ -143,18 +171,42 @@ def _run_data(args: argparse.Namespace) -> int:
 
 
 def _run_predict(args: argparse.Namespace) -> int:
+    if args.pipeline_only:
+        return _run_pipeline(args)
     from ..benchmark.predict import describe, run_predict_benchmark
 
     row = run_predict_benchmark(
         checkpoint=args.checkpoint,
         preset=args.preset,
-        size=args.size,
+        size=args.size or 512,
         tile_size=args.tile_size,
         batch_size=args.batch_size,
         score_threshold=args.score_threshold,
         repeats=args.repeats,
+        workers=args.workers,
+        prefetch=args.prefetch,
     )
     print(json.dumps(row) if args.json else describe(row), flush=True)
+    return 0
+
+
+def _run_pipeline(args: argparse.Namespace) -> int:
+    from ..benchmark.pipeline import describe_pipeline, run_pipeline_benchmark
+
+    if args.checkpoint or args.preset:
+        msg = '--pipeline-only uses a stand-in model: drop --checkpoint/--preset'
+        print(msg, file=sys.stderr)
+        return 2
+    row = run_pipeline_benchmark(
+        size=args.size or 2048,
+        tile_size=args.tile_size or 512,
+        batch_size=args.batch_size,
+        workers=args.workers,
+        prefetch=args.prefetch,
+        model_ms=args.model_ms,
+        objects=args.objects,
+    )
+    print(json.dumps(row) if args.json else describe_pipeline(row), flush=True)
     return 0
 
 

@@ -66,6 +66,14 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument('--tile-size', type=int, help='tile size in pixels')
     parser.add_argument('--overlap', type=int, help='tile overlap in pixels')
     parser.add_argument('--batch-size', type=int, help='tiles per forward pass')
+    parser.add_argument(
+        '--workers',
+        type=int,
+        help='background threads: 1 reads ahead, 2 also post-processes (default 0)',
+    )
+    parser.add_argument(
+        '--prefetch', type=int, help='batches per background queue (default 2)'
+    )
     parser.add_argument('--device', help="torch device, e.g. 'cpu' or 'cuda:0'")
     parser.add_argument(
         '--tta', action='store_true', help='flip test-time augmentation'
@@ -146,6 +154,8 @@ def load_predictor(args: argparse.Namespace, device: str | None = None) -> Any:
         'tile_size': args.tile_size,
         'overlap': args.overlap,
         'batch_size': args.batch_size,
+        'workers': args.workers,
+        'prefetch': args.prefetch,
         'device': device or args.device,
         'tta': args.tta or None,
         'keep_overlaps': args.keep_overlaps or None,

@@ -20,6 +20,7 @@ from .checkpoints import (
 from .config import (
     BACKBONES,
     DEFAULT_ANCHOR_SIZES,
+    DEFAULT_PROPOSALS_PER_MEGAPIXEL,
     FUSIONS,
     PRESETS,
     BackboneName,
@@ -54,6 +55,7 @@ from .trunks import MViTv2Trunk, ResNet50Trunk, build_trunk
 __all__ = [
     'BACKBONES',
     'DEFAULT_ANCHOR_SIZES',
+    'DEFAULT_PROPOSALS_PER_MEGAPIXEL',
     'FUSIONS',
     'LEVELS',
     'PRESETS',

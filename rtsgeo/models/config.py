@@ -11,6 +11,7 @@ from ..modalities import channel_layout
 __all__ = [
     'BACKBONES',
     'DEFAULT_ANCHOR_SIZES',
+    'DEFAULT_PROPOSALS_PER_MEGAPIXEL',
     'FUSIONS',
     'PRESETS',
     'BackboneName',
@@ -48,6 +49,11 @@ FUSIONS: tuple[str, ...] = FusionName.__args__  # type: ignore[attr-defined]
 #: between the 5th and 95th percentiles (median ~100 m), that is ~10-105 px at
 #: PlanetScope's 3 m and 3-30 px at Sentinel-2's 10 m: 8-128 px covers both.
 DEFAULT_ANCHOR_SIZES: tuple[int, ...] = (8, 16, 32, 64, 128)
+
+#: RPN proposals per megapixel of tile at test time by default: the paper's
+#: (and detectron2's) 1000 proposals on its 512 x 512 px tiles (0.262144
+#: megapixels), about 3815. detectron2 keeps 1000 on a ~1 megapixel image.
+DEFAULT_PROPOSALS_PER_MEGAPIXEL: float = 1000 / (512 * 512 / 1e6)
 
 
 @dataclass(frozen=True)
@@ -126,6 +132,17 @@ class ModelConfig:
             built for ``image_size * input_scale``, ``anchor_sizes`` and
             ``min_box_size`` stay in input pixels, and compute grows about
             with the square. 1 (the paper's setting) changes nothing.
+        rpn_proposals_per_megapixel: RPN proposals kept per megapixel of an
+            ``image_size`` tile at test time, after non-maximum suppression;
+            the top-n scored anchors per pyramid level before it is the same
+            count, and training keeps twice as many (detectron2's ratios). The
+            default gives the paper's 1000 (training 2000) at 512 px, and
+            proportionally fewer on smaller tiles: 4 x fewer at 256 px, and at
+            128 px the floor. The cascade's cost grows with the proposal count,
+            so small tiles no longer pay for 512 px worth of proposals.
+            detectron2's own density is 1000 per megapixel.
+        rpn_min_proposals: floor of that test-time count (100 by default, the
+            most detections an image returns by default).
     """
 
     modalities: tuple[str, ...] = ('rgb',)
@@ -162,6 +179,8 @@ class ModelConfig:
     aux_seg_weight: float = 0.0
     dense_score_weight: float = 0.0
     input_scale: int = 1
+    rpn_proposals_per_megapixel: float = DEFAULT_PROPOSALS_PER_MEGAPIXEL
+    rpn_min_proposals: int = 100
 
     def __post_init__(self) -> None:
         self.validate()
@@ -180,6 +199,19 @@ class ModelConfig:
     def network_size(self) -> int:
         """Side in pixels of what the backbone sees (``image_size * input_scale``)."""
         return self.image_size * self.input_scale
+
+    @property
+    def rpn_proposals(self) -> dict[str, int]:
+        """RPN top-n per image, before (per level) and after NMS.
+
+        Keys are torchvision's (``'training'``, ``'testing'``); see
+        :attr:`rpn_proposals_per_megapixel`.
+        """
+        megapixels = self.image_size * self.image_size / 1e6
+        testing = max(
+            self.rpn_min_proposals, round(self.rpn_proposals_per_megapixel * megapixels)
+        )
+        return {'training': 2 * testing, 'testing': testing}
 
     @property
     def in_channels(self) -> int:
@@ -271,6 +303,12 @@ class ModelConfig:
             self.min_box_size >= 0 and self.aux_seg_weight >= 0,
             f'min_box_size={self.min_box_size}, aux_seg_weight='
             f'{self.aux_seg_weight}: use values >= 0',
+        )
+        _check(
+            self.rpn_proposals_per_megapixel > 0 and self.rpn_min_proposals >= 1,
+            f'rpn_proposals_per_megapixel={self.rpn_proposals_per_megapixel}, '
+            f'rpn_min_proposals={self.rpn_min_proposals}: need a density > 0 '
+            'and a floor >= 1',
         )
 
     def with_overrides(self, **overrides: Any) -> ModelConfig:

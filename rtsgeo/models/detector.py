@@ -109,8 +109,8 @@ class MultimodalCascadeMaskRCNN(GeneralizedRCNN):
             bg_iou_thresh=config.rpn_bg_iou,
             batch_size_per_image=256,
             positive_fraction=0.5,
-            pre_nms_top_n={'training': 2000, 'testing': 1000},
-            post_nms_top_n={'training': 2000, 'testing': 1000},
+            pre_nms_top_n=config.rpn_proposals,
+            post_nms_top_n=config.rpn_proposals,
             nms_thresh=0.7,
         )
         stages = config.stages

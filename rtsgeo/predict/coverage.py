@@ -54,9 +54,17 @@ class CoverageAccumulator:
             r0 - tile.row_off : r1 - tile.row_off, c0 - tile.col_off : c1 - tile.col_off
         ]
         count = int(cell.sum())
-        if count:
+        if count == cell.size:
+            # Entirely valid (most tiles): the cell itself, without polygonising.
+            self.valid_pixels += count
+            self._pieces.append(self._cell(r0, r1, c0, c1))
+        elif count:
             self.valid_pixels += count
             self._pieces.append(vectorize_mask(cell, self.transform, r0, c0))
+
+    def _cell(self, r0: int, r1: int, c0: int, c1: int) -> Polygon:
+        corners = [(c0, r0), (c0, r1), (c1, r1), (c1, r0)]
+        return Polygon([self.transform * corner for corner in corners])
 
     def _flush(self) -> None:
         if self._pieces:

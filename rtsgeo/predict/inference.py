@@ -20,7 +20,8 @@ __all__ = [
     'tile_instances',
 ]
 
-#: One tile's detections: mask probabilities ``(N, H, W)`` and scores ``(N,)``.
+#: One tile's detections: masks ``(N, H, W)`` and scores ``(N,)``. Masks are
+#: probabilities, or booleans when already thresholded on an accelerator.
 Detections = tuple[Tensor, Tensor]
 
 # Flips of the (H, W) axes: identity, horizontal, vertical. Each is its own inverse.
@@ -31,9 +32,16 @@ def _flip(x: Tensor, dims: tuple[int, ...]) -> Tensor:
     return torch.flip(x, dims) if dims else x
 
 
+def _autocast_dtype(device: torch.device) -> torch.dtype:
+    """bfloat16 where the GPU supports it (no float16 overflow), else float16."""
+    if device.type == 'cuda' and torch.cuda.is_bf16_supported():
+        return torch.bfloat16
+    return torch.float16
+
+
 def _forward(model: nn.Module, images: Tensor, amp: bool) -> list[Detections]:
     autocast: contextlib.AbstractContextManager[object] = (
-        torch.autocast(images.device.type, dtype=torch.float16)
+        torch.autocast(images.device.type, dtype=_autocast_dtype(images.device))
         if amp
         else contextlib.nullcontext()
     )
@@ -112,14 +120,17 @@ def forward_tiles(
         images: normalised ``(B, C, H, W)`` tiles on the model's device.
         tta: also run horizontally and vertically flipped tiles and merge the
             three views per instance (see :func:`merge_tta_detections`).
-        amp: float16 autocast (use on GPU only).
+        amp: autocast, in bfloat16 where the GPU supports it, else float16
+            (use on GPU only).
         mask_threshold: mask probability threshold used to match TTA views.
         score_threshold: without TTA, detections scoring below are dropped
             before they leave the device (with TTA, every view's detections
             count towards the merged score).
 
     Returns:
-        Per tile, mask probabilities and scores on the CPU.
+        Per tile, masks and scores on the CPU. Without TTA, masks computed
+        off the CPU are thresholded there and come back as booleans (a
+        quarter of the bytes to copy).
     """
     if not tta:
         outputs = _forward(model, images, amp)  # type: ignore[arg-type]
@@ -127,6 +138,8 @@ def forward_tiles(
             outputs = [
                 (m[s >= score_threshold], s[s >= score_threshold]) for m, s in outputs
             ]
+        if images.device.type != 'cpu':
+            outputs = [(m >= mask_threshold, s) for m, s in outputs]
         return [(m.cpu(), s.cpu()) for m, s in outputs]
     views: list[list[Detections]] = []
     for dims in _FLIPS:
@@ -152,7 +165,8 @@ def tile_instances(
 
     Args:
         tile: the tile.
-        detections: mask probabilities ``(N, size, size)`` and scores ``(N,)``.
+        detections: masks ``(N, size, size)`` (probabilities, or booleans
+            already thresholded) and scores ``(N,)``.
         valid: ``(size, size)`` validity of the tile's pixels.
         score_threshold: detections scoring below are dropped.
         mask_threshold: probability at which a mask pixel is on.
@@ -165,7 +179,9 @@ def tile_instances(
     if not bool(keep.any()):
         return []
     valid_np = np.asarray(valid, dtype=bool)
-    masks = (probabilities[keep] >= mask_threshold).numpy() & valid_np
+    kept = probabilities[keep]
+    binary = kept if kept.dtype == torch.bool else kept >= mask_threshold
+    masks = binary.numpy() & valid_np
     instances: list[TileInstance] = []
     for mask, score in zip(masks, scores[keep].tolist(), strict=True):
         rows = np.flatnonzero(mask.any(1))

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 import geopandas as gpd
 import pandas as pd
@@ -19,8 +20,9 @@ from torch import Tensor, nn
 from ..errors import ConfigError, ResolutionMismatchWarning
 from ..resolution import GSD_WARN_RATIO, gsd_differs
 from .coverage import CoverageAccumulator
-from .inference import forward_tiles, tile_instances
+from .inference import Detections, forward_tiles, tile_instances
 from .merge import InstanceMerger, MergedInstance
+from .pipeline import ConsumeBehind, iterate_ahead
 from .protocol import TileProgress
 from .reader import SceneReader
 from .tiling import Tile, default_overlap, tile_windows
@@ -30,6 +32,8 @@ if TYPE_CHECKING:
     from ..models import TrainedModelInfo
 
 __all__ = ['PredictorOptions', 'ScenePrediction', 'ScenePredictor']
+
+_T = TypeVar('_T')
 
 
 @dataclass
@@ -85,12 +89,19 @@ class PredictorOptions:
         batch_size: tiles per forward pass.
         device: where the model runs.
         tta: flip test-time augmentation (three forward passes per batch).
-        amp: float16 autocast; None: on for CUDA only.
+        amp: autocast (bfloat16 where the GPU supports it, else float16);
+            None: on for CUDA only.
         score_threshold: detections scoring below are dropped.
         mask_threshold: mask probability at which a pixel is on.
         sensor: sensor preset for scenes without band descriptions (None: the
             one the model was trained with).
         grid_offset: ``(row, col)`` shift of the tile grid's origin.
+        workers: background threads beside the model. 0 maps serially; 1
+            reads and normalises tiles ahead of the model; 2 also
+            post-processes behind it (threshold, crop, merge, vectorise). The
+            output is the same for every value.
+        prefetch: batches each background queue holds (with ``workers`` >=
+            1): how far reading runs ahead and post-processing lags behind.
         keep_overlaps: keep each tile's detections as they are, overlapping
             (for instance-level evaluation). By default each pixel belongs to
             at most one object: the higher score keeps shared pixels, a
@@ -120,6 +131,8 @@ class PredictorOptions:
     grid_offset: tuple[int, int] = (0, 0)
     keep_overlaps: bool = False
     resample: bool = True
+    workers: int = 0
+    prefetch: int = 2
 
     def __post_init__(self) -> None:
         if self.tile_size is not None and self.tile_size < 1:
@@ -128,6 +141,10 @@ class PredictorOptions:
             raise ConfigError(f'overlap={self.overlap}: use 0 or more')
         if self.batch_size < 1:
             raise ConfigError(f'batch_size={self.batch_size}: use 1 or more')
+        if self.workers not in (0, 1, 2):
+            raise ConfigError(f'workers={self.workers}: use 0, 1 or 2')
+        if self.prefetch < 1:
+            raise ConfigError(f'prefetch={self.prefetch}: use 1 or more')
         for name in ('score_threshold', 'mask_threshold'):
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
@@ -314,7 +331,7 @@ class ScenePredictor:
         with self.open(path) as reader:
             self._warn_resolution(reader)
             coverage = CoverageAccumulator(reader.transform)
-            frames = list(self._map_rows(reader, coverage, progress))
+            frames = self._map_tiles(reader, coverage, progress)
             tiles = len(self.tiles(reader))
             polygons = gpd.GeoDataFrame(
                 pd.concat([f['score'] for f in frames], ignore_index=True),
@@ -339,40 +356,103 @@ class ScenePredictor:
                 mapped_gsd_m=reader.gsd_m,
             )
 
-    def _map_rows(
+    def _map_tiles(
         self,
         reader: SceneReader,
         coverage: CoverageAccumulator,
         progress: TileProgress | None,
-    ) -> Iterator[gpd.GeoDataFrame]:
-        """Polygons of the objects finished after each tile row, then the rest."""
-        options = self.options
-        merger = InstanceMerger(options.keep_overlaps)
-        row: int | None = None
-        for tiles, images, valids in self.iter_batches(reader, progress, coverage):
-            found = forward_tiles(
-                self.model,
-                images.to(self.device),
-                options.tta,
-                self.amp,
-                options.mask_threshold,
-                options.score_threshold,
-            )
-            for tile, detections, valid in zip(tiles, found, valids, strict=True):
-                if row is not None and tile.row != row:
-                    yield self._vectorize(merger.pop_finished(tile.row_off), reader)
-                row = tile.row
-                instances = tile_instances(
-                    tile,
-                    detections,
-                    valid,
-                    options.score_threshold,
-                    options.mask_threshold,
-                )
-                merger.add(tile, instances)
-        yield self._vectorize(merger.pop_finished(None), reader)
+    ) -> list[gpd.GeoDataFrame]:
+        """Polygons of the objects finished after each tile row, then the rest.
 
-    def _vectorize(
-        self, instances: list[MergedInstance], reader: SceneReader
-    ) -> gpd.GeoDataFrame:
-        return vectorize_masks(instances, reader.transform, reader.crs)
+        With ``workers`` >= 1 the reader (and the coverage) runs in a
+        background thread, and ``progress`` is called here with the latest
+        count it reported; with 2, post-processing runs in another.
+        """
+        options = self.options
+        rows = _RowAssembler(options, reader.transform, reader.crs)
+        with contextlib.ExitStack() as stack:
+            if options.workers == 0:
+                batches = self.iter_batches(reader, progress, coverage)
+            else:
+                counts: list[tuple[int, int]] = []
+                read = self.iter_batches(reader, lambda *c: counts.append(c), coverage)
+                ahead = iterate_ahead(read, options.prefetch)
+                # Stops and joins the reader thread however this block ends.
+                stack.callback(ahead.close)
+                batches = _reporting(ahead, counts, progress)
+            post: Callable[[_Batch], object] = rows.add
+            if options.workers == 2:
+                behind = ConsumeBehind(rows.add, options.prefetch)
+                post = stack.enter_context(behind).submit
+            for tiles, images, valids in batches:
+                found = forward_tiles(
+                    self.model,
+                    _to_device(images, self.device),
+                    options.tta,
+                    self.amp,
+                    options.mask_threshold,
+                    options.score_threshold,
+                )
+                post((tiles, found, valids))
+        return rows.finish()
+
+
+#: One batch after the model: tiles, their detections and validity masks.
+_Batch = tuple[list[Tile], list[Detections], Tensor]
+
+
+def _to_device(images: Tensor, device: torch.device) -> Tensor:
+    """Images on the model's device; from pinned memory, asynchronously, on CUDA."""
+    if device.type != 'cuda':
+        return images.to(device)
+    return images.pin_memory().to(device, non_blocking=True)
+
+
+def _reporting(
+    batches: Iterator[_T],
+    counts: list[tuple[int, int]],
+    progress: TileProgress | None,
+) -> Iterator[_T]:
+    """Pass *batches* on, reporting the latest of *counts* after each."""
+    for batch in batches:
+        if progress is not None and counts:
+            progress(*counts[-1])
+        yield batch
+    if progress is not None and counts:
+        progress(*counts[-1])
+
+
+class _RowAssembler:
+    """Tiles' detections in, merged objects out row by row as polygons."""
+
+    def __init__(self, options: PredictorOptions, transform: Affine, crs: CRS) -> None:
+        self.options = options
+        self.transform = transform
+        self.crs = crs
+        self.merger = InstanceMerger(options.keep_overlaps)
+        self.frames: list[gpd.GeoDataFrame] = []
+        self.row: int | None = None
+
+    def add(self, batch: _Batch) -> None:
+        """Add one batch's detections; vectorise the objects a new row finishes."""
+        options = self.options
+        for tile, detections, valid in zip(*batch, strict=True):
+            if self.row is not None and tile.row != self.row:
+                self._vectorize(self.merger.pop_finished(tile.row_off))
+            self.row = tile.row
+            instances = tile_instances(
+                tile,
+                detections,
+                valid,
+                options.score_threshold,
+                options.mask_threshold,
+            )
+            self.merger.add(tile, instances)
+
+    def finish(self) -> list[gpd.GeoDataFrame]:
+        """The polygons of every row, the objects still open included."""
+        self._vectorize(self.merger.pop_finished(None))
+        return self.frames
+
+    def _vectorize(self, instances: list[MergedInstance]) -> None:
+        self.frames.append(vectorize_masks(instances, self.transform, self.crs))

@@ -236,3 +236,86 @@ def test_runs_record_both_gsds_and_native_mapping_warns_once(tmp_path: Path) -> 
     mismatches = [w for w in seen if w.category is ResolutionMismatchWarning]
     assert len(mismatches) == 1  # the 2.5 m scene, once; the 5 m one fits
     assert 'at2.5m.tif' in str(mismatches[0].message)
+
+
+def _mask_scenes(tmp_path: Path, count: int = 3) -> list[Path]:
+    from tests.predict.oracle import write_mask_scene
+
+    scenes = []
+    rows, cols = np.ogrid[:150, :150]
+    for i in range(count):
+        mask = (rows - 40 - 20 * i) ** 2 + (cols - 70) ** 2 <= 30**2
+        mask |= (rows > 110) & (cols > 20 + 10 * i) & (cols < 60 + 10 * i)
+        transform = Affine(3.0, 0.0, 400000.0 + 1000 * i, 0.0, -3.0, 7500000.0)
+        path = tmp_path / 'scenes' / f'scene_{i}.tif'
+        scenes.append(write_mask_scene(path, mask, transform, 'EPSG:32608'))
+    return scenes
+
+
+def _oracle_predictor(model=None, workers: int = 2):
+    from rtsgeo.predict import PredictorOptions, ScenePredictor
+    from tests.predict.oracle import ComponentOracle, oracle_info
+
+    options = PredictorOptions(overlap=16, batch_size=2, workers=workers, prefetch=2)
+    return ScenePredictor(model or ComponentOracle(), oracle_info(64), options)
+
+
+def _background_threads() -> list[str]:
+    import threading
+
+    return [t.name for t in threading.enumerate() if t.name.startswith('rtsgeo-')]
+
+
+def test_background_reader_failure_fails_only_its_scene(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from rtsgeo.errors import CorruptRasterError
+    from rtsgeo.predict.reader import SceneReader
+
+    scenes = _mask_scenes(tmp_path)
+    read, calls = SceneReader.read, []
+
+    def fail_in_scene_1(self, tile):
+        calls.append(tile)
+        name = Path(self.path).name
+        if name == 'scene_1.tif' and len(calls) > 12:  # scene_1's 4th tile
+            raise CorruptRasterError(f'{name}: bad block')
+        return read(self, tile)
+
+    monkeypatch.setattr(SceneReader, 'read', fail_in_scene_1)
+    out = tmp_path / 'f.gpkg'
+    summary = run_campaign(scenes, _oracle_predictor(), out)
+    runs = _runs(out)
+    assert runs['scene_1'] == ('failed', 'CorruptRasterError: scene_1.tif: bad block')
+    assert runs['scene_0'][0] == runs['scene_2'][0] == 'done'
+    assert _slump_scenes(out) == ['scene_0', 'scene_2']
+    assert (summary.done, summary.failed) == (2, 1)
+    assert _background_threads() == []
+
+
+def test_ctrl_c_with_background_workers_stops_and_resumes(tmp_path: Path) -> None:
+    from tests.predict.oracle import ComponentOracle
+
+    scenes = _mask_scenes(tmp_path)
+    oracle = ComponentOracle()
+
+    def interrupt_in_scene_1(images):
+        if oracle.calls == 7:  # 5 batches a scene: scene_1's 3rd
+            raise KeyboardInterrupt
+        return oracle(images)
+
+    out = tmp_path / 'c.gpkg'
+    summary = run_campaign(scenes, _oracle_predictor(interrupt_in_scene_1), out)
+    assert summary.interrupted and summary.done == 1
+    assert _runs(out) == {'scene_0': ('done', None)}
+    assert _background_threads() == []
+    summary = run_campaign(scenes, _oracle_predictor(), out)
+    assert (summary.done, summary.resumed) == (2, 1)
+    reference = tmp_path / 'ref.gpkg'
+    run_campaign(scenes, _oracle_predictor(workers=0), reference)
+    for layer in ('slumps', 'coverage'):
+        got = pyogrio.read_dataframe(out, layer=layer)
+        want = pyogrio.read_dataframe(reference, layer=layer)
+        assert len(got) == len(want) > 0
+        assert (got.scene_id == want.scene_id).all()
+        assert got.geometry.geom_equals_exact(want.geometry, 0).all()

@@ -277,16 +277,29 @@ def test_load_predictor_builds_predictor_options(
     )
     argv = ['map', 's.tif', '--checkpoint', 'm.pt', '--out', 'c.gpkg']
     argv += ['--tile-size', '256', '--keep-overlaps', '--min-area', '500']
+    argv += ['--workers', '2', '--prefetch', '3']
     LOAD_PREDICTOR(build_parser().parse_args(argv), device='cuda:1')
     LOAD_PREDICTOR(build_parser().parse_args([*argv, '--resample', 'off']))
     assert built == [
         (
             Path('m.pt'),
-            PredictorOptions(tile_size=256, device='cuda:1', keep_overlaps=True),
+            PredictorOptions(
+                tile_size=256,
+                device='cuda:1',
+                keep_overlaps=True,
+                workers=2,
+                prefetch=3,
+            ),
         ),
         (
             Path('m.pt'),
-            PredictorOptions(tile_size=256, keep_overlaps=True, resample=False),
+            PredictorOptions(
+                tile_size=256,
+                keep_overlaps=True,
+                resample=False,
+                workers=2,
+                prefetch=3,
+            ),
         ),
     ]
 

@@ -32,6 +32,8 @@ def test_paper_presets_exist() -> None:
         ({'gt_jitter_amount': 1.5}, 'gt_jitter_amount'),
         ({'min_box_size': -1.0}, 'min_box_size'),
         ({'aux_seg_weight': -0.1}, 'aux_seg_weight'),
+        ({'rpn_proposals_per_megapixel': 0.0}, 'rpn_proposals_per_megapixel'),
+        ({'rpn_min_proposals': 0}, 'rpn_min_proposals'),
     ],
 )
 def test_invalid_configs(overrides: dict, message: str) -> None:
@@ -54,3 +56,31 @@ def test_paper_presets_keep_the_paper_learning_setup() -> None:
         assert (config.rpn_fg_iou, config.rpn_bg_iou) == (0.7, 0.3), name
         assert config.roi_samples_per_image == 512, name
         assert config.gt_jitter_copies == 0 and config.aux_seg_weight == 0, name
+
+
+def test_paper_presets_keep_detectron2_proposal_counts() -> None:
+    for name, config in PRESETS.items():
+        if config.image_size == 512:
+            assert config.rpn_proposals == {'training': 2000, 'testing': 1000}, name
+
+
+@pytest.mark.parametrize(
+    ('size', 'testing'), [(512, 1000), (1024, 4000), (256, 250), (128, 100), (64, 100)]
+)
+def test_proposals_scale_with_tile_area_down_to_the_floor(
+    size: int, testing: int
+) -> None:
+    config = get_preset('nano_cascade_rgb', image_size=size)
+    assert config.rpn_proposals == {'training': 2 * testing, 'testing': testing}
+
+
+def test_proposal_density_and_floor_are_options() -> None:
+    config = get_preset(
+        'nano_cascade_rgb',
+        image_size=1024,
+        rpn_proposals_per_megapixel=1000.0,
+        rpn_min_proposals=10,
+    )
+    assert config.rpn_proposals['testing'] == round(1000 * 1024**2 / 1e6)
+    small = config.with_overrides(image_size=64)
+    assert small.rpn_proposals == {'training': 20, 'testing': 10}

@@ -48,6 +48,9 @@ def test_train_losses_are_finite(fused) -> None:
 def test_backward_reaches_trainable_not_frozen(fused) -> None:
     fused.train()
     fused.zero_grad(set_to_none=True)
+    # P6's projection learns only when the RPN samples one of its 3 anchors (of
+    # ~1000 at 64 px): seeded here, where it does, whatever ran before.
+    torch.manual_seed(1)
     sum(fused(images(5), make_targets([2, 2])).values()).backward()
     no_grad = [
         n for n, p in fused.named_parameters() if p.requires_grad and p.grad is None
@@ -264,3 +267,16 @@ def test_dense_score_weight_rescores_detections_with_the_dense_head() -> None:
 def test_dense_score_weight_needs_the_dense_head(options) -> None:
     with pytest.raises(ConfigError, match='dense_score_weight'):
         build_model_from_preset('nano_cascade_rgb', **options)
+
+
+def test_rpn_keeps_the_configured_proposal_counts() -> None:
+    model = build_model_from_preset('nano_cascade_rgb', image_size=256)
+    assert (model.rpn.pre_nms_top_n(), model.rpn.post_nms_top_n()) == (500, 500)
+    model.eval()
+    assert (model.rpn.pre_nms_top_n(), model.rpn.post_nms_top_n()) == (250, 250)
+    with torch.no_grad():
+        proposals, _ = model.rpn(
+            model.transform(torch.randn(1, 3, 256, 256))[0],
+            model.backbone(torch.randn(1, 3, 256, 256)),
+        )
+    assert len(proposals[0]) <= 250

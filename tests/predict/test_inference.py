@@ -94,3 +94,20 @@ def test_forward_drops_low_scores_before_leaving_the_device() -> None:
     ((masks, scores),) = forward_tiles(ComponentOracle(), images, score_threshold=0.8)
     assert scores.tolist() == pytest.approx([0.6 + 0.3 * 400 / 450])
     assert masks.shape == (1, 32, 32) and masks[0, 20, 20] == 1.0
+
+
+@pytest.mark.parametrize('threshold', [0.0, 0.4, 0.9])
+def test_tile_instances_of_masks_thresholded_on_the_device(threshold: float) -> None:
+    tile = tile_windows(200, 200, 32, 8)[1]
+    generator = torch.Generator().manual_seed(0)
+    probabilities = torch.rand(3, 32, 32, generator=generator)
+    scores = torch.tensor([0.9, 0.8, 0.3])
+    valid = np.ones((32, 32), bool)
+    valid[:, :6] = False
+    args = (valid, 0.5, threshold)
+    soft = tile_instances(tile, (probabilities, scores), *args)
+    hard = tile_instances(tile, (probabilities >= threshold, scores), *args)
+    assert len(soft) == len(hard) == 2
+    for a, b in zip(soft, hard, strict=True):
+        assert (a.row, a.col, a.score) == (b.row, b.col, b.score)
+        assert np.array_equal(a.mask, b.mask)

@@ -16,7 +16,7 @@ from scipy import ndimage
 from shapely.geometry import Point
 
 from rtsgeo.datasets import make_synthetic_scene, make_synthetic_splits
-from rtsgeo.errors import ResolutionMismatchWarning
+from rtsgeo.errors import ConfigError, ResolutionMismatchWarning
 from rtsgeo.predict import PredictorOptions, ScenePredictor, tile_windows
 
 from .oracle import ComponentOracle, oracle_info, write_mask_scene
@@ -228,3 +228,125 @@ def test_finer_scene_resampled_to_the_models_gsd(tmp_path: Path) -> None:
     assert [w.category for w in seen].count(ResolutionMismatchWarning) == 1
     assert result.mapped_gsd_m == result.scene_gsd_m == 2.5
     assert result.transform == TRANSFORM @ Affine.scale(0.5)
+
+
+def _recorder(events: list[tuple[int, int]]):
+    return lambda *a: events.append(a)
+
+
+def _threads() -> set[str]:
+    import threading
+
+    return {t.name for t in threading.enumerate() if t.name.startswith('rtsgeo-')}
+
+
+@pytest.mark.parametrize('prefetch', [1, 4])
+def test_background_workers_do_not_change_the_output(
+    tmp_path: Path, prefetch: int
+) -> None:
+    path, _, _ = _holey_scene(tmp_path)
+    results = []
+    for workers in (0, 1, 2):
+        options = PredictorOptions(
+            overlap=16, batch_size=2, workers=workers, prefetch=prefetch
+        )
+        progress: list[tuple[int, int]] = []
+        predictor = ScenePredictor(ComponentOracle(), oracle_info(64), options)
+        result = predictor.predict_scene(path, progress=_recorder(progress))
+        assert progress[-1] == (16, 16)
+        results.append(result)
+    first = results[0]
+    assert len(first.polygons) >= 3
+    for other in results[1:]:
+        assert list(other.polygons.index) == list(first.polygons.index)
+        assert list(other.polygons.score) == list(first.polygons.score)
+        assert all(
+            a.equals_exact(b, 0.0)
+            for a, b in zip(
+                other.polygons.geometry, first.polygons.geometry, strict=True
+            )
+        )
+        assert other.coverage.equals(first.coverage)
+        assert (other.tiles, other.tiles_skipped, other.valid_area_m2) == (
+            first.tiles,
+            first.tiles_skipped,
+            first.valid_area_m2,
+        )
+    assert _threads() == set()
+
+
+def _failing_read(monkeypatch: pytest.MonkeyPatch, after: int, error: BaseException):
+    from rtsgeo.predict.reader import SceneReader
+
+    read = SceneReader.read
+    calls = []
+
+    def fail(self, tile):
+        calls.append(tile)
+        if len(calls) > after:
+            raise error
+        return read(self, tile)
+
+    monkeypatch.setattr(SceneReader, 'read', fail)
+    return calls
+
+
+@pytest.mark.parametrize('workers', [0, 1, 2])
+def test_a_failing_reader_fails_the_scene(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, workers: int
+) -> None:
+    from rtsgeo.errors import CorruptRasterError
+
+    path, _, _ = _holey_scene(tmp_path)
+    _failing_read(monkeypatch, 6, CorruptRasterError('bad block at tile 7'))
+    options = PredictorOptions(overlap=16, batch_size=2, workers=workers)
+    predictor = ScenePredictor(ComponentOracle(), oracle_info(64), options)
+    with pytest.raises(CorruptRasterError, match='bad block at tile 7'):
+        predictor.predict_scene(path)
+    assert _threads() == set()
+
+
+@pytest.mark.parametrize('workers', [1, 2])
+def test_a_failing_post_processing_fails_the_scene(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, workers: int
+) -> None:
+    from rtsgeo.predict import scene
+
+    def fail(*args, **kwargs):
+        raise MemoryError('no room to vectorise')
+
+    path, _, _ = _holey_scene(tmp_path)
+    monkeypatch.setattr(scene, 'tile_instances', fail)
+    options = PredictorOptions(overlap=16, batch_size=2, workers=workers)
+    predictor = ScenePredictor(ComponentOracle(), oracle_info(64), options)
+    with pytest.raises(MemoryError, match='no room'):
+        predictor.predict_scene(path)
+    assert _threads() == set()
+
+
+def test_ctrl_c_while_reading_ahead_stops_every_thread(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path, _, _ = _holey_scene(tmp_path)
+    oracle = ComponentOracle()
+
+    def interrupt(images: torch.Tensor) -> list[dict[str, torch.Tensor]]:
+        if oracle.calls == 2:
+            raise KeyboardInterrupt
+        return oracle(images)
+
+    options = PredictorOptions(overlap=16, batch_size=2, workers=2, prefetch=3)
+    predictor = ScenePredictor(interrupt, oracle_info(64), options)
+    with pytest.raises(KeyboardInterrupt):
+        predictor.predict_scene(path)
+    assert _threads() == set()
+    assert oracle.calls == 2
+    again = ScenePredictor(ComponentOracle(), oracle_info(64), options)
+    assert len(again.predict_scene(path).polygons) >= 3
+
+
+def test_workers_and_prefetch_are_checked() -> None:
+    with pytest.raises(ConfigError, match='workers=3: use 0, 1 or 2'):
+        PredictorOptions(workers=3)
+    with pytest.raises(ConfigError, match='prefetch=0'):
+        PredictorOptions(prefetch=0)

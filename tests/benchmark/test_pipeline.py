@@ -1,0 +1,67 @@
+"""Tests of the pipeline benchmark and its stand-in model."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from rtsgeo.benchmark.pipeline import StandInModel, measure_pipeline
+from rtsgeo.benchmark.predict import scene_statistics, write_benchmark_scenes
+from rtsgeo.cli.main import main
+from rtsgeo.predict.reader import SceneReader
+
+
+def test_stand_in_model_returns_its_objects_and_takes_its_time() -> None:
+    model = StandInModel(objects=4, model_ms=20)
+    start = time.perf_counter()
+    outputs = model(torch.zeros(3, 5, 64, 64))
+    assert time.perf_counter() - start >= 0.06
+    assert len(outputs) == 3
+    for out in outputs:
+        assert out['masks'].shape == (4, 1, 64, 64)
+        assert out['scores'].tolist() == pytest.approx([0.9, 0.8, 0.7, 0.6])
+        assert (out['masks'].flatten(1).sum(1) == 8 * 8).all()  # side 64 / 8
+
+
+def test_measure_pipeline_same_polygons_with_workers(tmp_path: Path) -> None:
+    base, _ = write_benchmark_scenes(tmp_path, 192)
+    stats = scene_statistics(base, ('rgb', 'ndvi', 'nir'))
+    read = SceneReader.read
+    rows = [
+        measure_pipeline(str(base), stats, 64, 2, workers, 2, 1.0, 3)
+        for workers in (0, 2)
+    ]
+    assert SceneReader.read is read  # the timing wrappers are gone
+    for row in rows:
+        assert row['tiles'] == 16  # 192 px in 64 px tiles overlapping 16
+        assert row['area_km2'] == pytest.approx(192 * 192 * 25 / 1e6)
+        assert row['model_s'] >= 0.016
+        assert all(row[k] > 0 for k in ('read_s', 'post_s', 'write_s'))
+    assert rows[0]['polygons'] == rows[1]['polygons'] > 0
+
+
+def test_cli_pipeline_only_prints_one_json_object(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    args = ['benchmark', 'predict', '--pipeline-only', '--scene-size', '128']
+    args += ['--tile-size', '64', '--workers', '2', '--model-ms', '2', '--json']
+    args += ['--objects', '2']
+    assert main(args) == 0
+    row = json.loads(capsys.readouterr().out)
+    assert row['tiles'] == row['scenes']['base']['tiles'] + row['scenes']['x4']['tiles']
+    assert (row['model_ms'], row['objects'], row['workers']) == (2.0, 2, 2)
+    assert row['rss_ratio_4x'] == pytest.approx(
+        row['peak_rss_mb_4x'] / row['peak_rss_mb_base'], rel=0.01
+    )
+    assert row['km2_per_h'] > 0 and row['tiles_per_s'] > 0
+    assert all(row[k] > 0 for k in ('read_s', 'model_s', 'post_s', 'write_s'))
+
+
+def test_cli_pipeline_only_refuses_a_model(capsys: pytest.CaptureFixture[str]) -> None:
+    args = ['benchmark', 'predict', '--pipeline-only', '--preset', 'nano_cascade_rgb']
+    assert main(args) == 2
+    assert 'stand-in model' in capsys.readouterr().err

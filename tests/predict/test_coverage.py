@@ -1,0 +1,35 @@
+"""The footprint accumulator: full tiles take a shortcut with the same result."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from affine import Affine
+
+from rtsgeo.predict import tile_windows
+from rtsgeo.predict.coverage import CoverageAccumulator
+from rtsgeo.predict.vectorize import vectorize_mask
+
+TRANSFORMS = [
+    Affine(3.0, 0.0, 400000.0, 0.0, -3.0, 7500000.0),
+    Affine.rotation(20) * Affine(2.0, 0.0, 0.0, 0.0, -2.0, 0.0),
+]
+
+
+@pytest.mark.parametrize('transform', TRANSFORMS)
+def test_footprint_equals_the_polygonised_valid_pixels(transform: Affine) -> None:
+    valid = np.ones((100, 90), dtype=bool)
+    valid[:30, :40] = False  # partly valid tiles and one fully valid
+    valid[70:, 60:] = False
+    accumulator = CoverageAccumulator(transform)
+    for tile in tile_windows(90, 100, 48, 12):
+        r0, r1, c0, c1 = tile.bounds
+        window = np.zeros((tile.size, tile.size), dtype=bool)
+        rs, cs, re, ce = max(r0, 0), max(c0, 0), min(r1, 100), min(c1, 90)
+        window[rs - r0 : re - r0, cs - c0 : ce - c0] = valid[rs:re, cs:ce]
+        accumulator.add(tile, window)
+    footprint = accumulator.result()
+    expected = vectorize_mask(valid, transform, 0, 0)
+    assert footprint.is_valid
+    assert footprint.symmetric_difference(expected).area < 1e-6 * expected.area
+    assert accumulator.valid_pixels == int(valid.sum())
