@@ -182,7 +182,7 @@ def run_pipeline_benchmark(
     size: int = 2048,
     tile_size: int = 512,
     batch_size: int = 4,
-    workers: int = 0,
+    workers: int = 2,
     prefetch: int = 2,
     model_ms: float = 0.0,
     objects: int = 5,

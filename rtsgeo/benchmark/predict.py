@@ -48,7 +48,7 @@ def measure_scene(
     batch_size: int,
     score_threshold: float,
     repeats: int = 2,
-    workers: int = 0,
+    workers: int = 2,
     prefetch: int = 2,
     device: str = 'cpu',
 ) -> dict[str, Any]:
@@ -262,7 +262,7 @@ def run_predict_benchmark(
     score_threshold: float | None = None,
     detections_per_tile: int = 5,
     repeats: int = 2,
-    workers: int = 0,
+    workers: int = 2,
     prefetch: int = 2,
 ) -> dict[str, Any]:
     """Map a synthetic scene and the same scene at four times the area.

@@ -84,7 +84,7 @@ def _add_predict(subparsers: Any) -> None:
     )
     parser.add_argument('--batch-size', type=int, default=4, help='tiles per batch')
     parser.add_argument(
-        '--workers', type=int, default=0, help="predictor's background threads (0-2)"
+        '--workers', type=int, default=2, help="predictor's background threads (0-2)"
     )
     parser.add_argument(
         '--prefetch', type=int, default=2, help='batches per background queue'

@@ -69,7 +69,8 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument(
         '--workers',
         type=int,
-        help='background threads: 1 reads ahead, 2 also post-processes (default 0)',
+        help='background threads: 0 maps serially, 1 reads ahead, 2 (default) also '
+        'post-processes',
     )
     parser.add_argument(
         '--prefetch', type=int, help='batches per background queue (default 2)'

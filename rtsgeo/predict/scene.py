@@ -97,9 +97,10 @@ class PredictorOptions:
             one the model was trained with).
         grid_offset: ``(row, col)`` shift of the tile grid's origin.
         workers: background threads beside the model. 0 maps serially; 1
-            reads and normalises tiles ahead of the model; 2 also
-            post-processes behind it (threshold, crop, merge, vectorise). The
-            output is the same for every value.
+            reads and normalises tiles ahead of the model; 2 (the default)
+            also post-processes behind it (threshold, crop, merge, vectorise),
+            so the pipeline's time hides behind the model's. The output is the
+            same for every value.
         prefetch: batches each background queue holds (with ``workers`` >=
             1): how far reading runs ahead and post-processing lags behind.
         keep_overlaps: keep each tile's detections as they are, overlapping
@@ -131,7 +132,7 @@ class PredictorOptions:
     grid_offset: tuple[int, int] = (0, 0)
     keep_overlaps: bool = False
     resample: bool = True
-    workers: int = 0
+    workers: int = 2
     prefetch: int = 2
 
     def __post_init__(self) -> None:

@@ -48,11 +48,14 @@ def _holey_scene(
     return path, truth & valid, valid
 
 
-def test_all_nodata_tiles_skipped_without_the_model(tmp_path: Path) -> None:
+@pytest.mark.parametrize('workers', [0, 2])
+def test_all_nodata_tiles_skipped_without_the_model(
+    tmp_path: Path, workers: int
+) -> None:
     path, _, valid = _holey_scene(tmp_path)
     oracle = ComponentOracle()
     progress: list[tuple[int, int]] = []
-    options = PredictorOptions(overlap=16, batch_size=3)
+    options = PredictorOptions(overlap=16, batch_size=3, workers=workers)
     predictor = ScenePredictor(oracle, oracle_info(64), options)
     result = predictor.predict_scene(path, progress=lambda *a: progress.append(a))
     tiles = tile_windows(200, 200, 64, 16)
@@ -66,7 +69,11 @@ def test_all_nodata_tiles_skipped_without_the_model(tmp_path: Path) -> None:
     assert result.tiles_skipped == empty
     assert oracle.tiles == result.tiles == len(tiles) - empty
     assert progress[-1] == (len(tiles), len(tiles))
-    assert [p[0] for p in progress] == list(range(1, len(tiles) + 1))
+    done = [p[0] for p in progress]
+    if workers == 0:  # serially, every tile reports in turn
+        assert done == list(range(1, len(tiles) + 1))
+    else:  # behind the model, whole batches and skipped runs report at once
+        assert done == sorted(done)
     assert result.valid_area_m2 == pytest.approx(valid.sum() * 25.0)
     coverage = _rasterize_geometry(result.coverage, valid.shape)
     np.testing.assert_array_equal(coverage, valid)
