@@ -8,8 +8,8 @@ splits are those same chips, trains the fused nano model (RGB + NDVI + NIR,
 residual cross-attention) with :func:`rtsgeo.trainers.train_steps`, and scores
 it on the same chips' 128 px grid windows with ``ShortTraining.evaluate``.
 
-    python benchmarks/lubka1_memorisation.py --steps 300 --options small-objects
-    python benchmarks/lubka1_memorisation.py --steps 300 --options none
+    python benchmarks/lubka1_memorisation.py --steps 600 --options small-objects
+    python benchmarks/lubka1_memorisation.py --steps 600 --options none
 
 ``--options`` is ``none`` (the preset as it is), ``small-objects`` (the
 options of :data:`SMALL_OBJECT_OPTIONS`) or a JSON object of ModelConfig
@@ -40,6 +40,9 @@ SMALL_OBJECT_OPTIONS: dict[str, Any] = {
     'rpn_fg_iou': 0.5,
     'gt_jitter_copies': 16,
     'min_box_size': 1.0,
+    # measured on this probe (2026-12-05): 0.7 % -> 6.3 % mask AP50 at 300 steps
+    'roi_samples_per_image': 64,
+    'aux_seg_weight': 1.0,
 }
 
 
@@ -66,7 +69,7 @@ def memorisation_root(lubka1: Path, out: Path, chips: int = 16) -> Path:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument('--steps', type=int, default=300)
+    parser.add_argument('--steps', type=int, default=600)
     parser.add_argument('--batch-size', type=int, default=4)
     parser.add_argument('--lr', type=float, default=1e-3)
     parser.add_argument('--positive-fraction', type=float, default=0.5)
