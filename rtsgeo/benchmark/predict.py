@@ -34,11 +34,24 @@ DEFAULT_BENCHMARK_PRESET = 'nano_cascade_rgb_ndvi_nir'
 
 
 def _peak_rss_mb() -> float:
+    """This process's peak resident set size in MB.
+
+    Linux's ``VmHWM`` is the high-water mark of this program's memory alone.
+    ``ru_maxrss`` is not: it survives ``exec``, so in a child process it
+    starts at the RSS of the parent it was forked from, and a benchmark
+    parent that has written a large scene would hide the child's own peak.
+    """
     from .model import _rss_mb
 
-    # The kernel's high-water mark and /proc/self/statm count pages slightly
+    try:
+        with open('/proc/self/status') as f:
+            fields = dict(line.split(':', 1) for line in f if ':' in line)
+        peak = int(fields['VmHWM'].split()[0]) / 1024
+    except (OSError, KeyError, ValueError):  # not Linux
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    # The high-water mark and /proc/self/statm count pages slightly
     # differently; the peak is at least the RSS now.
-    return max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, _rss_mb())
+    return max(peak, _rss_mb())
 
 
 def measure_scene(
@@ -244,8 +257,8 @@ def _run_child(
     root = str(Path(__file__).resolve().parents[2])
     env = dict(os.environ)
     env['PYTHONPATH'] = os.pathsep.join(filter(None, [root, env.get('PYTHONPATH')]))
-    # Freed blocks over 64 KiB go back to the system: RSS follows live data.
-    env.setdefault('MALLOC_MMAP_THRESHOLD_', '65536')
+    # The allocator runs with its defaults, as in a user's process: the peak
+    # RSS (VmHWM) then counts what the heap keeps as well as live data.
     command = [sys.executable, '-m', module, 'measure', *args]
     done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
     if done.returncode:

@@ -135,9 +135,7 @@ def forward_tiles(
     if not tta:
         outputs = _forward(model, images, amp)  # type: ignore[arg-type]
         if score_threshold is not None:
-            outputs = [
-                (m[s >= score_threshold], s[s >= score_threshold]) for m, s in outputs
-            ]
+            outputs = [_above(m, s, score_threshold) for m, s in outputs]
         if images.device.type != 'cpu':
             outputs = [(m >= mask_threshold, s) for m, s in outputs]
         return [(m.cpu(), s.cpu()) for m, s in outputs]
@@ -149,6 +147,14 @@ def forward_tiles(
         merge_tta_detections([view[i] for view in views], mask_threshold)
         for i in range(images.shape[0])
     ]
+
+
+def _above(masks: Tensor, scores: Tensor, threshold: float) -> Detections:
+    """The detections scoring at least *threshold* (no copy when all do)."""
+    keep = scores >= threshold
+    if bool(keep.all()):
+        return masks, scores
+    return masks[keep], scores[keep]
 
 
 def tile_instances(
@@ -175,15 +181,21 @@ def tile_instances(
         The tile's instances.
     """
     probabilities, scores = detections
-    keep = scores >= score_threshold
-    if not bool(keep.any()):
+    score_values = scores.numpy()
+    keep = np.flatnonzero(score_values >= score_threshold)
+    if keep.size == 0:
         return []
     valid_np = np.asarray(valid, dtype=bool)
-    kept = probabilities[keep]
-    binary = kept if kept.dtype == torch.bool else kept >= mask_threshold
-    masks = binary.numpy() & valid_np
+    # numpy, one mask at a time: no torch threads, no copy of the whole stack.
+    masks = probabilities.numpy()
     instances: list[TileInstance] = []
-    for mask, score in zip(masks, scores[keep].tolist(), strict=True):
+    for index in keep:
+        mask = masks[index]
+        if mask.dtype == bool:
+            mask = mask & valid_np
+        else:
+            mask = mask >= mask_threshold
+            mask &= valid_np
         rows = np.flatnonzero(mask.any(1))
         if rows.size == 0:
             continue
@@ -194,7 +206,7 @@ def tile_instances(
                 mask[r0:r1, c0:c1].copy(),
                 tile.row_off + int(r0),
                 tile.col_off + int(c0),
-                float(score),
+                float(score_values[index]),
                 tile,
             )
         )

@@ -7,9 +7,10 @@ size: each window is resampled as it is read, and the scene is never copied.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 
@@ -20,6 +21,7 @@ import torch
 from affine import Affine
 from rasterio.crs import CRS
 from rasterio.enums import Resampling
+from rasterio.env import get_gdal_config, set_gdal_config
 from rasterio.io import DatasetReader
 from rasterio.vrt import WarpedVRT
 from rasterio.windows import Window
@@ -31,12 +33,17 @@ from ..errors import (
     DataNotFoundError,
     InvalidImageryError,
 )
-from ..modalities import compute_modalities, required_bands, resolve_band_names
+from ..modalities import (
+    channel_layout,
+    get_modality,
+    required_bands,
+    resolve_band_names,
+)
 from ..resolution import gsd_differs, pixel_gsd_m, resampled_grid
 from ..transforms import NormalizeModalities
 from .tiling import Tile
 
-__all__ = ['SceneReader', 'acquisition_date']
+__all__ = ['SceneReader', 'acquisition_date', 'gdal_block_cache']
 
 _DATE_TAGS = (
     'ACQUISITION_DATE',
@@ -47,6 +54,79 @@ _DATE_TAGS = (
     'TIFFTAG_DATETIME',
 )
 _DATE = re.compile(r'(\d{4})[-:/]?(\d{2})[-:/]?(\d{2})')
+
+
+#: One output channel: the index of its band among those read, or of the two
+#: bands of a normalised difference (second None for a plain band), then the
+#: mean and standard deviation it is normalised with.
+_Channel = tuple[int, int | None, float, float]
+
+# Sums of two bands under this are treated as zero by normalised differences,
+# as in rtsgeo.modalities.normalized_difference.
+_ND_EPS = 1e-6
+
+
+def _channel_plan(
+    modalities: Sequence[str],
+    bands: Sequence[str],
+    stats: Mapping[str, Mapping[str, Sequence[float]]],
+) -> list[_Channel]:
+    """How to make each normalised channel from the bands read, in stacking order.
+
+    The same channels as :func:`~rtsgeo.modalities.compute_modalities` stacks
+    from *bands*, with the statistics :class:`~rtsgeo.transforms.NormalizeModalities`
+    uses.
+
+    Raises:
+        ConfigError: If a modality has no statistics or the wrong count.
+    """
+    normalize = NormalizeModalities(stats, modalities)
+    means = normalize.mean.flatten().tolist()
+    stds = normalize.std.flatten().tolist()
+    pairs: list[tuple[int, int | None]] = []
+    for name in channel_layout(modalities):
+        modality = get_modality(name)
+        sources = modality.source_bands(bands)
+        if sources == modality.bands and modality.derive == 'normalized_difference':
+            pairs.append((bands.index(sources[0]), bands.index(sources[1])))
+        else:
+            pairs += [(bands.index(band), None) for band in sources]
+    return [
+        (first, second, mean, std)
+        for (first, second), mean, std in zip(pairs, means, stds, strict=True)
+    ]
+
+
+def _normalized_difference(a: np.ndarray, b: np.ndarray, out: np.ndarray) -> None:
+    """``(a - b) / (a + b)`` into *out*, 0 where the sum is about 0, in [-1, 1]."""
+    total = a + b
+    np.subtract(a, b, out=out)
+    safe = np.abs(total) >= np.float32(_ND_EPS)
+    np.divide(out, total, out=out, where=safe)
+    np.copyto(out, 0.0, where=~safe)
+    np.clip(out, -1.0, 1.0, out=out)
+
+
+# The least block cache gdal_block_cache sets (bytes).
+_MIN_BLOCK_CACHE = 16 * 2**20
+
+
+@contextlib.contextmanager
+def gdal_block_cache(limit: int) -> Iterator[None]:
+    """Cap GDAL's block cache at *limit* bytes (at least 16 MiB) in the block.
+
+    GDAL keeps decoded blocks up to 5 % of the machine's memory by default,
+    so a process reading a scene once, window by window, grows with the
+    scene's size until it holds that much. The cap is never raised above
+    the current setting (``GDAL_CACHEMAX``), and the setting is restored on
+    leaving. GDAL's cache is one per process: the cap applies to every thread.
+    """
+    before = int(get_gdal_config('GDAL_CACHEMAX'))
+    set_gdal_config('GDAL_CACHEMAX', min(before, max(int(limit), _MIN_BLOCK_CACHE)))
+    try:
+        yield
+    finally:
+        set_gdal_config('GDAL_CACHEMAX', before)
 
 
 def acquisition_date(tags: Mapping[str, str]) -> str | None:
@@ -112,7 +192,11 @@ class SceneReader:
         except Exception:
             self._src.close()
             raise
-        self._normalize = NormalizeModalities(stats, self.modalities)
+        self._plan = _channel_plan(self.modalities, self.bands, stats)
+        # Integer bands read as float32 are never NaN or infinite.
+        self._may_be_nan = any(
+            np.dtype(self._src.dtypes[i - 1]).kind in 'fc' for i in self.indexes
+        )
 
     def _check(self, sensor: str | None) -> None:
         src = self._src
@@ -161,6 +245,24 @@ class SceneReader:
             resampling=Resampling.bilinear,
         )
 
+    def tile_row_cache_bytes(self, tile_size: int) -> int:
+        """Bytes of decoded blocks under one row of tiles, across the scene.
+
+        Tiles are read row by row and neighbours overlap, so a block cache
+        this large decodes each block of the file about once (see
+        :func:`gdal_block_cache`); it grows with the scene's width only.
+        """
+        src = self._src
+        block_rows = max(height for height, _ in src.block_shapes)
+        rows = math.ceil(tile_size * self._grid.res[1] / src.res[1]) + 2 * block_rows
+        itemsize = max(np.dtype(dtype).itemsize for dtype in src.dtypes)
+        return src.width * rows * src.count * itemsize
+
+    @property
+    def channels(self) -> int:
+        """Channels of the stacked image :meth:`read` returns."""
+        return len(self._plan)
+
     @property
     def resampled(self) -> bool:
         """True when tiles come from the scene resampled to another GSD."""
@@ -203,12 +305,24 @@ class SceneReader:
         """Acquisition date from the file's tags, if recorded."""
         return acquisition_date(self._src.tags())
 
-    def read_raw(self, tile: Tile) -> tuple[dict[str, Tensor], Tensor]:
-        """Raw band values and validity over a tile, padded past the edges.
+    def read_into(self, tile: Tile, image: np.ndarray, valid: np.ndarray) -> bool:
+        """Write a tile's normalised modalities and validity into given arrays.
+
+        The stacked, normalised image is the same as
+        :func:`~rtsgeo.modalities.compute_modalities` followed by
+        :class:`~rtsgeo.transforms.NormalizeModalities` give, computed in
+        one pass over the window with numpy, in place: no torch call and few
+        temporaries, so a background reader thread costs little and does not
+        compete for torch's threads. Pixels that are nodata, NaN or padding
+        are 0 in every channel and False in *valid*.
+
+        Args:
+            tile: the window.
+            image: ``(C, size, size)`` float32 array, overwritten.
+            valid: ``(size, size)`` bool array, overwritten.
 
         Returns:
-            Band name -> ``(size, size)`` float32 tensor, and the ``(size, size)``
-            bool validity mask (False on nodata and padding).
+            Whether any pixel of the tile is valid.
 
         Raises:
             CorruptRasterError: If the window cannot be read.
@@ -217,34 +331,54 @@ class SceneReader:
         r0, c0 = max(tile.row_off, 0), max(tile.col_off, 0)
         r1 = min(tile.row_off + size, self.height)
         c1 = min(tile.col_off + size, self.width)
-        data = np.zeros((len(self.indexes), size, size), dtype=np.float32)
-        valid = np.zeros((size, size), dtype=bool)
-        if r1 > r0 and c1 > c0:
-            window = Window(c0, r0, c1 - c0, r1 - r0)
-            try:
-                block = self._grid.read(
-                    self.indexes, window=window, out_dtype='float32'
-                )
-            except rasterio.errors.RasterioError as error:
-                msg = f'reading {self.path} at {window} failed (corrupt?): {error}'
-                raise CorruptRasterError(msg) from error
-            ok = np.isfinite(block).all(axis=0)
-            if self.nodata is not None and not math.isnan(self.nodata):
-                ok &= (block != np.float32(self.nodata)).all(axis=0)
-            rows = slice(r0 - tile.row_off, r1 - tile.row_off)
-            cols = slice(c0 - tile.col_off, c1 - tile.col_off)
-            data[:, rows, cols] = np.where(ok, block, 0.0)
-            valid[rows, cols] = ok
-        tensors = torch.from_numpy(data)
-        bands = {name: tensors[i] for i, name in enumerate(self.bands)}
-        return bands, torch.from_numpy(valid)
+        if r1 <= r0 or c1 <= c0:
+            image.fill(0.0)
+            valid.fill(False)
+            return False
+        window = Window(c0, r0, c1 - c0, r1 - r0)
+        try:
+            block = self._grid.read(self.indexes, window=window, out_dtype='float32')
+        except rasterio.errors.RasterioError as error:
+            msg = f'reading {self.path} at {window} failed (corrupt?): {error}'
+            raise CorruptRasterError(msg) from error
+        rows = slice(r0 - tile.row_off, r1 - tile.row_off)
+        cols = slice(c0 - tile.col_off, c1 - tile.col_off)
+        padded = (r1 - r0, c1 - c0) != (size, size)
+        if padded:
+            image.fill(0.0)
+            valid.fill(False)
+        ok = valid[rows, cols]
+        self._valid_pixels(block, ok)
+        with np.errstate(invalid='ignore', divide='ignore', over='ignore'):
+            for channel, (first, second, mean, std) in enumerate(self._plan):
+                out = image[channel, rows, cols]
+                if second is None:
+                    np.subtract(block[first], mean, out=out)
+                else:
+                    _normalized_difference(block[first], block[second], out)
+                    out -= mean
+                out /= std
+        if not ok.all():
+            np.copyto(image[:, rows, cols], 0.0, where=~ok)
+        return bool(ok.any())
+
+    def _valid_pixels(self, block: np.ndarray, ok: np.ndarray) -> None:
+        """Write into *ok* which pixels of *block* no band marks nodata or NaN."""
+        ok.fill(True)
+        nodata = self.nodata
+        has_nodata = nodata is not None and not math.isnan(nodata)
+        for band in block:
+            if self._may_be_nan:
+                ok &= np.isfinite(band)
+            if has_nodata:
+                ok &= band != np.float32(nodata)
 
     def read(self, tile: Tile) -> tuple[Tensor, Tensor]:
         """Normalised ``(C, size, size)`` image and validity mask over a tile."""
-        bands, valid = self.read_raw(tile)
-        image = compute_modalities(bands, self.modalities, valid)
-        batch = self._normalize({'image': image[None], 'valid': valid[None]})
-        return batch['image'][0], valid
+        image = np.empty((len(self._plan), tile.size, tile.size), dtype=np.float32)
+        valid = np.empty((tile.size, tile.size), dtype=bool)
+        self.read_into(tile, image, valid)
+        return torch.from_numpy(image), torch.from_numpy(valid)
 
     def close(self) -> None:
         """Close the file (and its resampled view)."""

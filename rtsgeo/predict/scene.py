@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
 import geopandas as gpd
+import numpy as np
 import pandas as pd
 import torch
 from affine import Affine
@@ -24,7 +25,7 @@ from .inference import Detections, forward_tiles, tile_instances
 from .merge import InstanceMerger, MergedInstance
 from .pipeline import ConsumeBehind, iterate_ahead
 from .protocol import TileProgress
-from .reader import SceneReader
+from .reader import SceneReader, gdal_block_cache
 from .tiling import Tile, default_overlap, tile_windows
 from .vectorize import vectorize_masks
 
@@ -296,17 +297,27 @@ class ScenePredictor:
             Tiles, their ``(B, C, H, W)`` images and ``(B, H, W)`` validity.
         """
         tiles = self.tiles(reader)
-        batch: list[tuple[Tile, Tensor, Tensor]] = []
+        channels = reader.channels
+        size, capacity = self.tile_size, self.options.batch_size
+        group: list[Tile] = []
         for done, tile in enumerate(tiles, start=1):
-            image, valid = reader.read(tile)
+            if not group:
+                # Tiles are read straight into the batch: no stacking copy.
+                images = np.empty((capacity, channels, size, size), np.float32)
+                valids = np.empty((capacity, size, size), bool)
+            slot = len(group)
+            if reader.read_into(tile, images[slot], valids[slot]):
+                group.append(tile)
             if coverage is not None:
-                coverage.add(tile, valid)
-            if bool(valid.any()):
-                batch.append((tile, image, valid))
-            if len(batch) == self.options.batch_size or (done == len(tiles) and batch):
-                group, images, valids = zip(*batch, strict=True)
-                yield list(group), torch.stack(images), torch.stack(valids)
-                batch = []
+                coverage.add(tile, valids[slot])
+            if len(group) == capacity or (done == len(tiles) and group):
+                count = len(group)
+                yield (
+                    group,
+                    torch.from_numpy(images[:count]),
+                    torch.from_numpy(valids[:count]),
+                )
+                group = []
             if progress is not None:
                 progress(done, len(tiles))
 
@@ -332,7 +343,9 @@ class ScenePredictor:
         with self.open(path) as reader:
             self._warn_resolution(reader)
             coverage = CoverageAccumulator(reader.transform)
-            frames = self._map_tiles(reader, coverage, progress)
+            cache = reader.tile_row_cache_bytes(self.tile_size)
+            with gdal_block_cache(cache):
+                frames = self._map_tiles(reader, coverage, progress)
             tiles = len(self.tiles(reader))
             polygons = gpd.GeoDataFrame(
                 pd.concat([f['score'] for f in frames], ignore_index=True),

@@ -71,12 +71,16 @@ def vectorize_masks(
     """
     geometries: list[Polygon | MultiPolygon] = []
     scores: list[float] = []
-    for instance in instances:
-        geometry = vectorize_mask(instance.mask, transform, instance.row, instance.col)
-        if geometry.is_empty or geometry.area == 0:
-            continue
-        geometries.append(geometry)
-        scores.append(instance.score)
+    # One GDAL environment for all masks instead of one per mask.
+    with rasterio.Env():
+        for instance in instances:
+            geometry = vectorize_mask(
+                instance.mask, transform, instance.row, instance.col
+            )
+            if geometry.is_empty or geometry.area == 0:
+                continue
+            geometries.append(geometry)
+            scores.append(instance.score)
     return gpd.GeoDataFrame(
         {'score': np.asarray(scores, dtype=float)},
         geometry=gpd.GeoSeries(geometries, crs=crs),

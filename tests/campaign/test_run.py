@@ -273,16 +273,16 @@ def test_background_reader_failure_fails_only_its_scene(
     from rtsgeo.predict.reader import SceneReader
 
     scenes = _mask_scenes(tmp_path)
-    read, calls = SceneReader.read, []
+    read_into, calls = SceneReader.read_into, []
 
-    def fail_in_scene_1(self, tile):
+    def fail_in_scene_1(self, tile, image, valid):
         calls.append(tile)
         name = Path(self.path).name
         if name == 'scene_1.tif' and len(calls) > 12:  # scene_1's 4th tile
             raise CorruptRasterError(f'{name}: bad block')
-        return read(self, tile)
+        return read_into(self, tile, image, valid)
 
-    monkeypatch.setattr(SceneReader, 'read', fail_in_scene_1)
+    monkeypatch.setattr(SceneReader, 'read_into', fail_in_scene_1)
     out = tmp_path / 'f.gpkg'
     summary = run_campaign(scenes, _oracle_predictor(), out)
     runs = _runs(out)

@@ -285,16 +285,16 @@ def test_background_workers_do_not_change_the_output(
 def _failing_read(monkeypatch: pytest.MonkeyPatch, after: int, error: BaseException):
     from rtsgeo.predict.reader import SceneReader
 
-    read = SceneReader.read
+    read_into = SceneReader.read_into
     calls = []
 
-    def fail(self, tile):
+    def fail(self, tile, image, valid):
         calls.append(tile)
         if len(calls) > after:
             raise error
-        return read(self, tile)
+        return read_into(self, tile, image, valid)
 
-    monkeypatch.setattr(SceneReader, 'read', fail)
+    monkeypatch.setattr(SceneReader, 'read_into', fail)
     return calls
 
 
