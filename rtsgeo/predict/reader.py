@@ -81,8 +81,8 @@ def _channel_plan(
         ConfigError: If a modality has no statistics or the wrong count.
     """
     normalize = NormalizeModalities(stats, modalities)
-    means = normalize.mean.flatten().tolist()
-    stds = normalize.std.flatten().tolist()
+    means: list[float] = torch.as_tensor(normalize.mean).flatten().tolist()
+    stds: list[float] = torch.as_tensor(normalize.std).flatten().tolist()
     pairs: list[tuple[int, int | None]] = []
     for name in channel_layout(modalities):
         modality = get_modality(name)
