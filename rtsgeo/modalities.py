@@ -28,6 +28,7 @@ from .errors import BandNotFoundError, ConfigError
 
 __all__ = [
     'MODALITIES',
+    'ND_EPS',
     'SENSORS',
     'Modality',
     'SensorPreset',
@@ -403,7 +404,11 @@ def resolve_band_names(
     raise BandNotFoundError(msg)
 
 
-def normalized_difference(a: Tensor, b: Tensor, eps: float = 1e-6) -> Tensor:
+#: Band sums smaller than this make a normalised difference 0 (no inf or NaN).
+ND_EPS = 1e-6
+
+
+def normalized_difference(a: Tensor, b: Tensor, eps: float = ND_EPS) -> Tensor:
     """``(a - b) / (a + b)`` with a safe denominator, clamped to [-1, 1].
 
     Where ``|a + b| < eps`` (both bands dark, or nodata) the result is 0, never

@@ -197,7 +197,7 @@ def run_pipeline_benchmark(
 ) -> dict[str, Any]:
     """Map a synthetic scene and the same scene at four times the area.
 
-    Each is mapped in a process of its own after a one-tile warm-up scene,
+    Each is mapped in a process of its own after a warm-up scene one tile wide,
     so the figures are those of a campaign's steady state.
 
     Args:

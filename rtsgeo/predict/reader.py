@@ -34,6 +34,7 @@ from ..errors import (
     InvalidImageryError,
 )
 from ..modalities import (
+    ND_EPS,
     channel_layout,
     get_modality,
     required_bands,
@@ -60,10 +61,6 @@ _DATE = re.compile(r'(\d{4})[-:/]?(\d{2})[-:/]?(\d{2})')
 #: bands of a normalised difference (second None for a plain band), then the
 #: mean and standard deviation it is normalised with.
 _Channel = tuple[int, int | None, float, float]
-
-# Sums of two bands under this are treated as zero by normalised differences,
-# as in rtsgeo.modalities.normalized_difference.
-_ND_EPS = 1e-6
 
 
 def _channel_plan(
@@ -101,7 +98,7 @@ def _normalized_difference(a: np.ndarray, b: np.ndarray, out: np.ndarray) -> Non
     """``(a - b) / (a + b)`` into *out*, 0 where the sum is about 0, in [-1, 1]."""
     total = a + b
     np.subtract(a, b, out=out)
-    safe = np.abs(total) >= np.float32(_ND_EPS)
+    safe = np.abs(total) >= np.float32(ND_EPS)
     np.divide(out, total, out=out, where=safe)
     np.copyto(out, 0.0, where=~safe)
     np.clip(out, -1.0, 1.0, out=out)
@@ -193,6 +190,12 @@ class SceneReader:
             self._src.close()
             raise
         self._plan = _channel_plan(self.modalities, self.bands, stats)
+        # A nodata value to compare with (None when there is none, or NaN).
+        self._nodata = (
+            None
+            if self.nodata is None or math.isnan(self.nodata)
+            else np.float32(self.nodata)
+        )
         # Integer bands read as float32 are never NaN or infinite.
         self._may_be_nan = any(
             np.dtype(self._src.dtypes[i - 1]).kind in 'fc' for i in self.indexes
@@ -365,17 +368,15 @@ class SceneReader:
     def _valid_pixels(self, block: np.ndarray, ok: np.ndarray) -> None:
         """Write into *ok* which pixels of *block* no band marks nodata or NaN."""
         ok.fill(True)
-        nodata = self.nodata
-        has_nodata = nodata is not None and not math.isnan(nodata)
         for band in block:
             if self._may_be_nan:
                 ok &= np.isfinite(band)
-            if has_nodata:
-                ok &= band != np.float32(nodata)
+            if self._nodata is not None:
+                ok &= band != self._nodata
 
     def read(self, tile: Tile) -> tuple[Tensor, Tensor]:
         """Normalised ``(C, size, size)`` image and validity mask over a tile."""
-        image = np.empty((len(self._plan), tile.size, tile.size), dtype=np.float32)
+        image = np.empty((self.channels, tile.size, tile.size), dtype=np.float32)
         valid = np.empty((tile.size, tile.size), dtype=bool)
         self.read_into(tile, image, valid)
         return torch.from_numpy(image), torch.from_numpy(valid)
