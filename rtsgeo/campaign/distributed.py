@@ -96,63 +96,70 @@ def run_campaign_ddp(
         accelerator=accelerator, devices=devices, num_nodes=num_nodes, strategy=strategy
     )
     fabric.launch()
-    rank, world = fabric.global_rank, fabric.world_size
-    out = Path(out)
-    everything = as_scenes(scenes)
-    predictor = make_predictor(str(fabric.device))
+    try:
+        rank, world = fabric.global_rank, fabric.world_size
+        out = Path(out)
+        everything = as_scenes(scenes)
+        predictor = make_predictor(str(fabric.device))
 
-    def together(step: Callable[[], Any]) -> Any:
-        """Run *step*; if it fails on any rank, raise on every rank."""
-        result, error = None, None
-        try:
-            result = step()
-        except Exception as caught:
-            error = caught
-        flag = torch.tensor([float(error is not None)])
-        flags = cast(torch.Tensor, fabric.all_reduce(flag, reduce_op='sum'))
-        if error is not None:
-            raise error
-        if float(flags.sum()) > 0:
-            raise RuntimeError('another rank failed: see its error above')
-        return result
+        def together(step: Callable[[], Any]) -> Any:
+            """Run *step*; if it fails on any rank, raise on every rank."""
+            result, error = None, None
+            try:
+                result = step()
+            except Exception as caught:
+                error = caught
+            flag = torch.tensor([float(error is not None)])
+            flags = cast(torch.Tensor, fabric.all_reduce(flag, reduce_op='sum'))
+            if error is not None:
+                raise error
+            if float(flags.sum()) > 0:
+                raise RuntimeError('another rank failed: see its error above')
+            return result
 
-    def prepare() -> None:
-        if rank == 0:
-            _merge_parts(out, crs)
-            with CampaignStore(out, crs) as store:
-                check_model(store, predictor)
+        def prepare() -> None:
+            if rank == 0:
+                _merge_parts(out, crs)
+                with CampaignStore(out, crs) as store:
+                    check_model(store, predictor)
 
-    together(prepare)
-    with CampaignStore(out, None, readonly=True) as reader:
-        statuses, out_crs = reader.statuses(), reader.crs
-    todo = [s for s in everything if statuses.get(s.scene_id) not in FINAL]
-    progress = campaign_kwargs.pop('progress', None)
-    campaign_kwargs.pop('worker', None)
-    part = _parts_folder(out) / f'rank{rank:03d}-of-{world:03d}.gpkg'
-    summary = together(
-        lambda: run_campaign(
-            todo[rank::world],
-            predictor,
-            part,
-            crs=out_crs,
-            worker=f'rank {rank}/{world}',
-            progress=progress if rank == 0 else None,
-            **campaign_kwargs,
+        together(prepare)
+        with CampaignStore(out, None, readonly=True) as reader:
+            statuses, out_crs = reader.statuses(), reader.crs
+        todo = [s for s in everything if statuses.get(s.scene_id) not in FINAL]
+        progress = campaign_kwargs.pop('progress', None)
+        campaign_kwargs.pop('worker', None)
+        part = _parts_folder(out) / f'rank{rank:03d}-of-{world:03d}.gpkg'
+        summary = together(
+            lambda: run_campaign(
+                todo[rank::world],
+                predictor,
+                part,
+                crs=out_crs,
+                worker=f'rank {rank}/{world}',
+                progress=progress if rank == 0 else None,
+                **campaign_kwargs,
+            )
         )
-    )
-    together(lambda: _merge_parts(out, out_crs) if rank == 0 else None)
-    values = [float(getattr(summary, name)) for name in _COUNTS]
-    values.append(float(summary.interrupted))
-    local = torch.tensor(values, dtype=torch.float64)
-    totals = cast(torch.Tensor, fabric.all_reduce(local, reduce_op='sum'))
-    result = CampaignSummary(
-        out=out, scenes=len(everything), resumed=len(everything) - len(todo)
-    )
-    for name, value in zip(_COUNTS, totals.tolist(), strict=False):
-        setattr(result, name, value if name == 'valid_area_m2' else int(value))
-    result.interrupted = bool(totals[-1] > 0)
-    if fmt == 'parquet' and not result.interrupted:
-        together(lambda: export_parquet(out) if rank == 0 else None)
-    result.seconds = summary.seconds
-    result.failures = summary.failures
-    return result
+        together(lambda: _merge_parts(out, out_crs) if rank == 0 else None)
+        values = [float(getattr(summary, name)) for name in _COUNTS]
+        values.append(float(summary.interrupted))
+        local = torch.tensor(values, dtype=torch.float64)
+        totals = cast(torch.Tensor, fabric.all_reduce(local, reduce_op='sum'))
+        result = CampaignSummary(
+            out=out, scenes=len(everything), resumed=len(everything) - len(todo)
+        )
+        for name, value in zip(_COUNTS, totals.tolist(), strict=False):
+            setattr(result, name, value if name == 'valid_area_m2' else int(value))
+        result.interrupted = bool(totals[-1] > 0)
+        if fmt == 'parquet' and not result.interrupted:
+            together(lambda: export_parquet(out) if rank == 0 else None)
+        result.seconds = summary.seconds
+        result.failures = summary.failures
+        return result
+    finally:
+        # Left to interpreter exit, gloo's threads can be torn down while
+        # still joinable, which aborts a run that succeeded ("terminate
+        # called without an active exception").
+        if torch.distributed.is_initialized():
+            torch.distributed.destroy_process_group()
