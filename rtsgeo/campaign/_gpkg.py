@@ -12,32 +12,43 @@ import sqlite3
 import struct
 from typing import Any
 
+import numpy as np
 import shapely
 
-__all__ = ['blob_bounds', 'encode_geometry', 'register_functions']
+__all__ = ['blob_bounds', 'encode_geometries', 'encode_geometry', 'register_functions']
 
 _MAGIC = b'GP'
 # Envelope indicator -> envelope size in bytes (GeoPackage 1.4, clause 2.1.3).
 _ENVELOPE_BYTES = {0: 0, 1: 32, 2: 48, 3: 48, 4: 64}
 
 
+def encode_geometries(geoms: Any, srs_id: int) -> list[bytes | None]:
+    """Shapely geometries as GeoPackage geometry blobs (None for no geometry)."""
+    array = np.empty(len(geoms), dtype=object)
+    array[:] = list(geoms)
+    empty = shapely.is_empty(array)
+    bounds = shapely.bounds(array)
+    wkbs = shapely.to_wkb(array, byte_order=1, include_srid=False)
+    srs = struct.pack('<i', srs_id)
+    blobs: list[bytes | None] = []
+    for geom, is_empty, (minx, miny, maxx, maxy), wkb in zip(
+        array, empty, bounds, wkbs, strict=True
+    ):
+        if geom is None:
+            blobs.append(None)
+        elif is_empty:
+            # Little-endian, no envelope, empty flag set.
+            blobs.append(_MAGIC + bytes([0, 0b10001]) + srs + wkb)
+        else:
+            # Flags 0b011: little-endian header, envelope [minx, maxx, miny, maxy].
+            envelope = struct.pack('<4d', minx, maxx, miny, maxy)
+            blobs.append(_MAGIC + bytes([0, 0b011]) + srs + envelope + wkb)
+    return blobs
+
+
 def encode_geometry(geom: Any, srs_id: int) -> bytes | None:
     """A shapely geometry as a GeoPackage geometry blob (None for no geometry)."""
-    if geom is None:
-        return None
-    if geom.is_empty:
-        # Little-endian, no envelope, empty flag set.
-        return (
-            _MAGIC
-            + bytes([0, 0b10001])
-            + struct.pack('<i', srs_id)
-            + (shapely.to_wkb(geom, byte_order=1))
-        )
-    minx, miny, maxx, maxy = geom.bounds
-    # Flags 0b011: little-endian header, envelope [minx, maxx, miny, maxy].
-    header = _MAGIC + bytes([0, 0b011])
-    header += struct.pack('<i4d', srs_id, minx, maxx, miny, maxy)
-    return header + shapely.to_wkb(geom, byte_order=1, include_srid=False)
+    return encode_geometries([geom], srs_id)[0]
 
 
 def _parse(blob: bytes) -> tuple[bool, tuple[float, float, float, float] | None]:

@@ -20,7 +20,6 @@ import pandas as pd
 import shapely
 from pyproj import CRS, Geod, Transformer
 from shapely.geometry import MultiPolygon
-from shapely.geometry.polygon import orient
 
 from ..geometry import polygonal
 from .schema import COVERAGE_COLUMNS, RUNS_COLUMNS, SLUMPS_COLUMNS, Column
@@ -81,25 +80,32 @@ def geodesic_area_perimeter(geometries: Any, crs: Any) -> tuple[np.ndarray, np.n
         return np.column_stack([x, y])
 
     lonlat = shapely.transform(geoms, project)
-    areas = np.empty(len(geoms))
-    perimeters = np.empty(len(geoms))
-    for i, geom in enumerate(lonlat):
-        parts = getattr(geom, 'geoms', [geom])
-        # Exterior counter-clockwise, holes clockwise: Geod's area is then positive.
-        measured = [_GEOD.geometry_area_perimeter(orient(p, 1.0)) for p in parts]
-        areas[i] = sum(a for a, _ in measured)
-        perimeters[i] = sum(p for _, p in measured)
+    parts, part_of = shapely.get_parts(lonlat, return_index=True)
+    rings, ring_of = shapely.get_rings(parts, return_index=True)
+    # Each polygon's rings come exterior first: its area counts, its holes'
+    # areas are taken off, whichever way each ring winds. The perimeter is
+    # the length of all rings, holes included, as the schema says.
+    exterior = np.r_[True, ring_of[1:] != ring_of[:-1]] if len(rings) else []
+    coords, coord_of = shapely.get_coordinates(rings, return_index=True)
+    starts = np.searchsorted(coord_of, np.arange(len(rings) + 1))
+    areas = np.zeros(len(geoms))
+    perimeters = np.zeros(len(geoms))
+    for k, owner in enumerate(part_of[ring_of]):
+        ring = coords[starts[k] : starts[k + 1]]
+        area, perimeter = _GEOD.polygon_area_perimeter(ring[:, 0], ring[:, 1])
+        areas[owner] += abs(area) if exterior[k] else -abs(area)
+        perimeters[owner] += perimeter
     return areas, perimeters
 
 
 def polygon_ids(scene_id: str, geometries: Any) -> list[str]:
     """Tile-independent ids: a hash of the scene id and the rounded geometry."""
-    ids = []
-    for geom in np.asarray(geometries, dtype=object):
-        rounded = shapely.transform(shapely.normalize(geom), lambda c: np.round(c, 2))
-        digest = hashlib.sha256(scene_id.encode() + b'\0' + shapely.to_wkb(rounded))
-        ids.append(digest.hexdigest()[:16])
-    return ids
+    geoms = np.asarray(geometries, dtype=object)
+    rounded = shapely.transform(shapely.normalize(geoms), lambda c: np.round(c, 2))
+    prefix = scene_id.encode() + b'\0'
+    return [
+        hashlib.sha256(prefix + wkb).hexdigest()[:16] for wkb in shapely.to_wkb(rounded)
+    ]
 
 
 def _multipolygon(geom: Any) -> MultiPolygon | None:

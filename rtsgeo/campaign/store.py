@@ -26,7 +26,7 @@ import pandas as pd
 from pyproj import CRS
 
 from ..errors import ConfigError, OutputError
-from ._gpkg import blob_bounds, encode_geometry, register_functions
+from ._gpkg import blob_bounds, encode_geometries, register_functions
 from .records import SceneRecords, empty_layer
 from .schema import ADDED_COLUMNS, LAYERS, Column
 
@@ -63,11 +63,12 @@ def _frame_rows(frame: pd.DataFrame, names: Sequence[str], srs_id: int) -> list[
     values = values.where(values.notna(), None)
     geoms = frame.geometry if 'geometry' in frame else [None] * len(frame)
     return [
-        (
-            [v.item() if hasattr(v, 'item') else v for v in row],
-            encode_geometry(g, srs_id),
+        ([v.item() if hasattr(v, 'item') else v for v in row], blob)
+        for row, blob in zip(
+            values.itertuples(index=False),
+            encode_geometries(geoms, srs_id),
+            strict=True,
         )
-        for row, g in zip(values.itertuples(index=False), geoms, strict=True)
     ]
 
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from affine import Affine
 from rasterio.crs import CRS
-from shapely.geometry import Point, Polygon, box
+from shapely.geometry import MultiPolygon, Point, Polygon, box
 
 from rtsgeo.campaign.records import build_scene_records
 
@@ -71,3 +71,21 @@ def test_invalid_and_empty_geometries_are_cleaned() -> None:
     assert len(slumps.slumps) == 1
     assert slumps.slumps.geometry.iloc[0].geom_type == 'MultiPolygon'
     assert slumps.slumps.is_valid.all()
+
+
+def test_area_takes_holes_off_and_perimeter_counts_every_ring() -> None:
+    outer = box(502000, 7595000, 502100, 7595100)
+    hole = box(502040, 7595040, 502060, 7595060)
+    ring = Polygon(outer.exterior.coords, [hole.exterior.coords])
+    two = MultiPolygon([ring, box(503000, 7595000, 503010, 7595010)])
+    slumps = build_scene_records(
+        _prediction([ring, two]), INFO, 'EPSG:32608', {}
+    ).slumps
+    scale = 0.9996  # the UTM grid's scale near its central meridian, as above
+    assert slumps.area_m2.tolist() == pytest.approx(
+        [9600 / scale**2, 9700 / scale**2], rel=2e-4
+    )
+    # 400 m of exterior, 80 m of hole, and 40 m more for the second part.
+    assert slumps.perimeter_m.tolist() == pytest.approx(
+        [480 / scale, 520 / scale], rel=2e-4
+    )
