@@ -187,9 +187,9 @@ def measure_pipeline(
 
 
 def run_pipeline_benchmark(
-    size: int = 2048,
+    size: int = 4096,
     tile_size: int = 512,
-    batch_size: int = 4,
+    batch_size: int = 8,
     workers: int = 2,
     prefetch: int = 2,
     model_ms: float = 0.0,

@@ -77,12 +77,16 @@ def _add_predict(subparsers: Any) -> None:
         '--size',
         '--scene-size',
         type=int,
-        help='base scene side (px; default 512, 2048 with --pipeline-only)',
+        help='base scene side (px; default 512, 4096 with --pipeline-only)',
     )
     parser.add_argument(
         '--tile-size', type=int, help='tile side (px; 512 with --pipeline-only)'
     )
-    parser.add_argument('--batch-size', type=int, default=4, help='tiles per batch')
+    parser.add_argument(
+        '--batch-size',
+        type=int,
+        help='tiles per batch (default 4, 8 with --pipeline-only)',
+    )
     parser.add_argument(
         '--workers', type=int, default=2, help="predictor's background threads (0-2)"
     )
@@ -180,7 +184,7 @@ def _run_predict(args: argparse.Namespace) -> int:
         preset=args.preset,
         size=args.size or 512,
         tile_size=args.tile_size,
-        batch_size=args.batch_size,
+        batch_size=args.batch_size or 4,
         score_threshold=args.score_threshold,
         repeats=args.repeats,
         workers=args.workers,
@@ -198,9 +202,9 @@ def _run_pipeline(args: argparse.Namespace) -> int:
         print(msg, file=sys.stderr)
         return 2
     row = run_pipeline_benchmark(
-        size=args.size or 2048,
+        size=args.size or 4096,
         tile_size=args.tile_size or 512,
-        batch_size=args.batch_size,
+        batch_size=args.batch_size or 8,
         workers=args.workers,
         prefetch=args.prefetch,
         model_ms=args.model_ms,

@@ -276,11 +276,20 @@ class InstanceMerger:
             groups.setdefault(self._find(key), []).append(key)
         return groups
 
-    def pop_finished(self, next_row: int | None = None) -> list[MergedInstance]:
-        """Merge and remove the groups that no tile starting at *next_row* can touch.
+    def _stop(self, keys: list[int], side: int) -> int:
+        """The group's furthest box edge (1: bottom, 3: right), seen parts too."""
+        return max(max(self._open[k].box[side], self._seen[k].box[side]) for k in keys)
+
+    def pop_finished(
+        self, next_row: int | None = None, next_col: int | None = None
+    ) -> list[MergedInstance]:
+        """Merge and remove the groups that no tile still to come can touch.
 
         Args:
-            next_row: top row of the next tile row; None when no tile follows.
+            next_row: top row of the next tile row; None when no tile row
+                follows.
+            next_col: in the last tile row (*next_row* None), the left column
+                of the next tile of that row; None when no tile follows.
 
         Returns:
             The finished objects.
@@ -288,10 +297,12 @@ class InstanceMerger:
         done: list[MergedInstance] = []
         for keys in self._groups().values():
             members = [self._open[k] for k in keys]
-            # A member whose last row is next_row - 1 can still touch an
-            # instance of the next tile row.
-            stop = max(max(self._open[k].box[1], self._seen[k].box[1]) for k in keys)
-            if next_row is not None and stop >= next_row:
+            # A member whose last row is next_row - 1 (last column next_col - 1)
+            # can still touch an instance of the tiles to come.
+            if next_row is not None:
+                if self._stop(keys, 1) >= next_row:
+                    continue
+            elif next_col is not None and self._stop(keys, 3) >= next_col:
                 continue
             for k in keys:
                 del self._open[k], self._seen[k]

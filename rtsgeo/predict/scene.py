@@ -383,7 +383,8 @@ class ScenePredictor:
         count it reported; with 2, post-processing runs in another.
         """
         options = self.options
-        rows = _RowAssembler(options, reader.transform, reader.crs)
+        last_row = max((tile.row for tile in self.tiles(reader)), default=0)
+        rows = _RowAssembler(options, reader.transform, reader.crs, last_row)
         with contextlib.ExitStack() as stack:
             if options.workers == 0:
                 batches = self.iter_batches(reader, progress, coverage)
@@ -439,10 +440,13 @@ def _reporting(
 class _RowAssembler:
     """Tiles' detections in, merged objects out row by row as polygons."""
 
-    def __init__(self, options: PredictorOptions, transform: Affine, crs: CRS) -> None:
+    def __init__(
+        self, options: PredictorOptions, transform: Affine, crs: CRS, last_row: int
+    ) -> None:
         self.options = options
         self.transform = transform
         self.crs = crs
+        self.last_row = last_row
         self.merger = InstanceMerger(options.keep_overlaps)
         self.frames: list[gpd.GeoDataFrame] = []
         self.row: int | None = None
@@ -453,6 +457,12 @@ class _RowAssembler:
         for tile, detections, valid in zip(*batch, strict=True):
             if self.row is not None and tile.row != self.row:
                 self._vectorize(self.merger.pop_finished(tile.row_off))
+            elif self.row == self.last_row:
+                # No row follows: what ends left of this tile is finished, so
+                # it is vectorised now rather than after the scene's last tile.
+                finished = self.merger.pop_finished(None, tile.col_off)
+                if finished:
+                    self._vectorize(finished)
             self.row = tile.row
             instances = tile_instances(
                 tile,

@@ -309,3 +309,28 @@ def test_map_has_no_overlap_nor_shared_edge_whatever_the_grid() -> None:
             assert not (view[inst.mask] > 0).any(), 'two objects overlap'
             view[inst.mask] = i
         _assert_apart(painted)
+
+
+def test_last_row_objects_pop_as_its_tiles_pass() -> None:
+    # One tile row: objects, some across seams, are popped as soon as the
+    # tiles still to come cannot touch them, and come out as in one final pop.
+    labels = np.zeros((60, 400), dtype=int)
+    for k, c in enumerate(range(5, 390, 23)):
+        labels[10 + k % 3 : 40, c : c + 14 + 6 * (k % 2)] = k + 1
+    tiles = tile_windows(400, 60, 64, 16)
+    early, at_end = InstanceMerger(), InstanceMerger()
+    popped: list[list] = []
+    for tile, instances in oracle_tile_instances(labels, tiles):
+        popped.append(early.pop_finished(None, tile.col_off))
+        early.add(tile, instances)
+        at_end.add(tile, instances)
+    popped.append(early.pop_finished(None))
+    assert sum(len(p) for p in popped[:-1]) > len(popped[-1]) > 0
+    mine = sorted((m.row, m.col, m.score, m.mask.tobytes()) for p in popped for m in p)
+    theirs = sorted(
+        (m.row, m.col, m.score, m.mask.tobytes()) for m in at_end.pop_finished()
+    )
+    assert mine == theirs
+    np.testing.assert_array_equal(
+        paint_instances([m for p in popped for m in p], labels.shape) > 0, labels > 0
+    )
