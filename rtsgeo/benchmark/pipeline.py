@@ -100,62 +100,12 @@ def _timed(
     stack.enter_context(mock.patch.object(owner, name, timed))
 
 
-def measure_pipeline(
-    scene: str,
-    stats: dict[str, dict[str, list[float]]],
-    tile_size: int,
-    batch_size: int,
-    workers: int,
-    prefetch: int,
-    model_ms: float,
-    objects: int,
-    warmup: str | None = None,
-) -> dict[str, Any]:
-    """Map one scene into a campaign GeoPackage with :class:`StandInModel`.
-
-    Call in a fresh process (see :func:`run_pipeline_benchmark`) for a
-    peak RSS of its own. The reader's and the post-processing's methods are
-    wrapped to time them while it runs. With *warmup*, that scene is mapped
-    first, untimed, so that what a process pays once (imports done on first
-    use, GDAL's and the GeoPackage driver's start-up) is left out, as in a
-    campaign of many scenes.
-
-    Args:
-        scene: the scene raster.
-        stats: normalisation statistics of the three modalities.
-        tile_size: tile side.
-        batch_size: tiles per model call.
-        workers: the predictor's background threads (0, 1 or 2).
-        prefetch: batches each background queue holds.
-        model_ms: milliseconds the stand-in model sleeps per tile.
-        objects: instances the stand-in model returns per tile.
-        warmup: a scene mapped first, untimed (None: none).
-
-    Returns:
-        ``tiles``, ``polygons``, ``end_to_end_s``, ``area_km2``,
-        ``peak_rss_mb``, and the seconds spent in ``read_s`` (reading and
-        normalising tiles), ``model_s`` (the stand-in's calls),
-        ``post_s`` (threshold, merge, vectorise) and ``write_s`` (records,
-        reprojection and the GeoPackage). With background workers the
-        stages overlap, so they add up to more than ``end_to_end_s``.
-    """
+def _one_pass(predictor: Any, scene: str) -> dict[str, Any]:
+    """Map *scene* once into a new GeoPackage, timing the stages."""
     from ..campaign import run_campaign
-    from ..models import TrainedModelInfo, get_preset
     from ..predict import scene as scene_module
     from ..predict.reader import SceneReader
-    from ..predict.scene import PredictorOptions, ScenePredictor
-    from .predict import _peak_rss_mb
 
-    config = get_preset('nano_cascade_rgb_ndvi_nir', image_size=tile_size)
-    info = TrainedModelInfo(config, stats, None, 'stand-in', '', '')
-    model = StandInModel(objects, model_ms)
-    options = PredictorOptions(
-        batch_size=batch_size, workers=workers, prefetch=prefetch
-    )
-    predictor = ScenePredictor(model, info, options)
-    if warmup is not None:
-        with tempfile.TemporaryDirectory(prefix='rtsgeo-pipeline-') as tmp:
-            run_campaign([warmup], predictor, Path(tmp) / 'warmup.gpkg')
     read, post, forward, mapping = [0.0], [0.0], [0.0], [0.0]
     with (
         contextlib.ExitStack() as stack,
@@ -171,8 +121,6 @@ def measure_pipeline(
         end_to_end = time.perf_counter() - start
     if summary.failures:
         raise RuntimeError(f'the benchmark scene failed: {summary.failures}')
-    with predictor.open(scene) as reader:
-        area = reader.width * reader.height * reader.pixel_area_m2 / 1e6
     return {
         'tiles': summary.tiles,
         'polygons': summary.polygons,
@@ -181,6 +129,73 @@ def measure_pipeline(
         'model_s': forward[0],
         'post_s': post[0],
         'write_s': end_to_end - mapping[0],
+    }
+
+
+def measure_pipeline(
+    scene: str,
+    stats: dict[str, dict[str, list[float]]],
+    tile_size: int,
+    batch_size: int,
+    workers: int,
+    prefetch: int,
+    model_ms: float,
+    objects: int,
+    warmup: str | None = None,
+    repeats: int = 1,
+) -> dict[str, Any]:
+    """Map one scene into a campaign GeoPackage with :class:`StandInModel`.
+
+    Call in a fresh process (see :func:`run_pipeline_benchmark`) for a
+    peak RSS of its own. The reader's and the post-processing's methods are
+    wrapped to time them while it runs. With *warmup*, that scene is mapped
+    first, untimed, so that what a process pays once (imports done on first
+    use, GDAL's and the GeoPackage driver's start-up) is left out, as in a
+    campaign of many scenes. The scene is mapped *repeats* times and the
+    fastest pass kept, as the model benchmark does: on a shared machine the
+    fastest pass is the one least disturbed.
+
+    Args:
+        scene: the scene raster.
+        stats: normalisation statistics of the three modalities.
+        tile_size: tile side.
+        batch_size: tiles per model call.
+        workers: the predictor's background threads (0, 1 or 2).
+        prefetch: batches each background queue holds.
+        model_ms: milliseconds the stand-in model sleeps per tile.
+        objects: instances the stand-in model returns per tile.
+        warmup: a scene mapped first, untimed (None: none).
+        repeats: passes over the scene; the fastest is reported.
+
+    Returns:
+        ``tiles``, ``polygons``, ``end_to_end_s``, ``area_km2``,
+        ``peak_rss_mb``, and the seconds spent in ``read_s`` (reading and
+        normalising tiles), ``model_s`` (the stand-in's calls),
+        ``post_s`` (threshold, merge, vectorise) and ``write_s`` (records,
+        reprojection and the GeoPackage). With background workers the
+        stages overlap, so they add up to more than ``end_to_end_s``.
+    """
+    from ..campaign import run_campaign
+    from ..models import TrainedModelInfo, get_preset
+    from ..predict.scene import PredictorOptions, ScenePredictor
+    from .predict import _peak_rss_mb
+
+    config = get_preset('nano_cascade_rgb_ndvi_nir', image_size=tile_size)
+    info = TrainedModelInfo(config, stats, None, 'stand-in', '', '')
+    model = StandInModel(objects, model_ms)
+    options = PredictorOptions(
+        batch_size=batch_size, workers=workers, prefetch=prefetch
+    )
+    predictor = ScenePredictor(model, info, options)
+    if warmup is not None:
+        with tempfile.TemporaryDirectory(prefix='rtsgeo-pipeline-') as tmp:
+            run_campaign([warmup], predictor, Path(tmp) / 'warmup.gpkg')
+    passes = [_one_pass(predictor, scene) for _ in range(max(repeats, 1))]
+    best = min(passes, key=lambda figures: figures['end_to_end_s'])
+    with predictor.open(scene) as reader:
+        area = reader.width * reader.height * reader.pixel_area_m2 / 1e6
+    return {
+        **best,
         'area_km2': area,
         'peak_rss_mb': _peak_rss_mb(),
     }
@@ -194,6 +209,7 @@ def run_pipeline_benchmark(
     prefetch: int = 2,
     model_ms: float = 0.0,
     objects: int = 5,
+    repeats: int = 2,
 ) -> dict[str, Any]:
     """Map a synthetic scene and the same scene at four times the area.
 
@@ -208,6 +224,7 @@ def run_pipeline_benchmark(
         prefetch: batches each background queue holds.
         model_ms: milliseconds the stand-in model sleeps per tile.
         objects: instances the stand-in model returns per tile.
+        repeats: passes over each scene in its process; the fastest is kept.
 
     Returns:
         The figures: ``tiles``, ``tiles_per_s``, ``km2_per_h``, the stage
@@ -237,6 +254,7 @@ def run_pipeline_benchmark(
             f'--model-ms={model_ms}',
             f'--objects={objects}',
             f'--warmup={warmup}',
+            f'--repeats={repeats}',
         ]
         runs = {
             name: _run_child([str(scene), *common], 'rtsgeo.benchmark.pipeline')
@@ -257,6 +275,7 @@ def run_pipeline_benchmark(
         'prefetch': prefetch,
         'model_ms': model_ms,
         'objects': objects,
+        'repeats': repeats,
         'tiles': total['tiles'],
         'polygons': total['polygons'],
         'tiles_per_s': round(total['tiles'] / seconds, 3),
@@ -299,6 +318,7 @@ def _main(argv: list[str]) -> None:
     parser.add_argument('--model-ms', type=float, default=0.0)
     parser.add_argument('--objects', type=int, default=5)
     parser.add_argument('--warmup', help='a scene mapped first, untimed')
+    parser.add_argument('--repeats', type=int, default=1, help='fastest pass kept')
     args = parser.parse_args(argv)
     result = measure_pipeline(
         args.scene,
@@ -310,6 +330,7 @@ def _main(argv: list[str]) -> None:
         args.model_ms,
         args.objects,
         args.warmup,
+        args.repeats,
     )
     print(json.dumps(result))
 

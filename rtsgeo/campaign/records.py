@@ -114,6 +114,25 @@ def _multipolygon(geom: Any) -> MultiPolygon | None:
     return None if cleaned.is_empty else cleaned
 
 
+def _multipolygons(geoms: Any) -> list[MultiPolygon | None]:
+    """:func:`_multipolygon` of each geometry; valid polygons over arrays."""
+    array = _object_array(list(geoms))
+    out: list[Any] = [None] * len(array)
+    kind = shapely.get_type_id(array)
+    clean = shapely.is_valid(array) & ~shapely.is_empty(array)
+    for i in np.flatnonzero(clean & (kind == 6)):
+        out[i] = array[i]
+    simple = clean & (kind == 3)
+    where = np.flatnonzero(simple)
+    if len(where):
+        promoted = shapely.multipolygons(array[where], indices=np.arange(len(where)))
+        for i, geom in zip(where, promoted, strict=True):
+            out[i] = geom
+    for i in np.flatnonzero(~clean | ((kind != 3) & (kind != 6))):
+        out[i] = _multipolygon(array[i])
+    return out
+
+
 def _object_array(items: list[Any]) -> np.ndarray:
     array = np.empty(len(items), dtype=object)
     array[:] = items
@@ -140,7 +159,7 @@ def _slumps(
     scores = np.asarray(native['score'], dtype=float)
     if simplify > 0 and len(geoms):
         geoms = shapely.simplify(geoms, simplify, preserve_topology=True)
-    fixed = [_multipolygon(g) for g in geoms]
+    fixed = _multipolygons(geoms)
     keep = np.array([g is not None for g in fixed], dtype=bool)
     geoms = _object_array([g for g in fixed if g is not None])
     scores = scores[keep] if len(scores) else scores
@@ -163,7 +182,7 @@ def _slumps(
     frame = gpd.GeoDataFrame(
         data, geometry=gpd.GeoSeries(geoms, crs=prediction.crs)
     ).to_crs(crs)
-    frame = frame.set_geometry([_multipolygon(g) for g in frame.geometry], crs=crs)
+    frame = frame.set_geometry(_multipolygons(frame.geometry), crs=crs)
     frame = frame[~frame.geometry.isna()]
     return frame[[c.name for c in SLUMPS_COLUMNS] + ['geometry']]
 

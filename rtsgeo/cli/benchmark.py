@@ -209,6 +209,7 @@ def _run_pipeline(args: argparse.Namespace) -> int:
         prefetch=args.prefetch,
         model_ms=args.model_ms,
         objects=args.objects,
+        repeats=args.repeats,
     )
     print(json.dumps(row) if args.json else describe_pipeline(row), flush=True)
     return 0
