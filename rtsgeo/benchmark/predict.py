@@ -82,6 +82,7 @@ def measure_scene(
     """
     import torch
 
+    from ..predict.pipeline import release_free_memory
     from ..predict.scene import PredictorOptions, ScenePrediction, ScenePredictor
     from .model import _rss_mb
 
@@ -125,6 +126,9 @@ def measure_scene(
                     model(images)
                     sync()
                     forward += time.perf_counter() - start
+                # As the predictor does after each batch, untimed: without it
+                # this pass alone would grow the process's memory.
+                release_free_memory()
             area = reader.width * reader.height * reader.pixel_area_m2 / 1e6
         runs.append((end_to_end, forward, end_to_end / timed.seconds))
     result = outcome[0]

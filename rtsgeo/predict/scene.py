@@ -23,7 +23,7 @@ from ..resolution import GSD_WARN_RATIO, gsd_differs
 from .coverage import CoverageAccumulator
 from .inference import Detections, forward_tiles, tile_instances
 from .merge import InstanceMerger, MergedInstance
-from .pipeline import ConsumeBehind, iterate_ahead
+from .pipeline import ConsumeBehind, iterate_ahead, release_free_memory
 from .protocol import TileProgress
 from .reader import SceneReader, gdal_block_cache
 from .tiling import Tile, default_overlap, tile_windows
@@ -409,6 +409,10 @@ class ScenePredictor:
                     options.score_threshold,
                 )
                 post((tiles, found, valids))
+                # The model's freed tensors, back to the system: see
+                # release_free_memory.
+                del found
+                release_free_memory()
         return rows.finish()
 
 

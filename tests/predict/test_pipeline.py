@@ -132,3 +132,13 @@ def test_depth_is_checked() -> None:
         next(iterate_ahead([1], 0))
     with pytest.raises(ValueError, match='depth=0'):
         ConsumeBehind(print, 0)
+
+
+def test_release_free_memory_finds_glibc_trim_on_linux() -> None:
+    import platform
+
+    from rtsgeo.predict.pipeline import _malloc_trim, release_free_memory
+
+    release_free_memory()  # never raises, whatever the C library
+    if platform.system() == 'Linux' and platform.libc_ver()[0] == 'glibc':
+        assert _malloc_trim() is not None
