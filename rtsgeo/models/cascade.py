@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 from torchvision.models.detection import _utils as det_utils
 from torchvision.models.detection.roi_heads import maskrcnn_inference, maskrcnn_loss
@@ -30,6 +31,7 @@ from .heads import (
     fast_rcnn_loss,
     select_detections,
 )
+from .rois import PyramidRoIAlign, aligned_mask_targets
 
 __all__ = ['CascadeRoIHeads']
 
@@ -40,6 +42,7 @@ _STAGE_WEIGHTS = (
     (30.0, 30.0, 15.0, 15.0),
 )
 _POOLED_LEVELS = ['p2', 'p3', 'p4', 'p5']
+_POOLED_STRIDES = (4, 8, 16, 32)
 
 
 class _ScaleGradient(torch.autograd.Function):
@@ -72,6 +75,7 @@ class CascadeRoIHeads(nn.Module):
         jitter_copies: int = 0,
         jitter_amount: float = 0.15,
         min_box_size: float = 1e-2,
+        aligned: bool = True,
     ) -> None:
         """Build the stages.
 
@@ -95,12 +99,22 @@ class CascadeRoIHeads(nn.Module):
                 jittered copy.
             min_box_size: detections narrower or lower than this (pixels) are
                 dropped.
+            aligned: pool RoIs and project mask targets at pixel centres
+                (:mod:`rtsgeo.models.rois`); False keeps torchvision's legacy
+                sampling.
         """
         super().__init__()
         self.stages = len(ious)
         self.loss_weights = tuple(loss_weights)
-        self.box_roi_pool = MultiScaleRoIAlign(_POOLED_LEVELS, 7, 2)
-        self.mask_roi_pool = MultiScaleRoIAlign(_POOLED_LEVELS, 14, 2)
+        self.aligned = aligned
+        self.box_roi_pool: nn.Module
+        self.mask_roi_pool: nn.Module
+        if aligned:
+            self.box_roi_pool = PyramidRoIAlign(_POOLED_LEVELS, _POOLED_STRIDES, 7)
+            self.mask_roi_pool = PyramidRoIAlign(_POOLED_LEVELS, _POOLED_STRIDES, 14)
+        else:
+            self.box_roi_pool = MultiScaleRoIAlign(_POOLED_LEVELS, 7, 2)
+            self.mask_roi_pool = MultiScaleRoIAlign(_POOLED_LEVELS, 14, 2)
         self.box_heads = nn.ModuleList(
             build_box_head(box_head, channels, fc_dim) for _ in ious
         )
@@ -240,13 +254,28 @@ class CascadeRoIHeads(nn.Module):
         boxes = [b[p] for b, p in zip(boxes, positive, strict=True)]
         matched = [m[p] for m, p in zip(matched, positive, strict=True)]
         logits = self._mask_logits(features, boxes, image_shapes)
-        return maskrcnn_loss(
-            logits,
-            boxes,
-            [t['masks'] for t in targets],
-            [t['labels'] for t in targets],
-            matched,
+        if not self.aligned:
+            return maskrcnn_loss(
+                logits,
+                boxes,
+                [t['masks'] for t in targets],
+                [t['labels'] for t in targets],
+                matched,
+            )
+        size = logits.shape[-1]
+        truth = torch.cat(
+            [
+                aligned_mask_targets(t['masks'], b, m, size)
+                for t, b, m in zip(targets, boxes, matched, strict=True)
+            ]
         )
+        if truth.numel() == 0:
+            return logits.sum() * 0
+        classes = torch.cat(
+            [t['labels'][m] for t, m in zip(targets, matched, strict=True)]
+        )
+        chosen = logits[torch.arange(len(classes), device=logits.device), classes]
+        return F.binary_cross_entropy_with_logits(chosen, truth)
 
     def _mask_logits(
         self,

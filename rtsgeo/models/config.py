@@ -143,6 +143,14 @@ class ModelConfig:
             detectron2's own density is 1000 per megapixel.
         rpn_min_proposals: floor of that test-time count (100 by default, the
             most detections an image returns by default).
+        aligned_rois: RoI pooling, mask targets and mask pasting sample at
+            pixel centres (RoIAlign ``aligned=True``, detectron2's
+            ``ROIAlignV2``, which the paper's detectron2 models use); see
+            :mod:`rtsgeo.models.rois`. False (the default until it is
+            measured on every benchmark) keeps torchvision's legacy sampling,
+            half a pixel off on rtsgeo's exclusive-edge boxes, which caps the
+            mask IoU of slumps a few pixels across below 0.5 even for a
+            perfect mask head.
     """
 
     modalities: tuple[str, ...] = ('rgb',)
@@ -181,6 +189,7 @@ class ModelConfig:
     input_scale: int = 1
     rpn_proposals_per_megapixel: float = DEFAULT_PROPOSALS_PER_MEGAPIXEL
     rpn_min_proposals: int = 100
+    aligned_rois: bool = False
 
     def __post_init__(self) -> None:
         self.validate()

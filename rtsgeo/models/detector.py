@@ -22,6 +22,7 @@ from .heads import (
     dense_segmentation_loss,
     rescore_by_dense_probability,
 )
+from .rois import paste_masks_aligned
 
 __all__ = [
     'MultimodalCascadeMaskRCNN',
@@ -41,13 +42,36 @@ class _StackedImageTransform(GeneralizedRCNNTransform):
     torchvision's resizing to a minimum side would change the pixel size RTS
     anchors rely on. An integer ``scale`` enlarges every image by that factor
     (bilinear) and the training targets with it (boxes multiplied, masks by
-    nearest neighbour); ``postprocess`` (torchvision's) maps the detections
-    back, boxes scaled and masks pasted at the input's size.
+    nearest neighbour); ``postprocess`` maps the detections back, boxes scaled
+    and masks pasted at the input's size (at pixel centres when ``aligned``,
+    :func:`~rtsgeo.models.rois.paste_masks_aligned`; torchvision's paste
+    otherwise).
     """
 
-    def __init__(self, scale: int = 1) -> None:
+    def __init__(self, scale: int = 1, aligned: bool = True) -> None:
         super().__init__(1, 1, [0.0], [1.0])
         self.scale = scale
+        self.aligned = aligned
+
+    def postprocess(
+        self,
+        result: Targets,
+        image_shapes: list[tuple[int, int]],
+        original_image_sizes: list[tuple[int, int]],
+    ) -> Targets:
+        """Boxes back to the input's pixels and masks pasted at its size."""
+        if not self.aligned:
+            return super().postprocess(result, image_shapes, original_image_sizes)
+        for pred, shape, size in zip(
+            result, image_shapes, original_image_sizes, strict=True
+        ):
+            factor = pred['boxes'].new_tensor(
+                [size[1] / shape[1], size[0] / shape[0]] * 2
+            )
+            pred['boxes'] = pred['boxes'] * factor
+            if 'masks' in pred:
+                pred['masks'] = paste_masks_aligned(pred['masks'], pred['boxes'], size)
+        return result
 
     def forward(
         self, images: Tensor | list[Tensor], targets: Targets | None = None
@@ -128,9 +152,13 @@ class MultimodalCascadeMaskRCNN(GeneralizedRCNN):
             jitter_copies=config.gt_jitter_copies,
             jitter_amount=config.gt_jitter_amount,
             min_box_size=config.min_box_size * config.input_scale,
+            aligned=config.aligned_rois,
         )
         super().__init__(
-            backbone, rpn, heads, _StackedImageTransform(config.input_scale)
+            backbone,
+            rpn,
+            heads,
+            _StackedImageTransform(config.input_scale, config.aligned_rois),
         )
         self.config = config
         self.aux_seg = (

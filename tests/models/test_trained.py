@@ -54,3 +54,14 @@ def test_gsd_recorded_and_older_files_load(tmp_path: Path) -> None:
     assert load_trained_model(tmp_path / 'old.pt')[1].gsd_m is None
     with pytest.raises(ConfigError, match='gsd_m=0'):
         save_trained_model(tmp_path / 'bad.pt', model, config, stats, gsd_m=0)
+
+
+def test_files_from_before_aligned_rois_keep_the_legacy_sampling() -> None:
+    from rtsgeo.models.trained import config_from_dict, config_to_dict
+
+    config = get_preset('nano_cascade_rgb')
+    assert not config.aligned_rois  # torchvision's sampling unless asked
+    values = config_to_dict(config)
+    assert config_from_dict(values) == config
+    del values['aligned_rois']  # as written before the field existed
+    assert config_from_dict(values).aligned_rois is False
