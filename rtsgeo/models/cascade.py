@@ -19,7 +19,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 from torchvision.models.detection import _utils as det_utils
-from torchvision.models.detection.roi_heads import maskrcnn_inference, maskrcnn_loss
+from torchvision.models.detection.roi_heads import (
+    maskrcnn_inference,
+    project_masks_on_boxes,
+)
 from torchvision.ops import MultiScaleRoIAlign
 from torchvision.ops import boxes as box_ops
 
@@ -75,7 +78,7 @@ class CascadeRoIHeads(nn.Module):
         jitter_copies: int = 0,
         jitter_amount: float = 0.15,
         min_box_size: float = 1e-2,
-        aligned: bool = True,
+        aligned: bool = False,
     ) -> None:
         """Build the stages.
 
@@ -254,18 +257,11 @@ class CascadeRoIHeads(nn.Module):
         boxes = [b[p] for b, p in zip(boxes, positive, strict=True)]
         matched = [m[p] for m, p in zip(matched, positive, strict=True)]
         logits = self._mask_logits(features, boxes, image_shapes)
-        if not self.aligned:
-            return maskrcnn_loss(
-                logits,
-                boxes,
-                [t['masks'] for t in targets],
-                [t['labels'] for t in targets],
-                matched,
-            )
+        project = aligned_mask_targets if self.aligned else project_masks_on_boxes
         size = logits.shape[-1]
         truth = torch.cat(
             [
-                aligned_mask_targets(t['masks'], b, m, size)
+                project(t['masks'], b, m, size)
                 for t, b, m in zip(targets, boxes, matched, strict=True)
             ]
         )

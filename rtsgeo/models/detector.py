@@ -11,7 +11,10 @@ from torchvision.models.detection.anchor_utils import AnchorGenerator
 from torchvision.models.detection.generalized_rcnn import GeneralizedRCNN
 from torchvision.models.detection.image_list import ImageList
 from torchvision.models.detection.rpn import RegionProposalNetwork, RPNHead
-from torchvision.models.detection.transform import GeneralizedRCNNTransform
+from torchvision.models.detection.transform import (
+    GeneralizedRCNNTransform,
+    resize_boxes,
+)
 
 from .anchors import DenseAnchorGenerator
 from .backbone import LEVELS, MultimodalBackbone
@@ -48,7 +51,7 @@ class _StackedImageTransform(GeneralizedRCNNTransform):
     otherwise).
     """
 
-    def __init__(self, scale: int = 1, aligned: bool = True) -> None:
+    def __init__(self, scale: int = 1, aligned: bool = False) -> None:
         super().__init__(1, 1, [0.0], [1.0])
         self.scale = scale
         self.aligned = aligned
@@ -65,10 +68,7 @@ class _StackedImageTransform(GeneralizedRCNNTransform):
         for pred, shape, size in zip(
             result, image_shapes, original_image_sizes, strict=True
         ):
-            factor = pred['boxes'].new_tensor(
-                [size[1] / shape[1], size[0] / shape[0]] * 2
-            )
-            pred['boxes'] = pred['boxes'] * factor
+            pred['boxes'] = resize_boxes(pred['boxes'], shape, size)
             if 'masks' in pred:
                 pred['masks'] = paste_masks_aligned(pred['masks'], pred['boxes'], size)
         return result

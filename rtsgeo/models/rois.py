@@ -22,6 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 from torchvision.ops import roi_align
+from torchvision.ops.poolers import LevelMapper
 
 __all__ = ['PyramidRoIAlign', 'aligned_mask_targets', 'paste_masks_aligned']
 
@@ -59,16 +60,14 @@ class PyramidRoIAlign(nn.Module):
         super().__init__()
         self.names = list(names)
         self.scales = [1.0 / s for s in strides]
-        self.first_level = int(math.log2(strides[0]))
+        first = int(math.log2(strides[0]))
+        self.mapper = LevelMapper(first, first + len(self.names) - 1)
         self.output_size = (output_size, output_size)
         self.sampling_ratio = sampling_ratio
 
     def levels(self, boxes: Tensor) -> Tensor:
         """Index into the pooled levels of each ``(K, 4)`` box."""
-        side = ((boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])).sqrt()
-        level = torch.floor(4 + torch.log2(side / 224 + 1e-8) + 1e-6)
-        last = self.first_level + len(self.names) - 1
-        return (level.clamp(self.first_level, last) - self.first_level).to(torch.int64)
+        return self.mapper([boxes])
 
     def forward(
         self,
