@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections import OrderedDict
 from typing import cast
 
@@ -17,26 +18,76 @@ from .config import ModelConfig
 from .fusion import build_fusion
 from .trunks import MViTv2Trunk, ResNet50Trunk, build_trunk
 
-__all__ = ['LEVELS', 'ModalityBranch', 'MultimodalBackbone']
+__all__ = ['LEVELS', 'DetailStem', 'ModalityBranch', 'MultimodalBackbone']
 
 #: Pyramid level names, strides 4..64.
 LEVELS: tuple[str, ...] = ('p2', 'p3', 'p4', 'p5', 'p6')
 
 
+def _conv_block(inputs: int, outputs: int, stride: int) -> nn.Sequential:
+    """3 x 3 convolution, group normalisation and ReLU."""
+    return nn.Sequential(
+        nn.Conv2d(inputs, outputs, 3, stride=stride, padding=1, bias=False),
+        nn.GroupNorm(math.gcd(8, outputs), outputs),
+        nn.ReLU(inplace=True),
+    )
+
+
+class DetailStem(nn.Module):
+    """A full-resolution convolutional path to the stride-4 level.
+
+    Three 3 x 3 convolutions at strides 1, 2 and 2, each with group
+    normalisation and ReLU: every stride-4 cell sees the input's pixels
+    through a 15 x 15 receptive field built from local filters, which the
+    patch embedding of an MViTv2 trunk (one 7 x 7 convolution at stride 4)
+    does not give the slumps a few pixels across. Its output is concatenated
+    to the trunk's C2 (see ``ModelConfig.detail_channels``).
+    """
+
+    def __init__(self, in_channels: int, channels: int) -> None:
+        """Build the path.
+
+        Args:
+            in_channels: input channels of the modality.
+            channels: width of every convolution and of the output.
+        """
+        super().__init__()
+        self.channels = channels
+        self.layers = nn.Sequential(
+            _conv_block(in_channels, channels, 1),
+            _conv_block(channels, channels, 2),
+            _conv_block(channels, channels, 2),
+        )
+
+    def forward(self, x: Tensor) -> Tensor:
+        """``(B, channels, H / 4, W / 4)`` features of a ``(B, C, H, W)`` batch."""
+        return cast(Tensor, self.layers(x))
+
+
 class ModalityBranch(nn.Module):
     """One modality's trunk and feature pyramid (C channels at P2..P6)."""
 
-    def __init__(self, trunk: MViTv2Trunk | ResNet50Trunk, channels: int) -> None:
+    def __init__(
+        self,
+        trunk: MViTv2Trunk | ResNet50Trunk,
+        channels: int,
+        detail: DetailStem | None = None,
+    ) -> None:
         """Wrap a trunk.
 
         Args:
             trunk: returns C2..C5 and lists their widths in ``out_channels``.
             channels: pyramid channels C.
+            detail: a full-resolution path whose output joins C2, or None.
         """
         super().__init__()
         self.trunk = trunk
+        widths = list(trunk.out_channels)
+        self.detail = detail
+        if detail is not None:
+            widths[0] += detail.channels
         self.fpn = FeaturePyramidNetwork(
-            list(trunk.out_channels), channels, extra_blocks=LastLevelMaxPool()
+            widths, channels, extra_blocks=LastLevelMaxPool()
         )
 
     @property
@@ -45,24 +96,36 @@ class ModalityBranch(nn.Module):
         return not any(p.requires_grad for p in self.trunk.parameters())
 
     def freeze_trunk(self) -> None:
-        """Freeze the trunk: no gradients, eval mode, activations not stored."""
-        self.trunk.requires_grad_(False)
-        self.trunk.eval()
+        """Freeze the trunk (and detail path): no gradients, eval mode."""
+        for part in self._extractors():
+            part.requires_grad_(False)
+            part.eval()
+
+    def _extractors(self) -> list[nn.Module]:
+        """The trunk and, when there is one, the detail path."""
+        return [self.trunk] if self.detail is None else [self.trunk, self.detail]
 
     def train(self, mode: bool = True) -> ModalityBranch:
         """Set train mode, keeping a frozen trunk in eval mode."""
         super().train(mode)
         if self.trunk_frozen:
-            self.trunk.eval()
+            for part in self._extractors():
+                part.eval()
         return self
+
+    def _features(self, x: Tensor) -> list[Tensor]:
+        features = list(self.trunk(x))
+        if self.detail is not None:
+            features[0] = torch.cat([features[0], self.detail(x)], dim=1)
+        return features
 
     def forward(self, x: Tensor) -> OrderedDict[str, Tensor]:
         """P2..P6 of a ``(B, C_m, H, W)`` batch."""
         if self.trunk_frozen:
             with torch.no_grad():  # nothing to backpropagate: keep no activations
-                features = self.trunk(x)
+                features = self._features(x)
         else:
-            features = self.trunk(x)
+            features = self._features(x)
         pyramid = self.fpn(OrderedDict(zip(LEVELS, features, strict=False)))
         pyramid['p6'] = pyramid.pop('pool')
         return pyramid
@@ -97,6 +160,9 @@ class MultimodalBackbone(nn.Module):
                         config.drop_path_rate,
                     ),
                     config.fpn_channels,
+                    DetailStem(part.stop - part.start, config.detail_channels)
+                    if config.detail_channels
+                    else None,
                 )
                 for name, part in self.layout.items()
             }

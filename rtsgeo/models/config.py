@@ -151,6 +151,15 @@ class ModelConfig:
             half a pixel off on rtsgeo's exclusive-edge boxes, which caps the
             mask IoU of slumps a few pixels across below 0.5 even for a
             perfect mask head.
+        detail_channels: width of a full-resolution convolutional path in
+            every modality branch (:class:`rtsgeo.models.backbone.DetailStem`):
+            three 3 x 3 convolutions at strides 1, 2 and 2 on the branch's
+            input, whose stride-4 output joins the trunk's first stage before
+            the pyramid. P2, from which the RoIs, masks and dense head of
+            slumps a few pixels across are read, then carries local detail
+            the way a U-Net's encoder does, instead of one patch-embedding
+            convolution and one attention block of the nano trunk. 0 (the
+            paper's setting) builds no path.
     """
 
     modalities: tuple[str, ...] = ('rgb',)
@@ -190,6 +199,7 @@ class ModelConfig:
     rpn_proposals_per_megapixel: float = DEFAULT_PROPOSALS_PER_MEGAPIXEL
     rpn_min_proposals: int = 100
     aligned_rois: bool = False
+    detail_channels: int = 0
 
     def __post_init__(self) -> None:
         self.validate()
@@ -297,6 +307,10 @@ class ModelConfig:
             self.gt_jitter_copies >= 0 and 0 <= self.gt_jitter_amount < 1,
             f'gt_jitter_copies={self.gt_jitter_copies}, gt_jitter_amount='
             f'{self.gt_jitter_amount}: need copies >= 0 and 0 <= amount < 1',
+        )
+        _check(
+            isinstance(self.detail_channels, int) and self.detail_channels >= 0,
+            f'detail_channels={self.detail_channels!r}: use an integer >= 0',
         )
         _check(
             isinstance(self.input_scale, int) and self.input_scale >= 1,

@@ -280,3 +280,39 @@ def test_rpn_keeps_the_configured_proposal_counts() -> None:
             model.backbone(torch.randn(1, 3, 256, 256)),
         )
     assert len(proposals[0]) <= 250
+
+
+def test_detail_path_joins_c2_and_learns() -> None:
+    torch.manual_seed(0)
+    model = build_model_from_preset('nano_cascade_rgb', detail_channels=8)
+    branch = model.backbone.branches['rgb']
+    assert branch.detail is not None
+    seen: list[tuple[int, ...]] = []
+    branch.detail.register_forward_hook(lambda m, args, out: seen.append(out.shape))
+    losses = model(images(3), make_targets([2, 1]))
+    assert seen[-1] == (2, 8, SIZE // 4, SIZE // 4)
+    sum(losses.values()).backward()
+    first = branch.detail.layers[0][0].weight
+    assert first.grad is not None and first.grad.abs().sum() > 0
+    # the pyramid reads C2 and the detail path together
+    assert branch.fpn.inner_blocks[0][0].in_channels == branch.trunk.out_channels[0] + 8
+
+
+def test_detail_path_freezes_with_the_trunk() -> None:
+    model = build_model_from_preset('nano_cascade_rgb', detail_channels=8)
+    model.backbone.freeze_trunks()
+    model.train()
+    branch = model.backbone.branches['rgb']
+    assert not branch.detail.training
+    assert not any(p.requires_grad for p in branch.detail.parameters())
+
+
+def test_no_detail_path_by_default() -> None:
+    model = build_model_from_preset('nano_cascade_rgb')
+    assert model.backbone.branches['rgb'].detail is None
+
+
+@pytest.mark.parametrize('width', [-1, 2.5])
+def test_detail_channels_must_be_a_whole_width(width) -> None:
+    with pytest.raises(ConfigError, match='detail_channels'):
+        build_model_from_preset('nano_cascade_rgb', detail_channels=width)

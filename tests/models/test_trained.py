@@ -65,3 +65,12 @@ def test_files_from_before_aligned_rois_keep_the_legacy_sampling() -> None:
     assert config_from_dict(values) == config
     del values['aligned_rois']  # as written before the field existed
     assert config_from_dict(values).aligned_rois is False
+
+
+def test_files_from_before_the_detail_path_build_none() -> None:
+    from rtsgeo.models.trained import config_from_dict, config_to_dict
+
+    values = config_to_dict(get_preset('nano_cascade_rgb', detail_channels=16))
+    assert config_from_dict(values).detail_channels == 16
+    del values['detail_channels']  # as written before the field existed
+    assert config_from_dict(values).detail_channels == 0
