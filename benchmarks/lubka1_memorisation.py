@@ -108,29 +108,32 @@ def diagnose(run: Any, proposals: int) -> dict[str, Any]:
     matching: list[float] = []
     others: list[float] = []
     scale = model.config.input_scale
-    with torch.no_grad():
-        for batch in run.datamodule.test_dataloader():
-            batch = run.datamodule.on_after_batch_transfer(batch, 0)
-            images = batch['image']
-            stacked, _ = model.transform(images, None)
-            found, _ = model.rpn(stacked, model.backbone(stacked.tensors), None)
-            for truth, boxes, out in zip(
-                batch['bbox_xyxy'], found, model(images), strict=True
-            ):
-                truth = truth.float()
-                slumps += len(truth)
-                if not len(truth):
-                    others += out['scores'].tolist()
-                    continue
-                if len(boxes):
-                    best = box_iou(truth, boxes / scale).amax(1)
-                    proposed += int((best >= 0.5).sum())
-                if len(out['boxes']):
-                    iou = box_iou(truth, out['boxes'])
-                    detected += int((iou.amax(1) >= 0.5).sum())
-                    hit = iou.amax(0) >= 0.5
-                    matching += out['scores'][hit].tolist()
-                    others += out['scores'][~hit].tolist()
+    found: list[list[torch.Tensor]] = []  # the RPN's proposals, kept by a hook
+    hook = model.rpn.register_forward_hook(lambda m, a, out: found.append(out[0]))
+    try:
+        with torch.no_grad():
+            for batch in run.datamodule.test_dataloader():
+                batch = run.datamodule.on_after_batch_transfer(batch, 0)
+                outputs = model(batch['image'])
+                for truth, boxes, out in zip(
+                    batch['bbox_xyxy'], found.pop(), outputs, strict=True
+                ):
+                    truth = truth.float()
+                    slumps += len(truth)
+                    if not len(truth):
+                        others += out['scores'].tolist()
+                        continue
+                    if len(boxes):
+                        best = box_iou(truth, boxes / scale).amax(1)
+                        proposed += int((best >= 0.5).sum())
+                    if len(out['boxes']):
+                        iou = box_iou(truth, out['boxes'])
+                        detected += int((iou.amax(1) >= 0.5).sum())
+                        hit = iou.amax(0) >= 0.5
+                        matching += out['scores'][hit].tolist()
+                        others += out['scores'][~hit].tolist()
+    finally:
+        hook.remove()
     return {
         'proposals': proposals,
         'train_mask_ap50': metrics['test_segm_map_50'],
