@@ -12,7 +12,7 @@ it on the same chips' 128 px grid windows with ``ShortTraining.evaluate``.
     python benchmarks/lubka1_memorisation.py --steps 600 --options none
 
 ``--options`` is ``none`` (the preset as it is), ``small-objects`` (the
-options of :data:`SMALL_OBJECT_OPTIONS`) or a JSON object of ModelConfig
+options of :data:`rtsgeo.models.SMALL_OBJECT_OPTIONS`) or a JSON object of ModelConfig
 fields. Prints training-set mask and box AP50, mask recall, the wall time and
 the command, and writes ``memorisation.json`` in ``--out``.
 
@@ -39,21 +39,7 @@ import torch
 from torchvision.ops import box_iou
 
 from rtsgeo._datadir import data_dir
-
-#: The ModelConfig options that make the nano model learn small slumps.
-SMALL_OBJECT_OPTIONS: dict[str, Any] = {
-    'anchor_sizes': [4, 8, 16, 32, 64],
-    'anchor_scales': [1.0, 1.26, 1.59],
-    'anchor_density': 2,
-    'rpn_fg_iou': 0.5,
-    'gt_jitter_copies': 16,
-    'min_box_size': 1.0,
-    # measured on this probe (2026-12-05): 0.7 % -> 6.3 % mask AP50 at 300 steps
-    'roi_samples_per_image': 64,
-    'aux_seg_weight': 1.0,
-    # measured on this probe (2026-12-06, 3 seeds): 2.9 % -> 9.2 % mask AP50
-    'detail_channels': 32,
-}
+from rtsgeo.models import SMALL_OBJECT_OPTIONS
 
 
 def memorisation_root(lubka1: Path, out: Path, chips: int = 16) -> Path:
@@ -86,6 +72,71 @@ def _quantiles(values: list[float]) -> list[float]:
     return [round(v, 3) for v in [*picks, ordered[-1]]]
 
 
+#: Kinds of confident false positives, in the order :func:`false_positive_kinds`
+#: tests them.
+FALSE_POSITIVE_KINDS = (
+    'empty_window',  # in a window without any slump
+    'duplicate',  # IoU >= 0.5 with a slump a higher-scoring detection matched
+    'inside_a_slump',  # IoU < 0.5, but >= 70 % of its box lies on a slump's box
+    'around_a_slump',  # >= 70 % of a slump's box lies in it
+    'partial',  # overlaps a slump's box otherwise
+    'background',  # touches no slump's box
+)
+
+
+def false_positive_kinds(
+    boxes: torch.Tensor, scores: torch.Tensor, truth: torch.Tensor, floor: float = 0.5
+) -> dict[str, int]:
+    """Count one window's detections scoring ``floor`` or more that match no slump.
+
+    Detections are matched greedily by score at box IoU 0.5, as COCO does;
+    each unmatched one gets the first kind of :data:`FALSE_POSITIVE_KINDS`
+    that fits.
+
+    Args:
+        boxes: ``(N, 4)`` detected boxes, xyxy.
+        scores: ``(N,)`` their scores.
+        truth: ``(M, 4)`` the window's slump boxes.
+        floor: lowest score counted.
+
+    Returns:
+        The count of each kind.
+    """
+    counts = dict.fromkeys(FALSE_POSITIVE_KINDS, 0)
+    order = torch.argsort(scores, descending=True)
+    kept = order[scores[order] >= floor]
+    if not len(truth):
+        counts['empty_window'] = len(kept)
+        return counts
+    boxes = boxes[kept].float()
+    truth = truth.float()
+    iou = box_iou(boxes, truth)
+    corner = torch.max(boxes[:, None, :2], truth[None, :, :2])
+    far = torch.min(boxes[:, None, 2:], truth[None, :, 2:])
+    side = (far - corner).clamp(min=0)
+    overlap = side[..., 0] * side[..., 1]
+    own = ((boxes[:, 2:] - boxes[:, :2]).prod(1)).clamp(min=1e-6)
+    theirs = ((truth[:, 2:] - truth[:, :2]).prod(1)).clamp(min=1e-6)
+    matched: set[int] = set()
+    for i in range(len(boxes)):
+        best = int(iou[i].argmax())
+        if iou[i, best] >= 0.5 and best not in matched:
+            matched.add(best)
+            continue
+        if iou[i, best] >= 0.5:
+            kind = 'duplicate'
+        elif (overlap[i] / own[i]).max() >= 0.7:
+            kind = 'inside_a_slump'
+        elif (overlap[i] / theirs).max() >= 0.7:
+            kind = 'around_a_slump'
+        elif overlap[i].max() > 0:
+            kind = 'partial'
+        else:
+            kind = 'background'
+        counts[kind] += 1
+    return counts
+
+
 def diagnose(run: Any, proposals: int) -> dict[str, Any]:
     """Where the training slumps are lost, with ``proposals`` RPN proposals.
 
@@ -96,8 +147,10 @@ def diagnose(run: Any, proposals: int) -> dict[str, Any]:
 
     Returns:
         Mask and box AP50, and over the grid windows' slumps: how many have a
-        proposal and a detection at box IoU >= 0.5, and the score quantiles
-        (median, 90th percentile, max) of matching and other detections.
+        proposal and a detection at box IoU >= 0.5, the score quantiles
+        (median, 90th percentile, max) of matching and other detections, and
+        the kinds of false positives scoring 0.5 or more
+        (:func:`false_positive_kinds`).
     """
     model = run.task.model
     model.rpn._pre_nms_top_n['testing'] = proposals
@@ -107,6 +160,7 @@ def diagnose(run: Any, proposals: int) -> dict[str, Any]:
     slumps = proposed = detected = 0
     matching: list[float] = []
     others: list[float] = []
+    confident = dict.fromkeys(FALSE_POSITIVE_KINDS, 0)
     scale = model.config.input_scale
     found: list[list[torch.Tensor]] = []  # the RPN's proposals, kept by a hook
     hook = model.rpn.register_forward_hook(lambda m, a, out: found.append(out[0]))
@@ -120,6 +174,9 @@ def diagnose(run: Any, proposals: int) -> dict[str, Any]:
                 ):
                     truth = truth.float()
                     slumps += len(truth)
+                    kinds = false_positive_kinds(out['boxes'], out['scores'], truth)
+                    for kind, count in kinds.items():
+                        confident[kind] += count
                     if not len(truth):
                         others += out['scores'].tolist()
                         continue
@@ -144,6 +201,7 @@ def diagnose(run: Any, proposals: int) -> dict[str, Any]:
         'matching_scores': _quantiles(matching),
         'other_scores': _quantiles(others),
         'other_detections': len(others),
+        'false_positives_over_0.5': confident,
     }
 
 
@@ -174,6 +232,9 @@ def main() -> int:
         help='also score with N test-time RPN proposals and say where slumps are lost',
     )
     parser.add_argument('--out', type=Path, default=Path('bench-memorisation'))
+    parser.add_argument(
+        '--save', action='store_true', help='write the trained model to --out/model.pt'
+    )
     args = parser.parse_args()
     base = data_dir()
     if base is None or not (base / 's2-rts-lubka1').is_dir():
@@ -205,6 +266,8 @@ def main() -> int:
         progress=args.progress,
     )
     metrics = run.evaluate('test')
+    if args.save:
+        run.save(args.out / 'model.pt')
     model = run.task.model
     rescored = {}
     trained = model.config

@@ -84,14 +84,22 @@ def parse_model_options(items: list[str]) -> dict[str, Any]:
     """``key=value`` pairs as ModelConfig overrides; values are read as YAML.
 
     ``['anchor_density=2', 'anchor_sizes=[4, 8, 16, 32, 64]']`` gives
-    ``{'anchor_density': 2, 'anchor_sizes': [4, 8, 16, 32, 64]}``.
+    ``{'anchor_density': 2, 'anchor_sizes': [4, 8, 16, 32, 64]}``. The item
+    ``small-objects`` adds :data:`rtsgeo.models.SMALL_OBJECT_OPTIONS`; later
+    items override it.
     """
-    options = {}
+    from rtsgeo.models import SMALL_OBJECT_OPTIONS
+
+    options: dict[str, Any] = {}
     for item in items:
+        if item == 'small-objects':
+            options.update(SMALL_OBJECT_OPTIONS)
+            continue
         key, sep, value = item.partition('=')
         if not sep or not key:
             raise argparse.ArgumentTypeError(
-                f'--model-options {item!r}: write key=value, e.g. anchor_density=2'
+                f'--model-options {item!r}: write key=value, e.g. anchor_density=2, '
+                'or small-objects'
             )
         options[key.strip()] = yaml.safe_load(value)
     return options
@@ -115,7 +123,8 @@ def add_training_arguments(parser: argparse.ArgumentParser) -> None:
         nargs='*',
         default=[],
         metavar='KEY=VALUE',
-        help='ModelConfig overrides, e.g. anchor_density=2 gt_jitter_copies=16',
+        help='ModelConfig overrides, e.g. anchor_density=2 gt_jitter_copies=16; '
+        'small-objects adds rtsgeo.models.SMALL_OBJECT_OPTIONS',
     )
     parser.add_argument('--threads', type=int, default=2)
     parser.add_argument('--out', type=Path, default=Path('bench-train'))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from types import MappingProxyType
 from typing import Any, Literal
 
 from ..errors import ConfigError
@@ -14,6 +15,7 @@ __all__ = [
     'DEFAULT_PROPOSALS_PER_MEGAPIXEL',
     'FUSIONS',
     'PRESETS',
+    'SMALL_OBJECT_OPTIONS',
     'BackboneName',
     'FusionName',
     'ModelConfig',
@@ -54,6 +56,26 @@ DEFAULT_ANCHOR_SIZES: tuple[int, ...] = (8, 16, 32, 64, 128)
 #: (and detectron2's) 1000 proposals on its 512 x 512 px tiles (0.262144
 #: megapixels), about 3815. detectron2 keeps 1000 on a ~1 megapixel image.
 DEFAULT_PROPOSALS_PER_MEGAPIXEL: float = 1000 / (512 * 512 / 1e6)
+
+#: ModelConfig overrides for objects a few pixels wide (Sentinel-2 slumps), each
+#: measured on the memorisation probe (docs/benchmarks.md): anchors 4-64 px with
+#: three scales and sub-stride offsets, RPN positives from IoU 0.5, 16 jittered
+#: copies of each ground-truth box as training proposals, 64 sampled RoIs per
+#: image, the dense segmentation loss and a 32-channel full-resolution detail
+#: path. ``--model-options small-objects`` of the lubka1 benchmarks expands to it.
+SMALL_OBJECT_OPTIONS: MappingProxyType[str, Any] = MappingProxyType(
+    {
+        'anchor_sizes': (4, 8, 16, 32, 64),
+        'anchor_scales': (1.0, 1.26, 1.59),
+        'anchor_density': 2,
+        'rpn_fg_iou': 0.5,
+        'gt_jitter_copies': 16,
+        'min_box_size': 1.0,
+        'roi_samples_per_image': 64,
+        'aux_seg_weight': 1.0,
+        'detail_channels': 32,
+    }
+)
 
 
 @dataclass(frozen=True)

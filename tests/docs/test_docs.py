@@ -69,3 +69,20 @@ def test_site_builds_strictly_and_renders_every_public_name(tmp_path: Path) -> N
     for module_name in _public_modules():
         for name in importlib.import_module(module_name).__all__:
             assert f'id="{module_name}.{name}"' in html, f'{module_name}.{name}'
+
+
+def test_training_page_lists_the_small_object_options() -> None:
+    import yaml
+
+    from rtsgeo.models import SMALL_OBJECT_OPTIONS
+
+    page = (ROOT / 'docs' / 'training.md').read_text()
+    section = page[page.index('## Small objects') :]
+    block = re.search(r'```yaml\n(.*?)```', section, re.S)
+    assert block is not None
+    options = yaml.safe_load(block.group(1))['model']['init_args']['model_options']
+    expected = {
+        key: list(value) if isinstance(value, tuple) else value
+        for key, value in SMALL_OBJECT_OPTIONS.items()
+    }
+    assert options == expected

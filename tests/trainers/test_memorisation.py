@@ -18,6 +18,7 @@ import types
 from pathlib import Path
 
 import pytest
+import torch
 
 from rtsgeo.trainers import train_steps
 
@@ -92,3 +93,31 @@ def test_diagnosis_counts_every_test_slump(synthetic_root: Path) -> None:
     # more proposals can only cover more slumps
     assert few['with_a_proposal_iou50'] <= many['with_a_proposal_iou50'] <= slumps
     assert run.task.model.rpn._post_nms_top_n['testing'] == 50
+
+
+def test_false_positive_kinds_by_hand() -> None:
+    kinds = _benchmark().false_positive_kinds
+    truth = torch.tensor([[10.0, 10.0, 20.0, 20.0], [50.0, 50.0, 54.0, 54.0]])
+    boxes = torch.tensor(
+        [
+            [10.0, 10.0, 20.0, 20.0],  # matches the first slump
+            [10.0, 10.0, 19.0, 20.0],  # the same slump again: a duplicate
+            [12.0, 12.0, 15.0, 15.0],  # inside the first slump
+            [40.0, 40.0, 60.0, 60.0],  # around the second
+            [18.0, 18.0, 30.0, 30.0],  # partly over the first
+            [90.0, 90.0, 95.0, 95.0],  # background
+            [90.0, 10.0, 95.0, 15.0],  # background, but under the floor
+        ]
+    )
+    scores = torch.tensor([0.9, 0.8, 0.7, 0.7, 0.6, 0.6, 0.4])
+    found = kinds(boxes, scores, truth)
+    assert found == {
+        'empty_window': 0,
+        'duplicate': 1,
+        'inside_a_slump': 1,
+        'around_a_slump': 1,
+        'partial': 1,
+        'background': 1,
+    }
+    empty = kinds(boxes, scores, torch.zeros(0, 4))
+    assert empty['empty_window'] == 6 and sum(empty.values()) == 6

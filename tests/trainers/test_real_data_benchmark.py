@@ -175,3 +175,15 @@ def test_peer_polygons_of_the_truth_score_one(
     assert result.n_truth > 0
     assert result.ap50 == pytest.approx(1.0)
     assert result.f1 == pytest.approx(1.0)
+
+
+def test_small_objects_expands_to_the_library_set(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from rtsgeo.models import SMALL_OBJECT_OPTIONS, ModelConfig
+
+    module = _benchmark(monkeypatch)
+    options = module.parse_model_options(['small-objects', 'detail_channels=16'])
+    assert options == {**SMALL_OBJECT_OPTIONS, 'detail_channels': 16}
+    config = ModelConfig().with_overrides(**options)
+    assert config.detail_channels == 16 and config.anchor_density == 2
