@@ -75,3 +75,41 @@ def test_jitter_adds_nothing_at_inference() -> None:
         detections, losses = heads(features(), [random_proposals(50)], [(SIZE, SIZE)])
     assert losses == {}
     assert len(detections[0]['boxes']) <= 50
+
+
+def test_hard_negatives_come_first_in_proposal_order() -> None:
+    from rtsgeo.models.cascade import _hard_first
+
+    torch.manual_seed(0)
+    labels = torch.tensor([1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0])
+    drawn = torch.zeros(12, dtype=torch.bool)
+    drawn[[6, 9, 10, 11]] = True  # four negatives, drawn anywhere
+    chosen = _hard_first(labels, drawn, 0.5)
+    assert int(chosen.sum()) == 4
+    assert not chosen[labels > 0].any()
+    # the two best-ranked background proposals, then two of the others
+    assert chosen[1] and chosen[2]
+    assert int(chosen[4:].sum()) == 2
+    everything = _hard_first(labels, drawn, 1.0)
+    assert torch.where(everything)[0].tolist() == [1, 2, 4, 5]
+    assert torch.equal(_hard_first(labels, torch.zeros_like(drawn), 1.0), drawn & False)
+
+
+def test_hard_negative_sampling_keeps_the_counts() -> None:
+    """The RoI heads sample as many negatives as before, the hard ones first."""
+    torch.manual_seed(0)
+    heads = CascadeRoIHeads(8, 2, ious=(0.5,), box_head='2fc', fc_dim=16,
+                            rois_per_image=64, hard_negative_fraction=0.5)  # fmt: skip
+    proposals = random_proposals(300)
+    boxes, _, labels = heads._sample(
+        [proposals], *heads._match(0, [proposals], [tiny_slumps()])
+    )
+    assert len(boxes[0]) == 64
+    negatives = boxes[0][labels[0] == 0]
+    order = [int(torch.where((proposals == box).all(1))[0][0]) for box in negatives]
+    background = torch.where(heads._match(0, [proposals], [tiny_slumps()])[1][0] == 0)[
+        0
+    ]
+    # half of the negatives are the first background proposals, in order
+    hard = len(negatives) // 2
+    assert sorted(order)[:hard] == background[:hard].tolist()
