@@ -187,3 +187,17 @@ def test_small_objects_expands_to_the_library_set(
     assert options == {**SMALL_OBJECT_OPTIONS, 'detail_channels': 16}
     config = ModelConfig().with_overrides(**options)
     assert config.detail_channels == 16 and config.anchor_density == 2
+
+
+def test_unet_peer_losses(monkeypatch: pytest.MonkeyPatch) -> None:
+    module = _benchmark(monkeypatch)
+    target = torch.zeros(2, 16, 16)
+    target[:, 4:6, 4:6] = 1  # a sparse positive
+    background = torch.full((2, 16, 16), -8.0)  # predicts nothing
+    both = module.build_unet(3)[1]
+    bce = module.build_unet(3, 'bce')[1]
+    assert isinstance(both, module.BCEDiceLoss)
+    # BCE barely blames a model that predicts nothing; Dice does
+    assert float(bce(background, target)) < 0.2
+    assert float(both(background, target)) > 0.9
+    assert float(both(40 * target - 20, target)) < 0.01
