@@ -59,30 +59,6 @@ class _ScaleGradient(torch.autograd.Function):
         return grad * ctx.scale, None
 
 
-def _hard_first(labels: Tensor, drawn: Tensor, fraction: float) -> Tensor:
-    """Redraw as many negatives as ``drawn`` marks, ``fraction`` of them first.
-
-    Args:
-        labels: ``(N,)`` class of each candidate RoI, 0 for background, in
-            proposal order (highest objectness first).
-        drawn: ``(N,)`` the sampler's negatives (only their count is kept).
-        fraction: share taken from the first background candidates; the rest
-            are drawn at random among the other background candidates.
-
-    Returns:
-        ``(N,)`` boolean mask of the new negatives.
-    """
-    count = int(drawn.sum())
-    candidates = torch.where(labels == 0)[0]
-    hard = round(count * fraction)
-    rest = candidates[hard:]
-    rest = rest[torch.randperm(len(rest), device=rest.device)[: count - hard]]
-    chosen = torch.zeros_like(drawn, dtype=torch.bool)
-    chosen[candidates[:hard]] = True
-    chosen[rest] = True
-    return chosen
-
-
 class CascadeRoIHeads(nn.Module):
     """Multi-stage box heads and a mask head, torchvision ``RoIHeads`` compatible."""
 
@@ -99,7 +75,6 @@ class CascadeRoIHeads(nn.Module):
         nms_threshold: float = 0.5,
         rois_per_image: int = 512,
         positive_fraction: float = 0.25,
-        hard_negative_fraction: float = 0.0,
         jitter_copies: int = 0,
         jitter_amount: float = 0.15,
         min_box_size: float = 1e-2,
@@ -120,9 +95,6 @@ class CascadeRoIHeads(nn.Module):
             nms_threshold: IoU of the per-class NMS at test time.
             rois_per_image: RoIs sampled per image for the first stage.
             positive_fraction: largest share of positives among them.
-            hard_negative_fraction: share of each image's sampled negatives
-                taken in proposal order (the RPN returns its proposals by
-                decreasing objectness), the rest at random.
             jitter_copies: jittered copies of each ground-truth box added to
                 the proposals while training (see
                 :func:`~rtsgeo.models.boxes.jitter_boxes`).
@@ -158,7 +130,6 @@ class CascadeRoIHeads(nn.Module):
         self.sampler = det_utils.BalancedPositiveNegativeSampler(
             rois_per_image, positive_fraction
         )
-        self.hard_negative_fraction = hard_negative_fraction
         self.jitter_copies = jitter_copies
         self.jitter_amount = jitter_amount
         self.min_box_size = min_box_size
@@ -227,11 +198,6 @@ class CascadeRoIHeads(nn.Module):
         self, boxes: list[Tensor], matched: list[Tensor], labels: list[Tensor]
     ) -> tuple[list[Tensor], list[Tensor], list[Tensor]]:
         positive, negative = self.sampler(labels)
-        if self.hard_negative_fraction > 0:
-            negative = [
-                _hard_first(lab, n, self.hard_negative_fraction)
-                for lab, n in zip(labels, negative, strict=True)
-            ]
         keep = [torch.where(p | n)[0] for p, n in zip(positive, negative, strict=True)]
         return (
             [b[k] for b, k in zip(boxes, keep, strict=True)],

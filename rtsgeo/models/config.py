@@ -124,11 +124,6 @@ class ModelConfig:
         roi_samples_per_image: RoIs sampled per image for the first box stage
             (detectron2: 512).
         roi_positive_fraction: largest share of positives among those RoIs.
-        roi_hard_negative_fraction: share of each image's sampled negative RoIs
-            taken from the proposals the RPN scores highest (hard negatives,
-            a cheap form of online hard example mining); the rest are drawn at
-            random among all negatives, as detectron2 draws them all. 0 (the
-            paper's setting) keeps the random draw.
         gt_jitter_copies: while training, this many randomly shifted and
             rescaled copies of each ground-truth box join the RPN's proposals
             (:func:`rtsgeo.models.boxes.jitter_boxes`), so the box heads see
@@ -217,7 +212,6 @@ class ModelConfig:
     rpn_bg_iou: float = 0.3
     roi_samples_per_image: int = 512
     roi_positive_fraction: float = 0.25
-    roi_hard_negative_fraction: float = 0.0
     gt_jitter_copies: int = 0
     gt_jitter_amount: float = 0.15
     min_box_size: float = 1.0
@@ -330,11 +324,6 @@ class ModelConfig:
             f'roi_samples_per_image={self.roi_samples_per_image}, '
             f'roi_positive_fraction={self.roi_positive_fraction}: need >= 1 and '
             'a fraction in (0, 1]',
-        )
-        _check(
-            0 <= self.roi_hard_negative_fraction <= 1,
-            f'roi_hard_negative_fraction={self.roi_hard_negative_fraction}: '
-            'need a fraction in [0, 1]',
         )
         _check(
             self.gt_jitter_copies >= 0 and 0 <= self.gt_jitter_amount < 1,

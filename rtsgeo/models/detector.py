@@ -149,7 +149,6 @@ class MultimodalCascadeMaskRCNN(GeneralizedRCNN):
             score_threshold=config.score_threshold,
             rois_per_image=config.roi_samples_per_image,
             positive_fraction=config.roi_positive_fraction,
-            hard_negative_fraction=config.roi_hard_negative_fraction,
             jitter_copies=config.gt_jitter_copies,
             jitter_amount=config.gt_jitter_amount,
             min_box_size=config.min_box_size * config.input_scale,

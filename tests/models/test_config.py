@@ -84,9 +84,3 @@ def test_proposal_density_and_floor_are_options() -> None:
     assert config.rpn_proposals['testing'] == round(1000 * 1024**2 / 1e6)
     small = config.with_overrides(image_size=64)
     assert small.rpn_proposals == {'training': 20, 'testing': 10}
-
-
-def test_hard_negative_fraction_is_a_fraction() -> None:
-    assert ModelConfig().roi_hard_negative_fraction == 0.0
-    with pytest.raises(ConfigError, match=r'roi_hard_negative_fraction=1\.5'):
-        ModelConfig(roi_hard_negative_fraction=1.5)

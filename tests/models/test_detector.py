@@ -316,12 +316,3 @@ def test_no_detail_path_by_default() -> None:
 def test_detail_channels_must_be_a_whole_width(width) -> None:
     with pytest.raises(ConfigError, match='detail_channels'):
         build_model_from_preset('nano_cascade_rgb', detail_channels=width)
-
-
-def test_hard_negative_fraction_reaches_the_roi_heads() -> None:
-    assert (
-        build_model_from_preset('nano_cascade_rgb').roi_heads.hard_negative_fraction
-        == 0
-    )
-    model = build_model_from_preset('nano_cascade_rgb', roi_hard_negative_fraction=0.5)
-    assert model.roi_heads.hard_negative_fraction == 0.5
