@@ -90,6 +90,9 @@ def test_diagnosis_counts_every_test_slump(synthetic_root: Path) -> None:
     for found in (few, many):
         assert 0 <= found['with_a_detection_iou50'] <= slumps
         assert 0.0 <= found['train_mask_ap50'] <= 1.0
+        kinds = found['false_positives_over_0.5']
+        assert list(kinds) == list(_benchmark().FALSE_POSITIVE_KINDS)
+        assert all(count >= 0 for count in kinds.values())
     # more proposals can only cover more slumps
     assert few['with_a_proposal_iou50'] <= many['with_a_proposal_iou50'] <= slumps
     assert run.task.model.rpn._post_nms_top_n['testing'] == 50
