@@ -18,9 +18,9 @@ components): AP50, AP, and precision / recall / F1 at IoU 0.5 (score >= 0.5).
 * The peer is TorchGeo's ``SemanticSegmentationTask``: a U-Net with a
   ResNet-18 encoder, no pretrained weights, binary BCE + Dice (``--unet-loss``),
   trained by a short loop over the task's model and loss with AdamW and the
-  same schedule. On each
-  whole chip, the 8-connected components of probability >= 0.5 are its
-  objects, scored by their mean probability, written as polygons in EPSG:3413.
+  same schedule. On each whole chip, the 8-connected components of
+  probability >= 0.5 are its objects, scored by their mean probability,
+  written as polygons in EPSG:3413.
 
 With ``--skip-coco`` left out, the rtsgeo RGB model and the U-Net RGB peer
 also train on the ``rgb-rts-coco-yang2023`` training chips
@@ -36,9 +36,8 @@ model (the yang2023 one too); values are read as YAML, and the item
 ``small-objects`` stands for :data:`rtsgeo.models.SMALL_OBJECT_OPTIONS`. The
 default is ``small-objects`` (chosen on ``val``); any ``--model-options``
 replaces it, and ``--model-options`` with nothing after it trains the preset
-as it is. Prints a Markdown table
-(mean ± std over seeds, wall time per run) and the command; writes
-``results.json`` to ``--out`` after every run.
+as it is. Prints a Markdown table (mean ± std over seeds, wall time per run)
+and the command; writes ``results.json`` to ``--out`` after every run.
 """
 
 from __future__ import annotations
