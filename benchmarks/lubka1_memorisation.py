@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from torchvision.ops import box_iou
+from torchvision.ops import box_area, box_iou
 
 from rtsgeo._datadir import data_dir
 from rtsgeo.models import SMALL_OBJECT_OPTIONS
@@ -115,8 +115,8 @@ def false_positive_kinds(
     far = torch.min(boxes[:, None, 2:], truth[None, :, 2:])
     side = (far - corner).clamp(min=0)
     overlap = side[..., 0] * side[..., 1]
-    own = ((boxes[:, 2:] - boxes[:, :2]).prod(1)).clamp(min=1e-6)
-    theirs = ((truth[:, 2:] - truth[:, :2]).prod(1)).clamp(min=1e-6)
+    own = box_area(boxes).clamp(min=1e-6)
+    theirs = box_area(truth).clamp(min=1e-6)
     matched: set[int] = set()
     for i in range(len(boxes)):
         best = int(iou[i].argmax())
