@@ -37,7 +37,9 @@ model (the yang2023 one too); values are read as YAML, and the item
 default is ``small-objects`` (chosen on ``val``); any ``--model-options``
 replaces it, and ``--model-options`` with nothing after it trains the preset
 as it is. Prints a Markdown table (mean ± std over seeds, wall time per run)
-and the command; writes ``results.json`` to ``--out`` after every run.
+and the command; writes ``results.json`` to ``--out`` after every run. Runs
+split over processes or machines (one ``--out`` each) join into one table with
+``--merge DIR ...``, which trains nothing and refuses runs of other settings.
 """
 
 from __future__ import annotations
@@ -586,6 +588,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help='window side on the yang2023 chips: at least the largest chip (297 px)',
     )
     parser.add_argument(
+        '--merge',
+        type=Path,
+        nargs='+',
+        metavar='DIR',
+        help='train nothing: join the results.json of these --out folders (runs '
+        'split over processes or machines) into one table and --out/results.json',
+    )
+    parser.add_argument(
         '--limit-chips',
         type=int,
         help='use only the first N chips of each split (smoke runs)',
@@ -600,9 +610,64 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
+#: settings that must agree for runs of several results.json to share a table
+MERGE_KEYS = ('split', 'steps', 'batch_size', 'size', 'lr', 'preset',
+              'model_options', 'unet_loss', 'map_score_threshold', 'coco_size',
+              'limit_chips')  # fmt: skip
+
+
+def merge(folders: list[Path], out: Path) -> int:
+    """Join the runs of several ``results.json`` into one table; 0 or 2."""
+    reports = []
+    for folder in folders:
+        path = folder / 'results.json'
+        if not path.is_file():
+            print(f'{path}: not found; pass folders that a run wrote (--out)',
+                  file=sys.stderr)  # fmt: skip
+            return 2
+        reports.append((path, json.loads(path.read_text())))
+    first_path, first = reports[0]
+    runs: list[dict[str, Any]] = []
+    seen: set[tuple[str, int]] = set()
+    for path, report in reports:
+        for key in MERGE_KEYS:
+            mine, theirs = report['settings'].get(key), first['settings'].get(key)
+            if mine != theirs:
+                print(f'{path}: {key} is {mine}, {first_path} has {theirs}; '
+                      'merge only runs with the same settings',
+                      file=sys.stderr)  # fmt: skip
+                return 2
+        for run in report['runs']:
+            if (run['model'], run['seed']) in seen:
+                print(f'{path}: {run["model"]} seed {run["seed"]} is in an earlier '
+                      'folder too; merge each run once', file=sys.stderr)  # fmt: skip
+                return 2
+            seen.add((run['model'], run['seed']))
+            runs.append(run)
+    runs.sort(key=lambda run: run['seed'])
+    rows = {run['model']: run['scoring'] for run in runs}
+    merged = {
+        'commands': [report['command'] for _, report in reports],
+        'settings': first['settings'],
+        'model_options': first['model_options'],
+        'machines': sorted({report['machine'] for _, report in reports}),
+        'runs': runs,
+        'summary': summarise(runs),
+    }
+    out.mkdir(parents=True, exist_ok=True)
+    (out / 'results.json').write_text(json.dumps(merged, indent=2))
+    print(table(merged['summary'], rows))
+    print()
+    for command in merged['commands']:
+        print(f'command: {command}')
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark; 0 on success, 2 when the data or an option is wrong."""
     args = parse_args(argv)
+    if args.merge:
+        return merge(args.merge, args.out)
     lubka1 = lubka1_root(args)
     if lubka1 is None:
         return 2

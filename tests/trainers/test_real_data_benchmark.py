@@ -201,3 +201,45 @@ def test_unet_peer_losses(monkeypatch: pytest.MonkeyPatch) -> None:
     assert float(bce(background, target)) < 0.2
     assert float(both(background, target)) > 0.9
     assert float(both(40 * target - 20, target)) < 0.01
+
+
+def _results(folder: Path, seeds: list[int], steps: str, ap50: list[float]) -> None:
+    """A results.json as the script writes it, with one rtsgeo run per seed."""
+    runs = [
+        {'model': FUSED, 'scoring': 'lubka1 val, scene-level polygons', 'seed': seed,
+         'seconds': 100.0 + seed, 'metrics': {'ap50': value, 'ap': value / 2}}
+        for seed, value in zip(seeds, ap50, strict=True)
+    ]  # fmt: skip
+    settings = {'split': 'val', 'steps': steps, 'batch_size': '4', 'threads': '1'}
+    folder.mkdir()
+    report = {'command': f'python real_data.py --seeds {seeds}', 'settings': settings,
+              'model_options': {}, 'machine': 'test', 'runs': runs}  # fmt: skip
+    (folder / 'results.json').write_text(json.dumps(report))
+
+
+def test_merge_joins_runs_of_several_folders(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bench = _benchmark(monkeypatch)
+    _results(tmp_path / 'a', [2, 0], '2000', [0.1, 0.3])
+    _results(tmp_path / 'b', [1], '2000', [0.2])
+    out = tmp_path / 'merged'
+    argv = ['--merge', str(tmp_path / 'a'), str(tmp_path / 'b'), '--out', str(out)]
+    assert bench.main(argv) == 0
+    merged = json.loads((out / 'results.json').read_text())
+    assert [run['seed'] for run in merged['runs']] == [0, 1, 2]
+    ap50 = merged['summary'][FUSED]['ap50']
+    assert ap50['mean'] == pytest.approx(0.2) and ap50['std'] == pytest.approx(0.1)
+    printed = capsys.readouterr().out
+    row = f'| {FUSED} | lubka1 val, scene-level polygons | 3 | 20.0 ± 10.0 |'
+    assert row in printed
+    assert printed.count('command: python real_data.py') == 2
+
+    _results(tmp_path / 'c', [3], '1000', [0.2])  # other steps: refused
+    assert bench.main(['--merge', str(tmp_path / 'a'), str(tmp_path / 'c')]) == 2
+    assert 'steps is 1000' in capsys.readouterr().err
+    _results(tmp_path / 'd', [0], '2000', [0.2])  # seed 0 twice: refused
+    assert bench.main(['--merge', str(tmp_path / 'a'), str(tmp_path / 'd')]) == 2
+    assert 'seed 0 is in an earlier folder' in capsys.readouterr().err
+    assert bench.main(['--merge', str(tmp_path / 'nowhere')]) == 2
+    assert 'results.json: not found' in capsys.readouterr().err
