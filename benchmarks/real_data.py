@@ -651,11 +651,16 @@ def merge(folders: list[Path], out: Path) -> int:
             runs.append(run)
     runs.sort(key=lambda run: run['seed'])
     rows = {run['model']: run['scoring'] for run in runs}
+    # a merged report lists its commands and machines: it can be merged again
     merged = {
-        'commands': [report['command'] for _, report in reports],
+        'commands': [
+            c for _, r in reports for c in r.get('commands', [r.get('command')])
+        ],
         'settings': first['settings'],
         'model_options': first['model_options'],
-        'machines': sorted({report['machine'] for _, report in reports}),
+        'machines': sorted(
+            {m for _, r in reports for m in r.get('machines', [r.get('machine')])}
+        ),
         'runs': runs,
         'summary': summarise(runs),
     }

@@ -235,6 +235,16 @@ def test_merge_joins_runs_of_several_folders(
     assert row in printed
     assert printed.count('command: python real_data.py') == 2
 
+    _results(tmp_path / 'e', [4], '2000', [0.2])  # a merged folder merges again
+    again = tmp_path / 'again'
+    assert (
+        bench.main(['--merge', str(out), str(tmp_path / 'e'), '--out', str(again)]) == 0
+    )
+    remerged = json.loads((again / 'results.json').read_text())
+    assert [run['seed'] for run in remerged['runs']] == [0, 1, 2, 4]
+    assert len(remerged['commands']) == 3 and remerged['machines'] == ['test']
+    capsys.readouterr()
+
     _results(tmp_path / 'c', [3], '1000', [0.2])  # other steps: refused
     assert bench.main(['--merge', str(tmp_path / 'a'), str(tmp_path / 'c')]) == 2
     assert 'steps is 1000' in capsys.readouterr().err
