@@ -1,6 +1,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pyogrio
@@ -244,6 +247,25 @@ def test_map_bad_checkpoint_one_safe_line(
     assert str(checkpoint) in err
     assert 'not an rtsgeo model file or checkpoint that can be loaded safely' in err
     assert 'weights_only' not in captured.err + captured.out
+    assert not (tmp_path / 'c.gpkg').exists()
+
+
+def test_map_corrupt_checkpoint_exactly_one_stderr_line(
+    tmp_path: Path, scenes: Path
+) -> None:
+    """As a user runs it: no warning of torch's reaches the terminal."""
+    checkpoint = tmp_path / 'bad.pt'
+    checkpoint.write_bytes(b'\x80\x04\x95garbage')
+    argv = [sys.executable, '-m', 'rtsgeo.cli.main', 'map', str(scenes)]
+    argv += ['--checkpoint', str(checkpoint), '--out', str(tmp_path / 'c.gpkg')]
+    env = {k: v for k, v in os.environ.items() if k != 'PYTHONWARNINGS'}
+    done = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == 2, done.stderr
+    lines = done.stderr.splitlines()
+    assert len(lines) == 1, done.stderr
+    assert lines[0].startswith(f'rtsgeo map: error: {checkpoint} is not an rtsgeo')
+    assert 'bare pickle stream (protocol 4)' in lines[0]
+    assert 'truncated' in lines[0]
     assert not (tmp_path / 'c.gpkg').exists()
 
 
