@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import atexit
 import os
+import weakref
 from collections.abc import Sequence
 from typing import Any
 
@@ -77,6 +79,7 @@ class RasterSource:
         self.cache = cache
         self._handles: dict[str, DatasetReader | WarpedVRT] = {}
         self._pid = os.getpid()
+        _SOURCES.add(self)
         self.index = self._footprints(CRS.from_user_input(crs or self.infos[0].crs))
         self.res = res or self._default_res()
 
@@ -172,6 +175,13 @@ class RasterSource:
             self._handles[path] = opened
         return opened
 
+    def close(self) -> None:
+        """Close the file handles kept open; later reads open them again."""
+        handles, self._handles = self._handles, {}
+        if self._pid == os.getpid():
+            for handle in handles.values():
+                _close(handle)
+
     @property
     def open_files(self) -> list[str]:
         """Files whose handles are kept open for later reads."""
@@ -180,6 +190,28 @@ class RasterSource:
     def __getstate__(self) -> dict[str, Any]:
         # File handles do not cross process boundaries (DataLoader workers).
         return {**self.__dict__, '_handles': {}}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        _SOURCES.add(self)
+
+
+#: Every live source, so that :func:`_close_all` reaches their open handles.
+_SOURCES: weakref.WeakSet[RasterSource] = weakref.WeakSet()
+
+
+@atexit.register
+def _close_all() -> None:
+    """Close every source's open files while the interpreter is still whole.
+
+    A dataset that stays referenced until the interpreter exits (a LightningCLI
+    run keeps its datamodule in reference cycles) would otherwise have its
+    rasterio handles finalised in the last garbage collection, when rasterio
+    can no longer report anything and Python prints a bare
+    "Error in sys.excepthook" for each handle.
+    """
+    for source in list(_SOURCES):
+        source.close()
 
 
 def _close(handle: DatasetReader | WarpedVRT) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -45,6 +47,24 @@ def test_fit_fast_dev_run(
     assert 'rtsgeo fit finished' in out
     assert 'val_segm_map_50' in out
     assert 'train_loss' in out
+
+
+def test_fit_as_a_user_runs_it_exits_quietly(
+    synthetic_root: Path, tmp_path: Path
+) -> None:
+    """No "Error in sys.excepthook" lines when the interpreter exits.
+
+    The run's datamodule lives on in reference cycles until the last garbage
+    collection; its rasterio handles must be closed before then.
+    """
+    argv = [sys.executable, '-m', 'rtsgeo.cli.main', 'fit', '--config']
+    argv += [str(CONFIGS / 'tiny' / 'rgb.yaml'), '--data.init_args.root']
+    argv += [str(synthetic_root), '--trainer.default_root_dir', str(tmp_path)]
+    argv += ['--trainer.enable_progress_bar', 'false', '--trainer.fast_dev_run', '1']
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert 'rtsgeo fit finished' in done.stdout
+    assert 'Error in sys.excepthook' not in done.stderr, done.stderr[-3000:]
 
 
 def test_fit_coco_chips_fast_dev_run(

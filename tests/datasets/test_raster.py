@@ -291,3 +291,15 @@ def test_forked_worker_opens_its_own_handles(
     assert handles_on(path) == 2  # and it is reused
     assert all(not h.closed for h in parents)
     assert all(h not in parents for h in dataset._sources[0]._handles.values())
+
+
+def test_close_releases_handles_and_reads_again(tmp_path: Path) -> None:
+    path = write(tmp_path / 'scene.tif', bgrn(), descriptions=BGRN)
+    dataset = MultimodalRasterDataset(path, modalities=('rgb', 'ndvi'))
+    query = first_query(dataset)
+    image = dataset[query]['image']
+    assert handles_on(path) == 1
+    dataset._sources[0].close()
+    assert handles_on(path) == 0 and dataset._sources[0].open_files == []
+    torch.testing.assert_close(dataset[query]['image'], image)  # opens it again
+    assert handles_on(path) == 1
