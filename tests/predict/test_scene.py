@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 from pathlib import Path
 
@@ -172,15 +173,24 @@ def test_trained_model_map_has_no_seams_whatever_the_grid(
     demo_model: tuple[Path, Path],
 ) -> None:
     model, scene = demo_model
-    counts = []
+    maps = []
     for offset in [(0, 0), (32, 61), (77, 18)]:
         options = PredictorOptions(grid_offset=offset)
         predictor = ScenePredictor.from_checkpoint(model, options)
         found = predictor.predict_scene(scene).polygons
         assert len(found) > 0
         assert _shared_edges(found) == [], f'grid offset {offset}'
-        counts.append(len(found))
-    assert counts[1:] == counts[:-1], counts
+        maps.append(found)
+    for first, second in itertools.combinations(maps, 2):
+        # No slump is cut into pieces, or joined to another, by one grid and
+        # not the other: every polygon meets at most one of the other map.
+        for one, other in ((first, second), (second, first)):
+            meets = [len(other.sindex.query(g, 'intersects')) for g in one.geometry]
+            assert max(meets) <= 1, meets
+        # The grid moves each tile's context, which can move a slump's score
+        # across the threshold (one of the demo's 14 on some CPUs), no more.
+        matched = sum(1 for g in first.geometry if second.intersects(g).any())
+        assert matched >= max(len(first), len(second)) - 1
 
 
 def _scene_pair(tmp_path: Path, size: int = 160) -> tuple[Path, Path]:
