@@ -14,14 +14,8 @@
 from .chips import CHIP_SUFFIXES, read_chips, zone_label
 from .coco import evaluate_coco, is_coco_results
 from .files import evaluate_files
-from .folds import (
-    assign_sites,
-    fold_roles,
-    fold_summary,
-    link_fold,
-    site_folds,
-    zone_folds,
-)
+from .folds import assign_sites, fold_summary, site_folds, zone_folds
+from .layout import fold_roles, link_fold
 from .matching import (
     COCO_IOU_THRESHOLDS,
     COCO_RECALL_THRESHOLDS,

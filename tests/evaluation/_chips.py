@@ -26,6 +26,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import rasterio
 from pyproj import Transformer
 from rasterio.transform import from_origin
@@ -132,3 +133,8 @@ def write_chips(root: Path) -> Path:
     write_chip(root, 'train/h', UTM60, h[0] - half / 2, h[1] + half / 2, blobs(3))
     write_chip(root, 'train/i', UTM1, 500_000.0, 7_400_000.0, blobs(5))
     return root
+
+
+def by_chip(table: pd.DataFrame, column: str) -> dict[str, object]:
+    """*column* of a chip table as a ``{chip: value}`` dictionary."""
+    return dict(zip(table['chip'], table[column], strict=True))
