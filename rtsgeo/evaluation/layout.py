@@ -39,7 +39,7 @@ def fold_roles(
             the table or is given as both test and val.
     """
     _require(chips, ('fold',))
-    folds = sorted(chips['fold'].unique())
+    folds = sorted(int(f) for f in chips['fold'].unique())
     if len(folds) < 3:
         msg = f'{len(folds)} folds: test, val and train need three or more'
         raise ConfigError(msg)

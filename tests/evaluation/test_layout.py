@@ -19,7 +19,9 @@ def test_fold_roles(chip_sites: gpd.GeoDataFrame) -> None:
     assert (roles[folds['fold'] == 0] == 'val').all()  # the next fold, cyclically
     assert (roles[folds['fold'] == 1] == 'train').all()
     assert (fold_roles(folds, 2, val_fold=1)[folds['fold'] == 1] == 'val').all()
-    with pytest.raises(ConfigError, match='fold=3 is not a fold'):
+    with pytest.raises(
+        ConfigError, match=r'fold=3 is not a fold: give one of \[0, 1, 2\]'
+    ):
         fold_roles(folds, 3)
     with pytest.raises(ConfigError, match='val_fold=2 is the test fold'):
         fold_roles(folds, 2, val_fold=2)
