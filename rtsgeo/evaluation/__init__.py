@@ -5,11 +5,17 @@
   :mod:`rtsgeo.evaluation.polygons` for the definitions);
 * :func:`evaluate_coco`: the same figures for COCO mask results, by
   pycocotools;
-* :func:`evaluate_files`: either, from files (what ``rtsgeo evaluate`` runs).
+* :func:`evaluate_files`: either, from files (what ``rtsgeo evaluate`` runs);
+* :func:`read_chips`, :func:`assign_sites`, :func:`site_folds`,
+  :func:`zone_folds`: spatially blocked folds of image chips (what
+  ``rtsgeo folds`` runs), laid out for training by :func:`link_fold`.
 """
 
+from .chips import CHIP_SUFFIXES, read_chips, zone_label
 from .coco import evaluate_coco, is_coco_results
 from .files import evaluate_files
+from .folds import assign_sites, fold_summary, site_folds, zone_folds
+from .layout import fold_roles, link_fold
 from .matching import (
     COCO_IOU_THRESHOLDS,
     COCO_RECALL_THRESHOLDS,
@@ -22,10 +28,12 @@ from .readers import DEFAULT_LAYER, clean_polygons, read_polygons
 from .result import EvaluationResult, detection_counts
 
 __all__ = [
+    'CHIP_SUFFIXES',
     'COCO_IOU_THRESHOLDS',
     'COCO_RECALL_THRESHOLDS',
     'DEFAULT_LAYER',
     'EvaluationResult',
+    'assign_sites',
     'average_precision',
     'clean_polygons',
     'detection_counts',
@@ -33,8 +41,15 @@ __all__ = [
     'evaluate_coco',
     'evaluate_files',
     'evaluate_polygons',
+    'fold_roles',
+    'fold_summary',
     'is_coco_results',
+    'link_fold',
     'match_greedy',
     'polygon_ious',
+    'read_chips',
     'read_polygons',
+    'site_folds',
+    'zone_folds',
+    'zone_label',
 ]
