@@ -16,6 +16,13 @@ options of :data:`rtsgeo.models.SMALL_OBJECT_OPTIONS`) or a JSON object of Model
 fields. Prints training-set mask and box AP50, mask recall, the wall time and
 the command, and writes ``memorisation.json`` in ``--out``.
 
+``--check`` is the pass/fail form of the probe that CI no longer runs (it
+trains for about 25 minutes on an idle 2-core CPU): 4000 steps unless
+``--steps`` says otherwise, and exit status 1 unless the training-set mask
+AP50 reaches ``--min-ap50`` (default 0.5, issue 12's bar)::
+
+    python benchmarks/lubka1_memorisation.py --check
+
 ``--diagnose N [N ...]`` also scores the trained model with N test-time RPN
 proposals per window and says where the slumps are lost: how many have a
 proposal, and a detection, at IoU >= 0.5, and the scores of detections that
@@ -207,7 +214,9 @@ def diagnose(run: Any, proposals: int) -> dict[str, Any]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument('--steps', type=int, default=600)
+    parser.add_argument(
+        '--steps', type=int, default=None, help='default 600, or 4000 with --check'
+    )
     parser.add_argument('--batch-size', type=int, default=4)
     parser.add_argument('--lr', type=float, default=1e-3)
     parser.add_argument('--positive-fraction', type=float, default=0.5)
@@ -231,11 +240,19 @@ def main() -> int:
         metavar='N',
         help='also score with N test-time RPN proposals and say where slumps are lost',
     )
+    parser.add_argument(
+        '--check',
+        action='store_true',
+        help='exit 1 unless training-set mask AP50 reaches --min-ap50',
+    )
+    parser.add_argument('--min-ap50', type=float, default=0.5)
     parser.add_argument('--out', type=Path, default=Path('bench-memorisation'))
     parser.add_argument(
         '--save', action='store_true', help='write the trained model to --out/model.pt'
     )
     args = parser.parse_args()
+    if args.steps is None:
+        args.steps = 4000 if args.check else 600
     base = data_dir()
     if base is None or not (base / 's2-rts-lubka1').is_dir():
         print('s2-rts-lubka1 not found: set RTSGEO_DATA_DIR', file=sys.stderr)
@@ -295,7 +312,15 @@ def main() -> int:
     }
     (args.out / 'memorisation.json').write_text(json.dumps(report, indent=2))
     print(json.dumps({k: v for k, v in report.items() if k != 'metrics'}, indent=2))
-    return 0
+    if not args.check:
+        return 0
+    passed = metrics['test_segm_map_50'] >= args.min_ap50
+    print(
+        f'{"PASS" if passed else "FAIL"}: training-set mask AP50 '
+        f'{metrics["test_segm_map_50"]:.3f} after {args.steps} steps '
+        f'(bar {args.min_ap50}, {run.seconds:.0f} s of training)'
+    )
+    return 0 if passed else 1
 
 
 if __name__ == '__main__':

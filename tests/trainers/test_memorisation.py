@@ -1,15 +1,15 @@
-"""The fused model memorises 16 real s2-rts-lubka1 training chips.
+"""The fused model learns real s2-rts-lubka1 slumps: it fits a few training chips.
 
-A correct detector fits a handful of images; this is the sharpest probe of
-the detector's learning (issue 12). The 16 chips (every tenth training chip by
-name: 42 slumps as 8-connected components, median box 8 x 7 px) are copied
-into ``tmp_path`` as the train, val and test splits, the fused nano model is
-trained on them with :func:`rtsgeo.trainers.train_steps` and the small-object
-options for 4000 steps of 4 (about 26 minutes on the idle 2-core CPU; it scored
-mask AP50 0.545 there on 2026-12-06), and scored on the same chips' 128 px grid
-windows.
-``benchmarks/lubka1_memorisation.py`` runs the same probe with other options
-and prints the figures.
+A correct detector fits a handful of images. The full probe, 16 chips for 4000
+steps (about 25 minutes on an idle 2-core CPU, training-set mask AP50 >= 0.5),
+is a benchmark run by hand: ``python benchmarks/lubka1_memorisation.py --check``.
+CI keeps a smaller real-data bar that fits a few minutes: the probe's first 4
+chips (every tenth training chip by name: 7 slumps as 8-connected components)
+are copied into ``tmp_path`` as the train, val and test splits, the fused nano
+model is trained on them with the small-object options for 200 steps of 4,
+and scored on the same chips' 128 px grid windows. It scored mask AP50 0.356
+(box AP50 0.356) on the 2-core development CPU on 2026-12-07, two torch
+threads; an untrained model scores about 0.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ import torch
 
 from rtsgeo.trainers import train_steps
 
-STEPS = int(os.environ.get('RTSGEO_MEMORISATION_STEPS', '4000'))
+STEPS = int(os.environ.get('RTSGEO_REAL_LEARNING_STEPS', '200'))
 SCRIPT = Path(__file__).parents[2] / 'benchmarks' / 'lubka1_memorisation.py'
 
 
@@ -39,14 +39,12 @@ def _benchmark() -> types.ModuleType:
 
 @pytest.mark.slow
 @pytest.mark.data
-def test_fused_model_memorisation_of_16_lubka1_chips(
-    data_dir: Path, tmp_path: Path
-) -> None:
+def test_fused_model_learns_4_real_lubka1_chips(data_dir: Path, tmp_path: Path) -> None:
     lubka1 = data_dir / 's2-rts-lubka1'
     if not (lubka1 / 'train' / 'image').is_dir():
         pytest.skip(f'{lubka1} not found: set RTSGEO_DATA_DIR to the shared data')
     benchmark = _benchmark()
-    root = benchmark.memorisation_root(lubka1, tmp_path / 'chips')
+    root = benchmark.memorisation_root(lubka1, tmp_path / 'chips', chips=4)
     run = train_steps(
         root,
         ['rgb', 'ndvi', 'nir'],
@@ -59,7 +57,7 @@ def test_fused_model_memorisation_of_16_lubka1_chips(
     )
     result = run.evaluate('test')  # the test split is the training chips
     print({k: round(v, 3) for k, v in result.items()}, f'{run.seconds:.0f} s')
-    assert result['test_segm_map_50'] >= 0.5
+    assert result['test_segm_map_50'] >= 0.2
 
 
 def test_diagnosis_counts_every_test_slump(synthetic_root: Path) -> None:
