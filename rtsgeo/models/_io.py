@@ -48,7 +48,7 @@ def _reason(path: Path, error: Exception) -> str:
         return 'it is a torch.save archive that cannot be read: damaged'
     if head.startswith(b'PK'):
         return 'it is an incomplete zip archive: truncated or damaged'
-    if head[0] == 0x80 and 2 <= head[1] <= 5:
+    if len(head) > 1 and head[0] == 0x80 and 2 <= head[1] <= 5:
         return (
             f'it is a bare pickle stream (protocol {head[1]}), not a complete '
             'torch.save file: truncated, damaged or written by pickle.dump'

@@ -30,6 +30,8 @@ def _write(path: Path, kind: str) -> None:
         path.write_bytes(path.read_bytes()[:2000])
     elif kind == 'tiff':
         path.write_bytes(b'II*\x00' + bytes(60))
+    elif kind == 'one byte':
+        path.write_bytes(b'\x80')
     elif kind == 'random':
         path.write_bytes(bytes(range(200, 256)))
 
@@ -43,6 +45,7 @@ def _write(path: Path, kind: str) -> None:
         ('object', '_NotWeights, which is never unpickled'),
         ('truncated', 'an incomplete zip archive: truncated or damaged'),
         ('tiff', 'a TIFF image'),
+        ('one byte', "it begins with bytes b'\\x80'"),
         ('random', "it begins with bytes b'\\xc8\\xc9"),
     ],
 )
