@@ -144,6 +144,7 @@ class COCODataModule(RTSDataModule):
         positive_fraction: float = 0.5,
         min_instance_area: int = 1,
         augment: bool = True,
+        radiometric: bool = False,
         stats: dict[str, dict[str, list[float]]] | None = None,
         stats_samples: int = 64,
         category_names: list[str] | None = None,
@@ -166,6 +167,8 @@ class COCODataModule(RTSDataModule):
             positive_fraction: share of training windows placed on an object.
             min_instance_area: smallest instance kept, in pixels.
             augment: random flips and quarter turns in training.
+            radiometric: also random gain, band balance and haze in training
+                (:class:`~rtsgeo.transforms.RandomRadiometry`).
             stats: normalisation statistics (computed from the training chips at
                 setup when None; read them back from :attr:`stats`).
             stats_samples: training chips used to compute ``stats``.
@@ -191,6 +194,7 @@ class COCODataModule(RTSDataModule):
             positive_fraction=positive_fraction,
             min_instance_area=min_instance_area,
             augment=augment,
+            radiometric=radiometric,
             stats=stats,
             stats_samples=stats_samples,
             num_workers=num_workers,

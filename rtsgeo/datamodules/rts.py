@@ -11,6 +11,7 @@ import lightning
 import rasterio
 import shapely
 import torch
+from torch import nn
 from torch.utils.data import DataLoader
 
 from ..datasets import CRSGroupedDataset, build_instance_dataset, collate_instances
@@ -23,7 +24,12 @@ from ..samplers import (
     PositiveAwareGeoSampler,
     SceneGridGeoSampler,
 )
-from ..transforms import NormalizeModalities, RandomFlipRotate, compute_modality_stats
+from ..transforms import (
+    NormalizeModalities,
+    RandomFlipRotate,
+    RandomRadiometry,
+    compute_modality_stats,
+)
 
 __all__ = ['RTSDataModule']
 
@@ -68,6 +74,7 @@ class RTSDataModule(lightning.LightningDataModule):
         positive_fraction: float = 0.5,
         min_instance_area: int = 1,
         augment: bool = True,
+        radiometric: bool = False,
         stats: dict[str, dict[str, list[float]]] | None = None,
         stats_samples: int = 64,
         num_workers: int = 0,
@@ -92,6 +99,10 @@ class RTSDataModule(lightning.LightningDataModule):
             positive_fraction: share of training windows placed on a slump.
             min_instance_area: smallest instance kept, in pixels.
             augment: random flips and quarter turns in training.
+            radiometric: also random gain, band balance and haze of the
+                raw bands in training
+                (:class:`~rtsgeo.transforms.RandomRadiometry`), for scenes
+                whose radiometry differs from the training chips'.
             stats: normalisation statistics (computed from training windows at
                 setup when None; read them back from :attr:`stats`).
             stats_samples: training windows used to compute ``stats``.
@@ -131,7 +142,13 @@ class RTSDataModule(lightning.LightningDataModule):
         self.length = length
         self.positive_fraction = positive_fraction
         self.min_instance_area = min_instance_area
-        self.augment = RandomFlipRotate() if augment else None
+        self.radiometric = radiometric
+        self.augment: nn.Module | None = None
+        if augment or radiometric:
+            steps: list[nn.Module] = [RandomFlipRotate()] if augment else []
+            if radiometric:
+                steps.append(RandomRadiometry(self.modalities))
+            self.augment = steps[0] if len(steps) == 1 else nn.Sequential(*steps)
         self.stats = stats
         self.stats_samples = stats_samples
         self.num_workers = num_workers
