@@ -248,8 +248,10 @@ class CachedRTSDataModule(RTSDataModule):
             super().setup(stage)
             return
         self.chips = _read_chips(self._chip_source())
-        if self.stats is None:
-            self.stats = compute_modality_stats(self.chips, self.modalities)
+        if self.stats is None or self.missing_stats():
+            self.stats = self.completed_stats(
+                compute_modality_stats(self.chips, self.modalities)
+            )
         self.normalize = NormalizeModalities(self.stats, self.modalities)
         self.gsd_m = self.training_gsd_m()
         if 'val' not in self.datasets:

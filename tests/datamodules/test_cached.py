@@ -84,6 +84,27 @@ def test_datamodule_passes_positive_fraction(synthetic_root: Path) -> None:
     assert all(m.shape[0] > 0 for m in batch['mask'])
 
 
+def test_given_statistics_are_kept_and_missing_ones_computed(
+    synthetic_root: Path,
+) -> None:
+    kwargs: dict[str, Any] = {
+        'root': str(synthetic_root),
+        'chip_size': 128,
+        'modalities': ['rgb', 'ndvi'],
+        'patch_size': 64,
+    }
+    computed = CachedRTSDataModule(**kwargs)
+    computed.setup('fit')
+    assert computed.stats is not None
+    given = {'ndvi': {'mean': [0.5], 'std': [2.0]}}
+    datamodule = CachedRTSDataModule(**kwargs, stats=given)
+    assert datamodule.missing_stats() == ('rgb',)
+    datamodule.setup('fit')
+    assert datamodule.stats == {'rgb': computed.stats['rgb'], **given}
+    assert datamodule.missing_stats() == ()
+    assert computed.stats['ndvi'] != given['ndvi']
+
+
 # Small georeferenced scenes for the datamodule's reading path: 10 m pixels in
 # UTM 8N. Training regions are the columns left of TRAIN_COLS, validation the
 # rest; the boundary is not on the chip grid, so chips straddle it.
