@@ -25,6 +25,7 @@ from ..samplers import (
     SceneGridGeoSampler,
 )
 from ..transforms import (
+    ModalityStats,
     NormalizeModalities,
     RandomFlipRotate,
     RandomRadiometry,
@@ -103,8 +104,9 @@ class RTSDataModule(lightning.LightningDataModule):
                 raw bands in training
                 (:class:`~rtsgeo.transforms.RandomRadiometry`), for scenes
                 whose radiometry differs from the training chips'.
-            stats: normalisation statistics (computed from training windows at
-                setup when None; read them back from :attr:`stats`).
+            stats: normalisation statistics per modality; those of the
+                modalities it lacks (all when None) are computed from training
+                windows at setup (read them back from :attr:`stats`).
             stats_samples: training windows used to compute ``stats``.
             num_workers: data loader worker processes.
             seed: seed of every random draw (windows, augmentation).
@@ -214,17 +216,34 @@ class RTSDataModule(lightning.LightningDataModule):
         for split in wanted.get(stage, ('test',)):
             if split not in self.datasets:
                 self.datasets[split] = self._build(split)
-        if self.stats is None:
+        if self.stats is None or self.missing_stats():
             if 'train' not in self.datasets:
                 self.datasets['train'] = self._build('train')
             train = self.datasets['train']
             sampler = self._train_sampler(self.stats_samples)
-            self.stats = compute_modality_stats(
-                (train[key] for key in sampler), self.modalities, self.stats_samples
+            self.stats = self.completed_stats(
+                compute_modality_stats(
+                    (train[key] for key in sampler),
+                    self.modalities,
+                    self.stats_samples,
+                )
             )
         self.normalize = NormalizeModalities(self.stats, self.modalities)
         if stage == 'fit':
             self.gsd_m = self.training_gsd_m()
+
+    def missing_stats(self) -> tuple[str, ...]:
+        """The modalities that have no normalisation statistics yet."""
+        given = self.stats or {}
+        return tuple(m for m in self.modalities if m not in given)
+
+    def completed_stats(self, computed: ModalityStats) -> ModalityStats:
+        """The statistics given, with those of :meth:`missing_stats` from *computed*.
+
+        Statistics given to the datamodule win over computed ones, so a
+        frozen trunk keeps those it was trained with (the two-stage recipe).
+        """
+        return {**computed, **(self.stats or {})}
 
     def training_gsd_m(self) -> float | None:
         """The GSD given, else the median GSD of the training rasters (headers only).
