@@ -373,6 +373,7 @@ def cached_crops(root: Path, modalities: list[str], seed: int, args: Any) -> Any
         length=args.steps * args.batch_size,
         positive_fraction=args.positive_fraction,
         seed=seed,
+        radiometric=args.radiometric,
     )
 
 
@@ -642,6 +643,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         'validates, the rest trains',
     )
     parser.add_argument(
+        '--radiometric',
+        action='store_true',
+        help='random gain, band balance and haze of the training crops, for '
+        'every model (rtsgeo.transforms.RandomRadiometry)',
+    )
+    parser.add_argument(
         '--k', type=int, default=5, help='number of site folds (--cv sites; 5)'
     )
     parser.add_argument(
@@ -673,7 +680,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 #: settings that must agree for runs of several results.json to share a table
 MERGE_KEYS = ('split', 'steps', 'batch_size', 'size', 'lr', 'preset',
               'model_options', 'unet_loss', 'map_score_threshold', 'coco_size',
-              'limit_chips', 'cv', 'k')  # fmt: skip
+              'limit_chips', 'cv', 'k', 'radiometric')  # fmt: skip
+#: what a report written before a setting existed ran with
+SETTING_DEFAULTS = {'cv': 'None', 'k': '5', 'radiometric': 'False'}
+
+
+def setting(settings: dict[str, str], key: str) -> str | None:
+    """A report's setting, or the value runs had before the setting existed."""
+    return settings.get(key, SETTING_DEFAULTS.get(key))
 
 
 def run_key(run: dict[str, Any]) -> tuple[str, int, int | None]:
@@ -702,7 +716,8 @@ def merge(folders: list[Path], out: Path) -> int:
     seen: set[tuple[str, int, int | None]] = set()
     for path, report in reports:
         for key in MERGE_KEYS:
-            mine, theirs = report['settings'].get(key), first['settings'].get(key)
+            mine = setting(report['settings'], key)
+            theirs = setting(first['settings'], key)
             if mine != theirs:
                 print(f'{path}: {key} is {mine}, {first_path} has {theirs}; '
                       'merge only runs with the same settings',
@@ -769,7 +784,7 @@ def earlier_runs(out: Path, args: argparse.Namespace) -> list[dict[str, Any]] | 
     report = json.loads(path.read_text())
     settings = {k: str(v) for k, v in vars(args).items()}
     for key in MERGE_KEYS:
-        mine, theirs = settings.get(key), report['settings'].get(key)
+        mine, theirs = settings.get(key), setting(report['settings'], key)
         if mine != theirs:
             print(f'{path}: holds runs with {key} {theirs}, not {mine}: give '
                   'another --out, or the same settings to resume',

@@ -67,6 +67,7 @@ def train_model(root: Path, name: str, seed: int, args: argparse.Namespace) -> A
         model_options=getattr(args, 'model_options', None),
         positive_fraction=args.positive_fraction,
         seed=seed,
+        radiometric=getattr(args, 'radiometric', False),
     )
 
 

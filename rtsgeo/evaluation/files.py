@@ -55,7 +55,8 @@ def evaluate_files(
         coverage: a vector file of the mapped ground (its only layer, else
             ``coverage``), for false positives per 100 km²; default the
             ``coverage`` layer of *pred* when it has one (what ``rtsgeo map``
-            writes), read with *where* too.
+            writes; for a ``NAME.slumps.parquet`` export, the
+            ``NAME.coverage.parquet`` beside it), read with *where* too.
         area_km2: the mapped area in km², instead of *coverage*.
 
     Returns:
@@ -124,14 +125,30 @@ def _mapped_area(
         frame = read_polygons(path, layer=layer)
         return frame, [f'mapped area: {path}']
     path = Path(pred)
-    if COVERAGE_LAYER not in _layers(path):
+    # the GeoParquet export of a map keeps the layer beside: NAME.coverage.parquet
+    sibling = None
+    if path.name.endswith('.slumps.parquet'):
+        sibling = path.with_name(
+            path.name[: -len('slumps.parquet')] + 'coverage.parquet'
+        )
+    if sibling is not None and sibling.is_file():
+        source, layer, where_from = sibling, None, f'{sibling}'
+    elif COVERAGE_LAYER in _layers(path):
+        source, layer, where_from = (
+            path,
+            COVERAGE_LAYER,
+            f'its {COVERAGE_LAYER!r} layer',
+        )
+    else:
         return None, []
     try:
-        frame = read_polygons(path, layer=COVERAGE_LAYER, where=where)
+        frame = read_polygons(source, layer=layer, where=where)
     except ConfigError:
-        note = f'{path}: its coverage layer cannot take --where; area unknown'
+        note = (
+            f'{path}: the mapped area ({where_from}) cannot take --where; area unknown'
+        )
         return None, [note]
-    return frame, [f'{path}: mapped area from its {COVERAGE_LAYER!r} layer']
+    return frame, []  # PRED's own mapped ground: the figures need no note
 
 
 def _layers(path: Path) -> list[str]:
