@@ -46,6 +46,12 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument(
         '--score-column', default='score', help='column of PRED with the score'
     )
+    parser.add_argument(
+        '--unobserved',
+        metavar='FILE',
+        help='polygons of ground the scenes did not see (cloud, shadow, snow; any '
+        'CRS): cut out of PRED and TRUTH before scoring',
+    )
     parser.add_argument('--json', action='store_true', help='print one JSON object')
     parser.set_defaults(func=_run)
 
@@ -70,6 +76,7 @@ def _run(args: argparse.Namespace) -> int:
         where=args.where,
         truth_where=args.truth_where,
         score_column=args.score_column,
+        unobserved=args.unobserved,
     )
     if args.json:
         print(json.dumps(result.to_dict()))

@@ -23,6 +23,7 @@ from .matching import (
     match_greedy,
     polygon_ious,
 )
+from .observed import remove_unobserved, unobserved_geometry
 from .polygons import equal_area_crs, evaluate_polygons
 from .readers import DEFAULT_LAYER, clean_polygons, read_polygons
 from .result import EvaluationResult, detection_counts
@@ -49,7 +50,9 @@ __all__ = [
     'polygon_ious',
     'read_chips',
     'read_polygons',
+    'remove_unobserved',
     'site_folds',
+    'unobserved_geometry',
     'zone_folds',
     'zone_label',
 ]

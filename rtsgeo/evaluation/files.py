@@ -25,6 +25,7 @@ def evaluate_files(
     where: str | None = None,
     truth_where: str | None = None,
     score_column: str = 'score',
+    unobserved: str | Path | None = None,
 ) -> EvaluationResult:
     """Evaluate predictions in a file against reference objects in another.
 
@@ -44,6 +45,9 @@ def evaluate_files(
         where: SQL clause keeping rows of *pred*.
         truth_where: SQL clause keeping rows of *truth*.
         score_column: the column of *pred* holding the confidence.
+        unobserved: a vector file of the ground the scenes did not see
+            (cloud, shadow, snow; any CRS): cut out of predictions and truth
+            before scoring (see :mod:`rtsgeo.evaluation.observed`).
 
     Returns:
         The figures, naming both files.
@@ -64,12 +68,14 @@ def evaluate_files(
     truth_frame = read_polygons(
         truth, layer=truth_layer, where=truth_where, option='--truth-layer'
     )
+    hidden = None if unobserved is None else read_polygons(unobserved)
     result = evaluate_polygons(
         pred_frame,
         truth_frame,
         iou_threshold=iou_threshold,
         score_threshold=score_threshold,
         score_column=score_column,
+        unobserved=hidden,
     )
     if result.n_pred == 0 and result.n_truth == 0:
         msg = (

@@ -22,6 +22,10 @@ What :func:`evaluate_polygons` computes, exactly:
    (pycocotools keeps 100 per image).
 4. **AP.** COCO's 101-point interpolated precision averaged over recalls
    0, 0.01, ..., 1: AP50 at IoU 0.5, AP75 at 0.75, AP over 0.5:0.05:0.95.
+0. **Observed ground only.** Given an ``unobserved`` area (cloud, shadow,
+   snow), it is cut out of the predictions and the reference polygons first
+   (see :mod:`rtsgeo.evaluation.observed`): polygons wholly inside it do not
+   count, those partly inside are scored on their observed part.
 5. **Precision / recall / F1** at the IoU threshold (default 0.5) counting the
    predictions whose score is at least the score threshold (default 0.5):
    ``P = TP / (TP + FP)``, ``R = TP / n_truth``, ``F1 = 2TP / (2TP + FP + FN)``.
@@ -29,12 +33,15 @@ What :func:`evaluate_polygons` computes, exactly:
 
 from __future__ import annotations
 
+from typing import Any
+
 import geopandas as gpd
 import numpy as np
 from pyproj import CRS
 
 from ..errors import CRSMismatchError, InvalidPolygonsError
 from .matching import COCO_IOU_THRESHOLDS, average_precision, match_greedy, polygon_ious
+from .observed import remove_unobserved
 from .readers import clean_polygons
 from .result import EvaluationResult, detection_counts
 
@@ -48,6 +55,7 @@ def evaluate_polygons(
     iou_threshold: float = 0.5,
     score_threshold: float = 0.5,
     score_column: str = 'score',
+    unobserved: Any = None,
 ) -> EvaluationResult:
     """AP50, AP and polygon precision / recall / F1 of predicted polygons.
 
@@ -57,6 +65,9 @@ def evaluate_polygons(
         iou_threshold: IoU of a match for precision / recall / F1.
         score_threshold: smallest score counted in precision / recall / F1.
         score_column: the predictions' confidence column.
+        unobserved: ground the scenes did not see (GeoDataFrame or GeoSeries
+            in any CRS, or a shapely geometry in the predictions' CRS): cut
+            out of both sides before scoring; None: all ground counts.
 
     Returns:
         The figures (see the module docstring for their definitions).
@@ -80,6 +91,13 @@ def evaluate_polygons(
     truth_frame, truth_notes = clean_polygons(
         gpd.GeoDataFrame(geometry=truth.geometry), 'truth'
     )
+    if unobserved is not None:
+        pred, pred_out = remove_unobserved(pred, unobserved)
+        truth_frame, truth_out = remove_unobserved(truth_frame, unobserved)
+        notes.append(
+            f'unobserved area left out: {pred_out} prediction(s) and {truth_out} '
+            'truth polygon(s) wholly inside it, the others cut to their observed part'
+        )
     truth_geoms, pred_geoms, crs, crs_notes = _common_crs(
         pred.geometry, truth_frame.geometry
     )
