@@ -7,7 +7,6 @@ from collections.abc import Sequence
 import numpy as np
 import shapely
 from affine import Affine
-from shapely import affinity
 from shapely.geometry import MultiPolygon, Polygon
 from shapely.geometry.base import BaseGeometry
 from torch import Tensor
@@ -43,6 +42,7 @@ class CoverageAccumulator:
         self.tiles_empty = 0
         self._rows: list[BaseGeometry] = []
         self._pieces: list[BaseGeometry] = []
+        self._all_pieces: list[BaseGeometry] = []
         self._row: int | None = None
 
     def add(
@@ -75,6 +75,8 @@ class CoverageAccumulator:
         elif count:
             self.valid_pixels += count
             self._pieces.append(vectorize_mask(cell, self.transform, r0, c0))
+        if count:
+            self._all_pieces.append(self._pieces[-1])
 
     def _cell(self, r0: int, r1: int, c0: int, c1: int) -> Polygon:
         corners = [(c0, r0), (c0, r1), (c1, r1), (c1, r0)]
@@ -84,6 +86,10 @@ class CoverageAccumulator:
         if self._pieces:
             self._rows.append(shapely.union_all(self._pieces))
             self._pieces = []
+
+    def pieces(self) -> list[BaseGeometry]:
+        """The footprint cell by cell: disjoint pieces, one per tile with data."""
+        return list(self._all_pieces)
 
     def result(self) -> Polygon | MultiPolygon:
         """The footprint: a valid (Multi)Polygon, empty if no pixel was valid."""
@@ -97,7 +103,9 @@ class CoverageAccumulator:
 
 
 def rim_unobserved_fractions(
-    geometries: Sequence[BaseGeometry], observed: BaseGeometry, transform: Affine
+    geometries: Sequence[BaseGeometry | None],
+    observed: Sequence[BaseGeometry],
+    transform: Affine,
 ) -> np.ndarray:
     """Share of each polygon's one-pixel outer rim outside the observed footprint.
 
@@ -109,36 +117,49 @@ def rim_unobserved_fractions(
 
     Args:
         geometries: polygons on pixel edges of the grid, in its CRS.
-        observed: the observed footprint (:meth:`CoverageAccumulator.result`).
+        observed: disjoint pieces whose union is the observed footprint
+            (:meth:`CoverageAccumulator.pieces`): each rim is intersected
+            with the few pieces near it only, however large the scene.
         transform: the grid's affine transform.
 
     Returns:
         One fraction in [0, 1] per geometry (0 for an empty one).
     """
     out = np.zeros(len(geometries))
-    if not len(geometries):
+    geoms = _objects(geometries)
+    present = np.flatnonzero(~shapely.is_missing(geoms) & ~shapely.is_empty(geoms))
+    if not len(present):
         return out
-    forward = _shapely_matrix(~transform)
-    back = _shapely_matrix(transform)
-    shapely.prepare(observed)
-    for index, geometry in enumerate(geometries):
-        if geometry is None or geometry.is_empty:
-            continue
-        pixels = affinity.affine_transform(geometry, forward)
-        # Snap to pixel edges so that the rim is made of whole pixels.
-        pixels = shapely.set_precision(pixels, 1.0)
-        grown = pixels.buffer(1.0, join_style='mitre', mitre_limit=2.0)
-        rim = affinity.affine_transform(grown.difference(pixels), back)
-        area = rim.area
-        if area <= 0:
-            continue
-        if observed.contains(rim):
-            continue
-        seen = shapely.intersection(shapely.clip_by_rect(observed, *rim.bounds), rim)
-        out[index] = min(max(1.0 - seen.area / area, 0.0), 1.0)
+    to_pixels, to_crs = ~transform, transform
+    # Snapped to pixel edges, so that the rim is made of whole pixels.
+    pixels = shapely.set_precision(_affine(geoms[present], to_pixels), 1.0)
+    grown = shapely.buffer(pixels, 1.0, join_style='mitre', mitre_limit=2.0)
+    rims = _affine(shapely.difference(grown, pixels), to_crs)
+    areas = shapely.area(rims)
+    pieces = _objects(observed)
+    tree = shapely.STRtree(pieces)
+    rim_at, piece_at = tree.query(rims, predicate='intersects')
+    seen = shapely.area(shapely.intersection(rims[rim_at], pieces[piece_at]))
+    seen_by_rim = np.bincount(rim_at, weights=seen, minlength=len(rims))
+    with np.errstate(invalid='ignore', divide='ignore'):
+        fractions = np.where(areas > 0, 1.0 - seen_by_rim / areas, 0.0)
+    out[present] = np.clip(fractions, 0.0, 1.0)
     return out
 
 
-def _shapely_matrix(t: Affine) -> list[float]:
-    """*t* as :func:`shapely.affinity.affine_transform` takes it."""
-    return [t.a, t.b, t.d, t.e, t.c, t.f]
+def _objects(items: Sequence[BaseGeometry | None]) -> np.ndarray:
+    """A 1-D object array of *items* (numpy would unpack multi-part geometries)."""
+    out = np.empty(len(items), dtype=object)
+    for index, item in enumerate(items):
+        out[index] = item
+    return out
+
+
+def _affine(geoms: np.ndarray, t: Affine) -> np.ndarray:
+    """*geoms* with every coordinate mapped through *t*."""
+
+    def apply(coords: np.ndarray) -> np.ndarray:
+        x, y = coords[:, 0], coords[:, 1]
+        return np.column_stack([t.a * x + t.b * y + t.c, t.d * x + t.e * y + t.f])
+
+    return shapely.transform(geoms, apply)

@@ -405,7 +405,7 @@ class ScenePredictor:
                 {
                     'score': pd.concat([f['score'] for f in frames], ignore_index=True),
                     'unobserved_fraction': rim_unobserved_fractions(
-                        list(geometry), footprint, reader.transform
+                        list(geometry), coverage.pieces(), reader.transform
                     ),
                 },
                 geometry=geometry,

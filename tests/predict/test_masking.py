@@ -174,7 +174,7 @@ def test_rim_fraction_counts_pixels_around_the_polygon() -> None:
     observed[2, :] = False  # the rim's top row: 5 pixels
     fractions = rim_unobserved_fractions(
         [vectorize_mask(square, transform)],
-        vectorize_mask(observed, transform),
+        [vectorize_mask(observed, transform)],
         transform,
     )
     assert fractions.tolist() == pytest.approx([5 / 16])
@@ -183,7 +183,7 @@ def test_rim_fraction_counts_pixels_around_the_polygon() -> None:
     corner[0, 0] = True
     fractions = rim_unobserved_fractions(
         [vectorize_mask(corner, transform)],
-        vectorize_mask(np.ones((10, 10), bool), transform),
+        [vectorize_mask(np.ones((10, 10), bool), transform)],
         transform,
     )
     assert fractions.tolist() == pytest.approx([5 / 8])
