@@ -85,6 +85,11 @@ class Chip:
 
 @pytest.fixture(scope='module')
 def chip(data_dir: Path) -> Chip:
+    return make_chip(data_dir)
+
+
+def make_chip(data_dir: Path) -> Chip:
+    """The chip with its reference, a cloud over its largest slump, snow, a shadow."""
     root = data_dir / 's2-rts-lubka1'
     path = root / CHIP.format('image')
     if not path.is_file():
