@@ -313,3 +313,29 @@ def test_stac_item_without_its_mask_asset_fails_alone(
     message = _layers(out)['runs']['message'].iloc[0]
     assert "has no asset 'CLOUDS' for the quality mask band 'scl'" in message
     assert "'SCL'" in message and '\n' not in message
+
+
+def test_report_shows_observed_and_unobserved_ground(
+    tmp_path: Path, chip: Chip
+) -> None:
+    from rtsgeo.campaign.report import build_map, read_campaign, write_report
+
+    _write(tmp_path / 'scl.tif', _scl(chip), chip)
+    out = tmp_path / 'map.gpkg'
+    run_campaign([chip.path], _predictor(chip, f'scl={tmp_path}/scl.tif'), out)
+    summary = write_report(out, tmp_path / 'report.html')
+    hidden = (chip.data & chip.unobserved).sum() * 100.0
+    assert summary.unobserved_area_m2 == pytest.approx(hidden, rel=1e-3)
+    page = summary.out.read_text()
+    assert 'area unobserved (cloud, shadow, snow)' in page
+    assert f'{hidden / 1e6:,.3f} km²' in page  # in the figures and the scene's row
+    assert '<th>unobserved area</th>' in page
+    # On the map, the cloud is a hole in the footprint, drawn in its own trace.
+    slumps, coverage, _ = read_campaign(out)
+    figure = build_map(slumps, coverage)
+    names = [trace.name for trace in figure.data]
+    assert 'not observed (cloud, shadow, snow or nodata)' in names
+    # Without a mask, the report has no unobserved figure.
+    plain = tmp_path / 'plain.gpkg'
+    run_campaign([chip.path], _predictor(chip, None), plain)  # type: ignore[arg-type]
+    assert write_report(plain, tmp_path / 'plain.html').unobserved_area_m2 is None
