@@ -228,7 +228,11 @@ class ResolutionLines:
             self.progress.tiles(done, total)
 
     def scene_finished(self, records: Any) -> None:
-        """Print ``scene ID: 2.5 m -> 5 m (model's GSD)``, then pass on."""
+        """Print ``scene ID: 2.5 m -> 5 m (model's GSD)``, then pass on.
+
+        With a quality mask the line also gives the share of the scene's data
+        the mask left unobserved.
+        """
         from ..resolution import describe_resampling
 
         run = records.run
@@ -237,6 +241,11 @@ class ResolutionLines:
                 run['scene_gsd_m'], run['model_gsd_m'], self.resample
             )
             line = f'scene {records.scene_id}: {text}'
+            hidden = run.get('unobserved_area_m2')
+            if hidden is not None:
+                seen = run.get('observed_area_m2') or 0.0
+                share = hidden / (hidden + seen) if hidden + seen > 0 else 0.0
+                line += f'; {share:.0%} of its data unobserved (quality mask)'
             if self.progress is not None:
                 from tqdm import tqdm
 

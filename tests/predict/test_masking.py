@@ -187,3 +187,29 @@ def test_rim_fraction_counts_pixels_around_the_polygon() -> None:
         transform,
     )
     assert fractions.tolist() == pytest.approx([5 / 8])
+
+
+def test_scene_band_mask_of_a_resampled_scene_keeps_its_classes(
+    tmp_path: Path,
+) -> None:
+    from dataclasses import replace
+
+    # A 2.5 m scene with its SCL as a fifth band, mapped by a 5 m model: the
+    # mask is read on the model's grid with the bands, by nearest neighbour.
+    fine = Affine(2.5, 0, TRANSFORM.c, 0, -2.5, TRANSFORM.f)
+    truth = np.zeros((2 * SIZE, 2 * SIZE), bool)
+    path = write_mask_scene(tmp_path / 'fine.tif', truth, fine, 'EPSG:32608')
+    with rasterio.open(path) as src:
+        profile, data = src.profile, src.read()
+    cloud = np.kron(_cloud(), np.ones((2, 2), bool))
+    scl = np.where(cloud, 9, 4).astype(np.uint16)
+    with rasterio.open(path, 'w', **(profile | {'count': 5})) as dst:
+        dst.write(np.concatenate([data, scl[None]]))
+        for band, name in enumerate(('blue', 'green', 'red', 'nir', 'scl'), 1):
+            dst.set_band_description(band, name)
+    info = replace(oracle_info(64), gsd_m=5.0)
+    options = PredictorOptions(overlap=16, workers=0, quality_mask='scl')
+    got = ScenePredictor(ComponentOracle(), info, options).predict_scene(path)
+    assert (got.scene_gsd_m, got.mapped_gsd_m) == (2.5, 5.0)
+    np.testing.assert_array_equal(_coverage(got.coverage), ~_cloud())
+    assert got.unobserved_area_m2 == pytest.approx(_cloud().sum() * 25.0)
