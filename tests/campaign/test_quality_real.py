@@ -252,7 +252,7 @@ def test_dropping_slumps_that_touch_unobserved(tmp_path: Path, chip: Chip) -> No
     assert not slumps.intersects(chip.cut.buffer(-1.0)).any()
 
 
-def _stac_item(tmp_path: Path, chip: Chip, scl: Path) -> Path:
+def _stac_item(tmp_path: Path, chip: Chip, mask: Path, key: str = 'SCL') -> Path:
     names = ('blue', 'green', 'red', 'nir')
     item = {
         'type': 'Feature',
@@ -268,7 +268,7 @@ def _stac_item(tmp_path: Path, chip: Chip, scl: Path) -> Path:
                 'href': str(chip.path),
                 'eo:bands': [{'name': n, 'common_name': n} for n in names],
             },
-            'SCL': {'href': str(scl), 'type': 'image/tiff; application=geotiff'},
+            key: {'href': str(mask), 'type': 'image/tiff; application=geotiff'},
         },
     }
     path = tmp_path / 'items.json'
@@ -298,6 +298,24 @@ def test_stac_item_with_its_scl_at_20_m_maps_the_same(
     assert got['slumps']['unobserved_fraction'].tolist() == pytest.approx(
         want['slumps']['unobserved_fraction'].tolist()
     )
+
+
+@pytest.mark.parametrize(
+    ('fmt', 'make', 'key'), [('udm2', _udm2, 'udm2'), ('qa_pixel', _qa_pixel, 'QA')]
+)
+def test_stac_item_with_a_udm2_or_qa_pixel_asset(
+    tmp_path: Path, chip: Chip, fmt: str, make: Any, key: str
+) -> None:
+    mask = _write(tmp_path / f'{fmt}.tif', make(chip), chip)
+    items = _stac_item(tmp_path, chip, mask, key)
+    mapping = f'blue=visual:1,green=visual:2,red=visual:3,nir=visual:4,{fmt}={key}'
+    scenes = stac_scenes(items, tmp_path / 'vrt', mapping)
+    if fmt == 'udm2':  # all eight bands of the asset, in order
+        with rasterio.open(scenes[0].path) as src:
+            assert src.descriptions[4:] == tuple(f'udm2_{i}' for i in range(1, 9))
+    out = tmp_path / 'stac.gpkg'
+    run_campaign(scenes, _predictor(chip, fmt), out, crs=chip.crs)
+    _check_map(chip, _layers(out))
 
 
 def test_stac_item_without_its_mask_asset_fails_alone(
