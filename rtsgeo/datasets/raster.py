@@ -241,7 +241,7 @@ class MultimodalRasterDataset(_SourceDataset):
             valid &= more_valid
         hidden = None
         if self._quality is not None:
-            hidden = self._unobserved(window) & valid
+            hidden = self._unobserved(window, valid.shape) & valid
             valid &= ~hidden
         image = compute_modalities(
             {b: bands[b] for b in self._needed}, self.modalities, valid
@@ -259,15 +259,15 @@ class MultimodalRasterDataset(_SourceDataset):
             sample = self.transforms(sample)
         return sample
 
-    def _unobserved(self, window: tuple[slice, slice, slice]) -> Tensor:
-        """``(H, W)`` bool over a window: True where the quality mask hides it."""
+    def _unobserved(
+        self, window: tuple[slice, slice, slice], shape: tuple[int, ...]
+    ) -> Tensor:
+        """*shape* bool over a window: True where the quality mask hides it."""
         assert self._quality is not None and self.quality is not None
         source, rows = self._quality
         raw = source.read(*window)
         if raw is None:  # no mask raster there: nothing observed
-            height = round((window[1].stop - window[1].start) / window[1].step)
-            width = round((window[0].stop - window[0].start) / window[0].step)
-            return torch.ones((height, width), dtype=torch.bool)
+            return torch.ones(tuple(shape), dtype=torch.bool)
         block = raw[rows]
         inside = torch.isfinite(block).all(0)
         values = torch.where(torch.isfinite(block), block, 0).numpy().astype(np.int64)

@@ -257,7 +257,10 @@ class ScenePredictor:
             return given
         if self.sensor is None:
             return None
-        fmt = get_sensor(self.sensor).quality
+        try:
+            fmt = get_sensor(self.sensor).quality
+        except ConfigError:
+            return None  # reading fails later, with the message that says so
         return QualityMask(fmt) if fmt else None
 
     @property
