@@ -357,3 +357,38 @@ def test_report_shows_observed_and_unobserved_ground(
     plain = tmp_path / 'plain.gpkg'
     run_campaign([chip.path], _predictor(chip, None), plain)  # type: ignore[arg-type]
     assert write_report(plain, tmp_path / 'plain.html').unobserved_area_m2 is None
+
+
+def test_rtsgeo_map_with_a_quality_mask_end_to_end(tmp_path: Path, chip: Chip) -> None:
+    from rtsgeo.cli.main import main
+    from rtsgeo.models import build_model_from_preset, get_preset, save_trained_model
+
+    name = 'nano_cascade_rgb_ndvi_nir'
+    torch.manual_seed(0)
+    stats = {
+        m: {'mean': [0.0] * c, 'std': [1.0] * c}
+        for m, c in (('rgb', 3), ('ndvi', 1), ('nir', 1))
+    }
+    checkpoint = save_trained_model(
+        tmp_path / 'nano.pt',
+        build_model_from_preset(name).eval(),
+        get_preset(name),
+        stats,
+        'sentinel2',
+        name,
+    )
+    _write(tmp_path / f'{chip.path.stem}_SCL.tif', _scl(chip), chip)
+    out = tmp_path / 'map.gpkg'
+    argv = ['map', str(chip.path), '--checkpoint', str(checkpoint)]
+    argv += ['--out', str(out), '--crs', str(chip.crs), '--no-progress']
+    argv += ['--quality-mask', f'scl={tmp_path}/{{stem}}_SCL.tif']
+    assert main(argv) == 0
+    layers = _layers(out)
+    footprint = layers['coverage'].geometry.iloc[0]
+    assert footprint.area == pytest.approx((chip.data & ~chip.unobserved).sum() * 100.0)
+    unobserved = chip.geometry(chip.unobserved)
+    for geometry in layers['slumps'].geometry:  # whatever the untrained model finds
+        assert geometry.intersection(unobserved).area == pytest.approx(0.0, abs=1e-3)
+    assert layers['runs']['unobserved_area_m2'].iloc[0] == pytest.approx(
+        (chip.data & chip.unobserved).sum() * 100.0
+    )
