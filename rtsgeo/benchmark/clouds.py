@@ -90,7 +90,7 @@ def write_cloud_mask(scene: Path, fmt: str, seed: int = 0) -> Path:
         'count': count,
         'dtype': 'uint16' if fmt == 'qa_pixel' else 'uint8',
         'crs': crs,
-        'transform': transform * Affine.scale(step),
+        'transform': transform @ Affine.scale(step),
         'tiled': True,
         'blockxsize': 256,
         'blockysize': 256,

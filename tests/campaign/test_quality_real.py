@@ -126,7 +126,7 @@ def make_chip(data_dir: Path) -> Chip:
 
 
 def _write(path: Path, bands: np.ndarray, chip: Chip, step: int = 1) -> Path:
-    transform = chip.transform * Affine.scale(step)
+    transform = chip.transform @ Affine.scale(step)
     bands = bands[:, ::step, ::step]
     profile = {
         'driver': 'GTiff',
