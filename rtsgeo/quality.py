@@ -210,21 +210,36 @@ class QualityMask:
             )
             raise ConfigError(msg) from None
 
-    def flags(self, block: np.ndarray) -> np.ndarray:
+    @property
+    def needed_bands(self) -> tuple[int, ...]:
+        """The mask's bands (1-based, in :attr:`MaskFormat.bands`) that decide.
+
+        For UDM2 only the bands of the classes counted; else band 1.
+        """
+        if self.spec.rule == 'bands':
+            return tuple(sorted(self._codes))
+        return (1,)
+
+    def flags(
+        self, block: np.ndarray, bands: Sequence[int] | None = None
+    ) -> np.ndarray:
         """Which pixels of a mask window are unobserved.
 
         Args:
-            block: ``(bands, h, w)`` integer values of the mask's bands, in
-                :attr:`MaskFormat.bands` order.
+            block: ``(bands, h, w)`` integer values of the mask's bands.
+            bands: the 1-based band (in :attr:`MaskFormat.bands`) of each row
+                of *block*; None: all of them, in order.
 
         Returns:
             ``(h, w)`` bool, True where unobserved.
         """
         spec = self.spec
         if spec.rule == 'bands':
+            numbers = range(1, len(block) + 1) if bands is None else bands
             out = np.zeros(block.shape[1:], dtype=bool)
-            for band in self._codes:
-                out |= block[band - 1] != 0
+            for row, band in zip(block, numbers, strict=True):
+                if band in self._codes:
+                    out |= row != 0
             return out
         values = block[0]
         if spec.rule == 'bits':

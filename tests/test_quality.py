@@ -34,6 +34,11 @@ def test_udm2_hides_unusable_and_the_default_bands_light_haze_optional() -> None
     assert np.flatnonzero(hidden).tolist() == [1, 2, 4, 5, 7]
     hazy = parse_quality_mask('udm2', [*MASK_FORMATS['udm2'].default, 'light_haze'])
     assert np.flatnonzero(hazy.flags(block)[0]).tolist() == [1, 2, 3, 4, 5, 7]
+    # Only the bands of the classes counted need reading.
+    mask = QualityMask('udm2')
+    assert mask.needed_bands == (2, 3, 5, 6, 8)
+    rows = [band - 1 for band in mask.needed_bands]
+    assert (mask.flags(block[rows], mask.needed_bands) == hidden).all()
     # UDM1 bits in band 8 other than bit 0 count as unusable too.
     block[:] = 0
     block[7, 0, 0] = 0b10

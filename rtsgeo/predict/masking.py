@@ -101,13 +101,17 @@ class QualityWindowReader:
                     f'raster as {mask.format}=PATH'
                 )
                 raise BandNotFoundError(msg)
-            self.indexes = [list(band_names).index(band) + 1 for band in wanted]
+            # Only the bands that decide (UDM2: those of the classes counted).
+            self.indexes = [
+                list(band_names).index(wanted[band - 1]) + 1
+                for band in mask.needed_bands
+            ]
             self.path = scene
             self._dataset = _on_grid(src, grid) if grid is not src else src
         else:
             self.path = path
             self._own = self._open(path, scene, grid)
-            self.indexes = list(range(1, mask.band_count + 1))
+            self.indexes = list(mask.needed_bands)
             self._dataset = _on_grid(self._own, grid)
         # A warp's last band is its alpha: 0 outside the mask raster (or on
         # its nodata), which counts as unobserved.
@@ -155,10 +159,13 @@ class QualityWindowReader:
             CorruptRasterError: If the window cannot be read.
         """
         try:
-            block = self._dataset.read(self.indexes, window=window)
-            unobserved = self.mask.flags(block)
-            if self._alpha is not None:
-                unobserved |= self._dataset.read(self._alpha, window=window) == 0
+            if self._alpha is None:
+                block = self._dataset.read(self.indexes, window=window)
+                return self.mask.flags(block, self.mask.needed_bands)
+            # One read, so that a warped mask is warped once per window.
+            block = self._dataset.read([*self.indexes, self._alpha], window=window)
+            unobserved = self.mask.flags(block[:-1], self.mask.needed_bands)
+            unobserved |= block[-1] == 0
         except rasterio.errors.RasterioError as error:
             msg = f'reading quality mask {self.path} at {window} failed: {error}'
             raise CorruptRasterError(msg) from error
