@@ -160,7 +160,8 @@ def scores_of(result: Any) -> dict[str, float | None]:
     """The figures of an EvaluationResult that the table reports."""
     row = result.to_dict()
     keys = ('ap50', 'ap', 'precision', 'recall', 'f1', 'tp', 'fp', 'fn', 'n_pred')
-    return {k: row[k] for k in (*keys, 'n_truth')}
+    extra = ('n_truth', 'n_isolated', 'area_km2', 'fp_per_100km2')
+    return {k: row[k] for k in (*keys, *extra)}
 
 
 # ---------------------------------------------------------------- rtsgeo rows
@@ -192,8 +193,8 @@ def run_rtsgeo(
     from rtsgeo.evaluation import evaluate_files
 
     run = train_model(root, LUBKA1_ROWS[row][1], seed, args)
-    model_file = run.save(ctx['models'] / f'{slug(row)}-seed{seed}.pt')
-    gpkg = ctx['maps'] / f'{slug(row)}-seed{seed}.gpkg'
+    model_file = run.save(ctx['models'] / f'{slug(row)}{ctx["tag"]}-seed{seed}.pt')
+    gpkg = ctx['maps'] / f'{slug(row)}{ctx["tag"]}-seed{seed}.gpkg'
     start = time.perf_counter()
     map_with_rtsgeo(model_file, ctx['scenes'], gpkg, args)
     result = evaluate_files(gpkg, ctx['truth'])
@@ -329,7 +330,7 @@ def map_with_unet(
     from rtsgeo.predict.tiling import Tile
     from rtsgeo.predict.vectorize import vectorize_mask
 
-    frames = []
+    frames, footprints = [], []
     for scene in scenes:
         with SceneReader(scene, datamodule.modalities, datamodule.stats) as reader:
             # U-Net needs sides divisible by 32: the reader pads with nodata.
@@ -342,10 +343,21 @@ def map_with_unet(
                 geometry=[vectorize_mask(m, reader.transform) for m, _ in found],
                 crs=reader.crs,
             )
+            # the mapped ground, as rtsgeo map's coverage layer: the valid pixels
+            footprint = gpd.GeoDataFrame(
+                {'scene_id': [scene.stem]},
+                geometry=[vectorize_mask(valid.numpy(), reader.transform)],
+                crs=reader.crs,
+            )
         frames.append(frame.to_crs(OUTPUT_CRS))
+        footprints.append(footprint.to_crs(OUTPUT_CRS))
     slumps = gpd.GeoDataFrame(pd.concat(frames, ignore_index=True), crs=OUTPUT_CRS)
+    coverage = gpd.GeoDataFrame(
+        pd.concat(footprints, ignore_index=True), crs=OUTPUT_CRS
+    )
     gpkg.unlink(missing_ok=True)
     slumps.to_file(gpkg, layer='slumps', driver='GPKG')
+    coverage.to_file(gpkg, layer='coverage', driver='GPKG')
 
 
 def cached_crops(root: Path, modalities: list[str], seed: int, args: Any) -> Any:
@@ -374,7 +386,7 @@ def run_unet(
     start = time.perf_counter()
     model = train_unet(datamodule, seed, args)
     trained = time.perf_counter()
-    gpkg = ctx['maps'] / f'{slug(row)}-seed{seed}.gpkg'
+    gpkg = ctx['maps'] / f'{slug(row)}{ctx["tag"]}-seed{seed}.gpkg'
     map_with_unet(model, datamodule, ctx['scenes'], gpkg)
     result = evaluate_files(gpkg, ctx['truth'])
     return {
@@ -495,19 +507,34 @@ def slug(name: str) -> str:
 
 
 def summarise(runs: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    """Mean and standard deviation over seeds of every figure, per row."""
+    """Mean and standard deviation of every figure, per row.
+
+    Over seeds on the chip split; with folds (``--cv``), each fold's figures
+    are first averaged over its seeds, then mean and standard deviation are
+    taken over the folds (the spread between places, not between seeds).
+    """
     out: dict[str, dict[str, Any]] = {}
     for row in dict.fromkeys(r['model'] for r in runs):
         mine = [r for r in runs if r['model'] == row]
-        figures: dict[str, Any] = {'seeds': len(mine)}
+        folds = list(dict.fromkeys(r.get('fold') for r in mine))
+        figures: dict[str, Any] = {'seeds': len({r['seed'] for r in mine})}
+        if folds != [None]:
+            figures['folds'] = len(folds)
         keys = [*mine[0]['metrics'], 'seconds']
         for key in keys:
             values = [
-                r['seconds'] if key == 'seconds' else r['metrics'][key] for r in mine
+                r['seconds'] if key == 'seconds' else r['metrics'].get(key)
+                for r in mine
             ]
             if any(v is None for v in values):
                 figures[key] = None
                 continue
+            if folds != [None]:  # one value per fold: its seeds' mean
+                values = [
+                    statistics.mean(v for v, r in zip(values, mine, strict=True)
+                                    if r.get('fold') == fold)
+                    for fold in folds
+                ]  # fmt: skip
             spread = statistics.stdev(values) if len(values) > 1 else 0.0
             figures[key] = {'mean': statistics.mean(values), 'std': spread}
         out[row] = figures
@@ -517,23 +544,28 @@ def summarise(runs: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
 def table(summary: dict[str, dict[str, Any]], rows: dict[str, str]) -> str:
     """The Markdown table of the summary (percentages, mean ± std)."""
 
-    def cell(figures: dict[str, Any], key: str) -> str:
+    def cell(figures: dict[str, Any], key: str, scale: float = 100) -> str:
         value = figures.get(key)
         if value is None:
             return 'n/a'
-        return f'{100 * value["mean"]:.1f} ± {100 * value["std"]:.1f}'
+        digits = 1 if scale == 100 else 2
+        return f'{scale * value["mean"]:.{digits}f} ± {scale * value["std"]:.{digits}f}'
 
+    folds = any('folds' in figures for figures in summary.values())
     lines = [
-        '| model | data, scoring | seeds | AP50 (%) | AP (%) | precision (%) '
-        '| recall (%) | F1 (%) | s / run |',
-        '|---|---|---|---|---|---|---|---|---|',
+        f'| model | data, scoring |{" folds |" if folds else ""} seeds | AP50 (%) '
+        '| AP (%) | precision (%) | recall (%) | F1 (%) | FP / 100 km² | s / run |',
+        f'|---|---|{"---|" if folds else ""}---|---|---|---|---|---|---|---|',
     ]
     for row, figures in summary.items():
         seconds = figures['seconds']
         lines.append(
-            f'| {row} | {rows[row]} | {figures["seeds"]} | {cell(figures, "ap50")} '
+            f'| {row} | {rows[row]} |'
+            + (f' {figures.get("folds", 1)} |' if folds else '')
+            + f' {figures["seeds"]} | {cell(figures, "ap50")} '
             f'| {cell(figures, "ap")} | {cell(figures, "precision")} '
             f'| {cell(figures, "recall")} | {cell(figures, "f1")} '
+            f'| {cell(figures, "fp_per_100km2", 1)} '
             f'| {seconds["mean"]:.0f} ± {seconds["std"]:.0f} |'
         )
     return '\n'.join(lines)
@@ -601,6 +633,24 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         'split over processes or machines) into one table and --out/results.json',
     )
     parser.add_argument(
+        '--cv',
+        choices=['sites', 'zones'],
+        help='spatially blocked folds instead of the chip split: sites (chips '
+        'sharing ground are one site; --k folds balanced by slumps) or zones '
+        '(leave one UTM zone out); each fold is tested once, the next fold '
+        'validates, the rest trains',
+    )
+    parser.add_argument(
+        '--k', type=int, default=5, help='number of site folds (--cv sites; 5)'
+    )
+    parser.add_argument(
+        '--folds',
+        type=int,
+        nargs='+',
+        metavar='FOLD',
+        help='run only these test folds (to spread a --cv run over processes)',
+    )
+    parser.add_argument(
         '--limit-chips',
         type=int,
         help='use only the first N chips of each split (smoke runs)',
@@ -608,6 +658,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.coco_size % 32:
         parser.error(f'--coco-size {args.coco_size}: use a multiple of 32 (U-Net)')
+    if args.cv is None and args.folds is not None:
+        parser.error('--folds needs --cv sites or --cv zones')
+    if args.k < 3:
+        parser.error(f'--k {args.k}: test, val and train need three folds or more')
     try:
         args.model_options = parse_model_options(args.model_options)
     except argparse.ArgumentTypeError as error:
@@ -618,7 +672,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 #: settings that must agree for runs of several results.json to share a table
 MERGE_KEYS = ('split', 'steps', 'batch_size', 'size', 'lr', 'preset',
               'model_options', 'unet_loss', 'map_score_threshold', 'coco_size',
-              'limit_chips')  # fmt: skip
+              'limit_chips', 'cv', 'k')  # fmt: skip
+
+
+def run_key(run: dict[str, Any]) -> tuple[str, int, int | None]:
+    """What identifies a run: its row, seed and test fold (None: chip split)."""
+    return run['model'], run['seed'], run.get('fold')
+
+
+def describe(key: tuple[str, int, int | None]) -> str:
+    """A run's key in words."""
+    model, seed, fold = key
+    return f'{model} seed {seed}' + ('' if fold is None else f' fold {fold}')
 
 
 def merge(folders: list[Path], out: Path) -> int:
@@ -633,7 +698,7 @@ def merge(folders: list[Path], out: Path) -> int:
         reports.append((path, json.loads(path.read_text())))
     first_path, first = reports[0]
     runs: list[dict[str, Any]] = []
-    seen: set[tuple[str, int]] = set()
+    seen: set[tuple[str, int, int | None]] = set()
     for path, report in reports:
         for key in MERGE_KEYS:
             mine, theirs = report['settings'].get(key), first['settings'].get(key)
@@ -643,13 +708,13 @@ def merge(folders: list[Path], out: Path) -> int:
                       file=sys.stderr)  # fmt: skip
                 return 2
         for run in report['runs']:
-            if (run['model'], run['seed']) in seen:
-                print(f'{path}: {run["model"]} seed {run["seed"]} is in an earlier '
+            if run_key(run) in seen:
+                print(f'{path}: {describe(run_key(run))} is in an earlier '
                       'folder too; merge each run once', file=sys.stderr)  # fmt: skip
                 return 2
-            seen.add((run['model'], run['seed']))
+            seen.add(run_key(run))
             runs.append(run)
-    runs.sort(key=lambda run: run['seed'])
+    runs.sort(key=lambda run: (run.get('fold') or 0, run['seed']))
     rows = {run['model']: run['scoring'] for run in runs}
     # a merged report lists its commands and machines: it can be merged again
     merged = {
@@ -673,6 +738,45 @@ def merge(folders: list[Path], out: Path) -> int:
     return 0
 
 
+def blocked_folds(lubka1: Path, args: argparse.Namespace) -> gpd.GeoDataFrame:
+    """lubka1's chips (all splits) with their site and ``--cv`` fold."""
+    from rtsgeo.evaluation import assign_sites, read_chips, site_folds, zone_folds
+
+    chips = assign_sites(read_chips(lubka1))
+    return site_folds(chips, k=args.k) if args.cv == 'sites' else zone_folds(chips)
+
+
+def fold_root(chips: gpd.GeoDataFrame, fold: int, out: Path) -> Path:
+    """Fold *fold* laid out afresh in *out* (test: the fold, val: the next)."""
+    import shutil
+
+    from rtsgeo.evaluation import link_fold
+
+    if out.exists():
+        shutil.rmtree(out)  # links only: the chips stay where they are
+    return link_fold(chips, fold, out)
+
+
+def earlier_runs(out: Path, args: argparse.Namespace) -> list[dict[str, Any]] | None:
+    """The runs of an earlier run into *out* with the same settings (resume).
+
+    None, with a message, when *out* holds runs of other settings.
+    """
+    path = out / 'results.json'
+    if not path.is_file():
+        return []
+    report = json.loads(path.read_text())
+    settings = {k: str(v) for k, v in vars(args).items()}
+    for key in MERGE_KEYS:
+        mine, theirs = settings.get(key), report['settings'].get(key)
+        if mine != theirs:
+            print(f'{path}: holds runs with {key} {theirs}, not {mine}: give '
+                  'another --out, or the same settings to resume',
+                  file=sys.stderr)  # fmt: skip
+            return None
+    return list(report['runs'])
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark; 0 on success, 2 when the data or an option is wrong."""
     args = parse_args(argv)
@@ -689,6 +793,9 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as error:
         print(f'--model-options: {error}', file=sys.stderr)
         return 2
+    if args.cv and not args.skip_coco:
+        print('--cv: the yang2023 chip-level rows are not blocked by place: skipped')
+        args.skip_coco = True
     yang = lubka1.parent / 'rgb-rts-coco-yang2023'
     if not args.skip_coco and not yang.is_dir():
         print(f'{yang} not found: pass --skip-coco', file=sys.stderr)
@@ -697,57 +804,89 @@ def main(argv: list[str] | None = None) -> int:
     ctx: dict[str, Any] = {'models': out / 'models', 'maps': out / 'maps'}
     for folder in ctx.values():
         folder.mkdir(parents=True, exist_ok=True)
-    root = subset_root(lubka1, out / 'chips', args.limit_chips, args.split)
-    ctx['scenes'] = sorted((root / args.split / 'image').glob('*.tif'))
-    ctx['truth'] = truth_polygons(
-        sorted((root / args.split / 'mask').glob('*.tif')),
-        out / f'truth-{args.split}.gpkg',
-    )
-    scoring = f'lubka1 {args.split}, scene-level polygons'
-    jobs: list[tuple[str, str, Path, Callable[..., dict[str, Any]]]] = [
-        (
-            row,
-            scoring,
-            root,
-            run_rtsgeo if LUBKA1_ROWS[row][0] == 'rtsgeo' else run_unet,
+    runs = earlier_runs(out, args)
+    if runs is None:
+        return 2
+    done = {run_key(run) for run in runs}
+    # (test fold or None, chip folder, scored split, file-name tag)
+    plans: list[tuple[int | None, Path, str, str]] = []
+    if args.cv:
+        chips = blocked_folds(lubka1, args)
+        chips.drop(columns='geometry').to_csv(out / f'folds-{args.cv}.csv', index=False)
+        folds = sorted(int(f) for f in chips['fold'].unique())
+        for fold in args.folds if args.folds is not None else folds:
+            if fold not in folds:
+                print(f'--folds {fold}: not a fold; the folds are {folds}',
+                      file=sys.stderr)  # fmt: skip
+                return 2
+            tag = f'{args.cv}{fold}'
+            root = fold_root(chips, fold, out / 'chips' / tag)
+            root = subset_root(root, out / 'chips' / f'{tag}-limit', args.limit_chips,
+                               'test')  # fmt: skip
+            plans.append((fold, root, 'test', f'-{tag}'))
+        scoring = f'lubka1 {args.cv} folds (unseen places), scene-level polygons'
+    else:
+        root = subset_root(lubka1, out / 'chips', args.limit_chips, args.split)
+        plans.append((None, root, args.split, ''))
+        scoring = (
+            f'lubka1 {args.split} (same places, other dates), scene-level polygons'
         )
-        for row in args.models
+    runner = {'rtsgeo': run_rtsgeo, 'unet': run_unet}
+    jobs: list[tuple[str, str, str, Callable[..., dict[str, Any]]]] = [
+        (row, scoring, 'lubka1', runner[LUBKA1_ROWS[row][0]]) for row in args.models
     ]
     if not args.skip_coco:
-        coco_root = coco_subset(yang, out / 'coco', args.limit_chips)
         scoring = 'yang2023 valtest, chip-level masks'
         jobs += [
-            (COCO_ROWS[0], scoring, coco_root, run_rtsgeo_coco),
-            (COCO_ROWS[1], scoring, coco_root, run_unet_coco),
+            (COCO_ROWS[0], scoring, 'coco', run_rtsgeo_coco),
+            (COCO_ROWS[1], scoring, 'coco', run_unet_coco),
         ]
     rows = {row: how for row, how, _, _ in jobs}
+    rows.update({run['model']: run['scoring'] for run in runs})
     command = 'python ' + shlex.join(
         sys.argv if argv is None else ['real_data.py', *argv]
     )
     start = time.perf_counter()
-    runs: list[dict[str, Any]] = []
-    for seed in args.seeds:
-        for row, how, data, job in jobs:
-            t0 = time.perf_counter()
-            result = job(data, row, seed, ctx, args)
-            seconds = time.perf_counter() - t0
-            runs.append({'model': row, 'scoring': how, 'seed': seed,
-                         'seconds': seconds, **result})  # fmt: skip
-            ap50 = result['metrics']['ap50']
-            print(f'{row} seed {seed}: AP50 {ap50 if ap50 is None else round(ap50, 4)}'
-                  f' ({seconds:.0f} s)', flush=True)  # fmt: skip
-            report = {
-                'command': command,
-                'settings': {k: str(v) for k, v in vars(args).items()},
-                'model_options': args.model_options,
-                'machine': f'{platform.processor() or platform.machine()}, '
-                f'{os.cpu_count()} CPU cores, torch threads {args.threads}, '
-                f'device {args.device}',
-                'runs': runs,
-                'summary': summarise(runs),
-                'seconds': time.perf_counter() - start,
-            }
-            (out / 'results.json').write_text(json.dumps(report, indent=2))
+    for fold, root, split, tag in plans:
+        ctx['tag'] = tag
+        ctx['scenes'] = sorted((root / split / 'image').glob('*.tif'))
+        ctx['truth'] = truth_polygons(
+            sorted((root / split / 'mask').glob('*.tif')),
+            out / f'truth{tag or "-" + split}.gpkg',
+        )
+        for seed in args.seeds:
+            for row, how, data, job in jobs:
+                key = (row, seed, None if data == 'coco' else fold)
+                if key in done:
+                    print(f'{describe(key)}: done earlier in {out}, kept', flush=True)
+                    continue
+                if data == 'coco':
+                    data_root = coco_subset(yang, out / 'coco', args.limit_chips)
+                else:
+                    data_root = root
+                t0 = time.perf_counter()
+                result = job(data_root, row, seed, ctx, args)
+                seconds = time.perf_counter() - t0
+                runs.append({'model': row, 'scoring': how, 'seed': seed,
+                             **({} if key[2] is None else {'fold': fold}),
+                             'seconds': seconds, **result})  # fmt: skip
+                done.add(key)
+                ap50 = result['metrics']['ap50']
+                print(f'{describe(key)}: AP50 '
+                      f'{ap50 if ap50 is None else round(ap50, 4)} ({seconds:.0f} s)',
+                      flush=True)  # fmt: skip
+                report = {
+                    'command': command,
+                    'settings': {k: str(v) for k, v in vars(args).items()},
+                    'model_options': args.model_options,
+                    'machine': f'{platform.processor() or platform.machine()}, '
+                    f'{os.cpu_count()} CPU cores, torch threads {args.threads}, '
+                    f'device {args.device}',
+                    'runs': runs,
+                    'summary': summarise(runs),
+                    'seconds': time.perf_counter() - start,
+                }
+                (out / 'results.json').write_text(json.dumps(report, indent=2))
     print()
     print(table(summarise(runs), rows))
     print()

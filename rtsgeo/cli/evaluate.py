@@ -6,6 +6,10 @@ layer unless --layer says otherwise) or a COCO results JSON. TRUTH is a vector
 file of polygons in any CRS (reprojected to PRED's) or, for COCO results, a
 COCO instances JSON. Polygons are scored by exact polygon IoU (an equal-area
 projection when PRED is in degrees); COCO results by pycocotools on masks.
+
+False positives per 100 km²: predictions at or above --score-threshold that
+touch no reference polygon, per 100 km² of mapped ground (PRED's coverage
+layer, --coverage FILE or --area-km2).
 """
 
 from __future__ import annotations
@@ -47,6 +51,16 @@ def add_parser(subparsers: Any) -> None:
         '--score-column', default='score', help='column of PRED with the score'
     )
     parser.add_argument(
+        '--coverage',
+        help='vector file of the mapped ground, for false positives per 100 km² '
+        "(default: PRED's coverage layer, which rtsgeo map writes)",
+    )
+    parser.add_argument(
+        '--area-km2',
+        type=float,
+        help='the mapped area in km², instead of --coverage',
+    )
+    parser.add_argument(
         '--unobserved',
         metavar='FILE',
         help='polygons of ground the scenes did not see (cloud, shadow, snow; any '
@@ -66,6 +80,12 @@ def _run(args: argparse.Namespace) -> int:
             option = '--' + name.replace('_', '-')
             msg = f'{option} {value} is out of range: give a number in [0, 1]'
             raise ConfigError(msg)
+    if args.area_km2 is not None and not args.area_km2 > 0:
+        msg = f'--area-km2 {args.area_km2} is not an area: give a number of km² > 0'
+        raise ConfigError(msg)
+    if args.area_km2 is not None and args.coverage is not None:
+        msg = '--coverage and --area-km2 both give the mapped area: keep one'
+        raise ConfigError(msg)
     result = evaluate_files(
         args.pred,
         args.truth,
@@ -76,6 +96,8 @@ def _run(args: argparse.Namespace) -> int:
         where=args.where,
         truth_where=args.truth_where,
         score_column=args.score_column,
+        coverage=args.coverage,
+        area_km2=args.area_km2,
         unobserved=args.unobserved,
     )
     if args.json:

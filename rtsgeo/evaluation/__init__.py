@@ -5,7 +5,8 @@
   :mod:`rtsgeo.evaluation.polygons` for the definitions);
 * :func:`evaluate_coco`: the same figures for COCO mask results, by
   pycocotools;
-* :func:`evaluate_files`: either, from files (what ``rtsgeo evaluate`` runs);
+* :func:`evaluate_files`: either, from files (what ``rtsgeo evaluate`` runs),
+  with false positives per 100 km² of the mapped area (:func:`mapped_km2`);
 * :func:`read_chips`, :func:`assign_sites`, :func:`site_folds`,
   :func:`zone_folds`: spatially blocked folds of image chips (what
   ``rtsgeo folds`` runs), laid out for training by :func:`link_fold`.
@@ -24,7 +25,7 @@ from .matching import (
     polygon_ious,
 )
 from .observed import remove_unobserved, unobserved_geometry
-from .polygons import equal_area_crs, evaluate_polygons
+from .polygons import equal_area_crs, evaluate_polygons, mapped_km2
 from .readers import DEFAULT_LAYER, clean_polygons, read_polygons
 from .result import EvaluationResult, detection_counts
 
@@ -46,6 +47,7 @@ __all__ = [
     'fold_summary',
     'is_coco_results',
     'link_fold',
+    'mapped_km2',
     'match_greedy',
     'polygon_ious',
     'read_chips',

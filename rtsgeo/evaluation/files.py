@@ -5,13 +5,19 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-from ..errors import EmptyLabelsError
+import geopandas as gpd
+import pyogrio
+
+from ..errors import ConfigError, EmptyLabelsError
 from .coco import evaluate_coco, is_coco_results
 from .polygons import evaluate_polygons
 from .readers import read_polygons
 from .result import EvaluationResult
 
-__all__ = ['evaluate_files']
+__all__ = ['COVERAGE_LAYER', 'evaluate_files']
+
+#: The layer of the mapped ground in the predictor's GeoPackage.
+COVERAGE_LAYER = 'coverage'
 
 
 def evaluate_files(
@@ -25,6 +31,8 @@ def evaluate_files(
     where: str | None = None,
     truth_where: str | None = None,
     score_column: str = 'score',
+    coverage: str | Path | None = None,
+    area_km2: float | None = None,
     unobserved: str | Path | None = None,
 ) -> EvaluationResult:
     """Evaluate predictions in a file against reference objects in another.
@@ -45,6 +53,11 @@ def evaluate_files(
         where: SQL clause keeping rows of *pred*.
         truth_where: SQL clause keeping rows of *truth*.
         score_column: the column of *pred* holding the confidence.
+        coverage: a vector file of the mapped ground (its only layer, else
+            ``coverage``), for false positives per 100 km²; default the
+            ``coverage`` layer of *pred* when it has one (what ``rtsgeo map``
+            writes), read with *where* too.
+        area_km2: the mapped area in km², instead of *coverage*.
         unobserved: a vector file of the ground the scenes did not see
             (cloud, shadow, snow; any CRS): cut out of predictions and truth
             before scoring (see :mod:`rtsgeo.evaluation.observed`).
@@ -68,6 +81,7 @@ def evaluate_files(
     truth_frame = read_polygons(
         truth, layer=truth_layer, where=truth_where, option='--truth-layer'
     )
+    area, area_notes = _mapped_area(pred, coverage, area_km2, where)
     hidden = None if unobserved is None else read_polygons(unobserved)
     result = evaluate_polygons(
         pred_frame,
@@ -75,6 +89,7 @@ def evaluate_files(
         iou_threshold=iou_threshold,
         score_threshold=score_threshold,
         score_column=score_column,
+        area=area,
         unobserved=hidden,
     )
     if result.n_pred == 0 and result.n_truth == 0:
@@ -88,6 +103,48 @@ def evaluate_files(
         names[note.split(' ', 1)[0]] + ' ' + note.split(' ', 1)[1]
         if note.split(' ', 1)[0] in names
         else note
-        for note in result.notes
+        for note in (*result.notes, *area_notes)
     )
     return dataclasses.replace(result, pred=str(pred), truth=str(truth), notes=notes)
+
+
+def _mapped_area(
+    pred: str | Path,
+    coverage: str | Path | None,
+    area_km2: float | None,
+    where: str | None,
+) -> tuple[float | gpd.GeoDataFrame | None, list[str]]:
+    """The mapped area for the false-positive rate, and a note on its source."""
+    if area_km2 is not None:
+        return area_km2, [f'mapped area: {area_km2:g} km² as given']
+    if coverage is not None:
+        path = Path(coverage)
+        layers = _layers(path)
+        if len(layers) > 1 and COVERAGE_LAYER not in layers:
+            msg = (
+                f'{path} has several layers {layers} and none is named '
+                f'{COVERAGE_LAYER!r}: give a file of the mapped ground alone'
+            )
+            raise ConfigError(msg)
+        layer = COVERAGE_LAYER if COVERAGE_LAYER in layers else None
+        frame = read_polygons(path, layer=layer)
+        return frame, [f'mapped area: {path}']
+    path = Path(pred)
+    if COVERAGE_LAYER not in _layers(path):
+        return None, []
+    try:
+        frame = read_polygons(path, layer=COVERAGE_LAYER, where=where)
+    except ConfigError:
+        note = f'{path}: its coverage layer cannot take --where; area unknown'
+        return None, [note]
+    return frame, [f'{path}: mapped area from its {COVERAGE_LAYER!r} layer']
+
+
+def _layers(path: Path) -> list[str]:
+    """The layer names of a vector file ([] when it has none or is not one)."""
+    if path.suffix.lower() == '.parquet' or not path.exists():
+        return []
+    try:
+        return [str(name) for name in pyogrio.list_layers(path)[:, 0]]
+    except Exception:  # GDAL raises several types; read_polygons reports it
+        return []

@@ -23,20 +23,32 @@ What :func:`evaluate_polygons` computes, exactly:
 4. **AP.** COCO's 101-point interpolated precision averaged over recalls
    0, 0.01, ..., 1: AP50 at IoU 0.5, AP75 at 0.75, AP over 0.5:0.05:0.95.
 0. **Observed ground only.** Given an ``unobserved`` area (cloud, shadow,
-   snow), it is cut out of the predictions and the reference polygons first
-   (see :mod:`rtsgeo.evaluation.observed`): polygons wholly inside it do not
-   count, those partly inside are scored on their observed part.
+   snow), it is cut out of the predictions, the reference polygons and the
+   mapped-area polygons first (see :mod:`rtsgeo.evaluation.observed`):
+   polygons wholly inside it do not count, those partly inside are scored
+   on their observed part.
 5. **Precision / recall / F1** at the IoU threshold (default 0.5) counting the
    predictions whose score is at least the score threshold (default 0.5):
    ``P = TP / (TP + FP)``, ``R = TP / n_truth``, ``F1 = 2TP / (2TP + FP + FN)``.
+6. **False positives per 100 km².** The predictions at or above the score
+   threshold that touch no truth polygon at all (not even at a boundary) are
+   counted, and divided by the mapped area: ``100 * n_isolated / km²``. The
+   area is a number of km² or the footprint of the mapped ground (the
+   ``coverage`` layer of ``rtsgeo map``), whose union is measured in an
+   equal-area projection (as in 1), so overlapping scenes count once. An
+   unmatched prediction that overlaps a slump (a poor outline) is a false
+   positive of precision but not of this rate: the rate counts objects on
+   ground where there is no slump, which is what piles up over a campaign.
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import geopandas as gpd
 import numpy as np
+import shapely
 from pyproj import CRS
 
 from ..errors import CRSMismatchError, InvalidPolygonsError
@@ -45,7 +57,7 @@ from .observed import remove_unobserved
 from .readers import clean_polygons
 from .result import EvaluationResult, detection_counts
 
-__all__ = ['equal_area_crs', 'evaluate_polygons']
+__all__ = ['equal_area_crs', 'evaluate_polygons', 'mapped_km2']
 
 
 def evaluate_polygons(
@@ -55,6 +67,7 @@ def evaluate_polygons(
     iou_threshold: float = 0.5,
     score_threshold: float = 0.5,
     score_column: str = 'score',
+    area: float | gpd.GeoSeries | gpd.GeoDataFrame | None = None,
     unobserved: Any = None,
 ) -> EvaluationResult:
     """AP50, AP and polygon precision / recall / F1 of predicted polygons.
@@ -65,9 +78,12 @@ def evaluate_polygons(
         iou_threshold: IoU of a match for precision / recall / F1.
         score_threshold: smallest score counted in precision / recall / F1.
         score_column: the predictions' confidence column.
+        area: the mapped area, in km² or as footprint polygons with a CRS,
+            for false positives per 100 km²; None leaves that rate out.
         unobserved: ground the scenes did not see (GeoDataFrame or GeoSeries
             in any CRS, or a shapely geometry in the predictions' CRS): cut
-            out of both sides before scoring; None: all ground counts.
+            out of both sides before scoring, and out of *area* when that is
+            polygons; None: all ground counts.
 
     Returns:
         The figures (see the module docstring for their definitions).
@@ -76,7 +92,8 @@ def evaluate_polygons(
         CRSMismatchError: If neither input has a CRS.
         InvalidPolygonsError: If *pred* has no *score_column* or either input
             has geometries other than polygons.
-        ValueError: If a threshold is outside ``[0, 1]``.
+        ValueError: If a threshold is outside ``[0, 1]`` or *area* is
+            negative.
     """
     if not (0 <= iou_threshold <= 1 and 0 <= score_threshold <= 1):
         msg = (
@@ -113,6 +130,15 @@ def evaluate_polygons(
     tp = int((matched[kept] >= 0).sum())
     precision, recall, f1 = detection_counts(tp, int(kept.sum()), n_truth)
     per_threshold = [ap_at[float(t)] for t in COCO_IOU_THRESHOLDS]
+    above = scores >= score_threshold
+    touching = _touching(pred_geoms[above], truth_geoms)
+    n_isolated = int(above.sum()) - touching
+    if unobserved is not None and isinstance(area, gpd.GeoSeries | gpd.GeoDataFrame):
+        area, _ = remove_unobserved(
+            gpd.GeoDataFrame(geometry=area.geometry), unobserved
+        )
+    area_km2 = mapped_km2(area)
+    rate = 100 * n_isolated / area_km2 if area_km2 else None
     return EvaluationResult(
         ap50=per_threshold[0],
         ap75=per_threshold[5],
@@ -127,9 +153,53 @@ def evaluate_polygons(
         n_truth=n_truth,
         iou_threshold=iou_threshold,
         score_threshold=score_threshold,
+        n_isolated=n_isolated,
+        area_km2=area_km2,
+        fp_per_100km2=rate,
         crs=crs.to_string(),
         notes=tuple(notes),
     )
+
+
+def _touching(pred: np.ndarray, truth: np.ndarray) -> int:
+    """How many of *pred* intersect (or touch) at least one of *truth*."""
+    if len(pred) == 0 or len(truth) == 0:
+        return 0
+    hits = shapely.STRtree(truth).query(pred, predicate='intersects')
+    return len(np.unique(hits[0]))
+
+
+def mapped_km2(area: float | gpd.GeoSeries | gpd.GeoDataFrame | None) -> float | None:
+    """The mapped area in km²: *area* itself, or its polygons' union measured.
+
+    Args:
+        area: km², or footprint polygons with a CRS (overlaps count once), or
+            None.
+
+    Returns:
+        km², or None for None.
+
+    Raises:
+        ValueError: If *area* is a negative number.
+        CRSMismatchError: If the footprint polygons have no CRS.
+    """
+    if area is None:
+        return None
+    if isinstance(area, int | float):
+        if area < 0 or math.isnan(area):
+            msg = f'area={area} km²: give the mapped area as a number >= 0'
+            raise ValueError(msg)
+        return float(area)
+    footprint = gpd.GeoSeries(area.geometry)
+    if footprint.crs is None:
+        msg = 'the mapped-area polygons have no CRS: set one to measure their area'
+        raise CRSMismatchError(msg)
+    footprint = footprint[~(footprint.is_empty | footprint.isna())]
+    if footprint.empty:
+        return 0.0
+    crs = equal_area_crs(footprint)
+    union = shapely.union_all(shapely.make_valid(_values(footprint.to_crs(crs))))
+    return float(union.area) / 1e6
 
 
 def _common_crs(

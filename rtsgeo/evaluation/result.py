@@ -29,6 +29,13 @@ class EvaluationResult:
         fn: truth objects left unmatched.
         n_pred: all predictions, whatever their score.
         n_truth: all truth objects.
+        n_isolated: predictions (score >= threshold) that touch no truth
+            polygon at all: false objects on ground without any slump, the
+            kind that accumulates over a large mapped area.
+        area_km2: the mapped area the figures cover (km², equal-area), when
+            known.
+        fp_per_100km2: :attr:`n_isolated` per 100 km² of :attr:`area_km2`;
+            None without an area.
         iou_threshold: IoU of a match for precision / recall / F1.
         score_threshold: smallest score of a prediction counted in
             precision / recall / F1 (AP uses every prediction).
@@ -54,11 +61,24 @@ class EvaluationResult:
     n_truth: int
     iou_threshold: float
     score_threshold: float
+    n_isolated: int | None = None
+    area_km2: float | None = None
+    fp_per_100km2: float | None = None
     mode: str = 'polygons'
     crs: str | None = None
     pred: str | None = None
     truth: str | None = None
     notes: tuple[str, ...] = field(default=())
+
+    def _fp_rate(self) -> str:
+        """The false-positive rate cell of :meth:`to_table`."""
+        isolated = (
+            f'{self.n_isolated} at score >= {self.score_threshold:g} '
+            'touching no reference polygon'
+        )
+        if self.fp_per_100km2 is None or self.area_km2 is None:
+            return f'n/a (mapped area unknown; {isolated})'
+        return f'{self.fp_per_100km2:.2f} ({isolated}; {self.area_km2:.4g} km² mapped)'
 
     def to_dict(self) -> dict[str, Any]:
         """The fields as a JSON-ready dict (None stays None: JSON ``null``)."""
@@ -84,6 +104,8 @@ class EvaluationResult:
             ('n_pred', str(self.n_pred)),
             ('n_truth', str(self.n_truth)),
         ]
+        if self.n_isolated is not None:
+            rows.append(('FP / 100 km²', self._fp_rate()))
         how = 'exact polygon IoU' if self.mode == 'polygons' else 'COCO mask IoU'
         where = f' in {self.crs}' if self.crs else ''
         lines = [f'{how}{where}; P/R/F1 at {at}']

@@ -75,3 +75,21 @@ def test_evaluate_files_reads_the_unobserved_polygons(tmp_path: Path) -> None:
     want = evaluate_polygons(pred, truth, unobserved=_cloud())
     assert figures(got) == pytest.approx(figures(want))
     assert got.n_truth == 24
+
+
+def test_false_positives_per_area_count_observed_ground_only() -> None:
+    pred, truth = scene()
+    pred = _with_false_positive_under_cloud(pred)
+    x, y = ORIGIN
+    ground = gpd.GeoDataFrame(
+        geometry=[shapely.box(x - 1000, y - 1000, x + 3000, y + 2600)], crs=pred.crs
+    )
+    plain = evaluate_polygons(pred, truth, area=ground)
+    got = evaluate_polygons(pred, truth, area=ground, unobserved=_cloud())
+    # Areas are measured equal-area (EPSG:3413 is not): compare shares.
+    assert got.area_km2 / plain.area_km2 == pytest.approx(
+        1 - 2.4 * 0.4 / 14.4, rel=1e-3
+    )
+    # The detection under the cloud touches no slump: an isolated false
+    # positive without the cloud, nothing with it.
+    assert got.n_isolated == plain.n_isolated - 1

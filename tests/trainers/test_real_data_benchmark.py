@@ -19,6 +19,7 @@ from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
+import pandas as pd
 import pytest
 import rasterio
 import torch
@@ -253,3 +254,81 @@ def test_merge_joins_runs_of_several_folders(
     assert 'seed 0 is in an earlier folder' in capsys.readouterr().err
     assert bench.main(['--merge', str(tmp_path / 'nowhere')]) == 2
     assert 'results.json: not found' in capsys.readouterr().err
+
+
+@pytest.mark.data
+def test_cv_smoke_run_resumes(data_dir: Path, tmp_path: Path) -> None:
+    # --cv sites on two chips of each role of one fold, 2 steps: the plumbing of
+    # the blocked benchmark (folds laid out, scored per fold, FP per 100 km²),
+    # then the same command again trains nothing (resumable).
+    lubka1 = data_dir / 's2-rts-lubka1'
+    if not (lubka1 / 'test' / 'mask').is_dir():
+        pytest.skip(f'{lubka1} not found: set RTSGEO_DATA_DIR to the shared data')
+    out = tmp_path / 'cv'
+    argv = [
+        sys.executable, str(SCRIPT), '--cv', 'sites', '--folds', '1',
+        '--steps', '2', '--seeds', '0', '--limit-chips', '2', '--threads', '1',
+        '--out', str(out), '--models', FUSED, UNET,
+    ]  # fmt: skip
+    env = {**os.environ, 'RTSGEO_DATA_DIR': str(data_dir)}
+    done = subprocess.run(
+        argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert '| folds | seeds | AP50 (%) |' in done.stdout
+    assert 'FP / 100 km²' in done.stdout
+    report = json.loads((out / 'results.json').read_text())
+    assert [(r['model'], r['fold']) for r in report['runs']] == [(FUSED, 1), (UNET, 1)]
+    folds = pd.read_csv(out / 'folds-sites.csv')
+    test_chips = {
+        p.name for p in (out / 'chips' / 'sites1' / 'test' / 'image').iterdir()
+    }
+    train_chips = {
+        p.name for p in (out / 'chips' / 'sites1' / 'train' / 'image').iterdir()
+    }
+    named = {
+        c.replace('/', '_') + '.tif': f
+        for c, f in zip(folds['chip'], folds['fold'], strict=True)
+    }
+    assert {named[c] for c in test_chips} == {1}
+    assert 1 not in {named[c] for c in train_chips}
+    for run in report['runs']:
+        metrics = run['metrics']
+        # each model's map carries its mapped ground: the rate is defined
+        assert metrics['area_km2'] > 0, run['model']
+        assert metrics['fp_per_100km2'] == pytest.approx(
+            100 * metrics['n_isolated'] / metrics['area_km2']
+        )
+    assert report['summary'][FUSED]['folds'] == 1
+
+    again = subprocess.run(
+        argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600
+    )
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert f'{FUSED} seed 0 fold 1: done earlier' in again.stdout
+    assert len(json.loads((out / 'results.json').read_text())['runs']) == 2
+    other = list(argv)  # other settings into the same --out: refused
+    other[other.index('--steps') + 1] = '3'
+    refused = subprocess.run(
+        other, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600
+    )
+    assert refused.returncode == 2
+    assert 'holds runs with steps 2, not 3' in refused.stderr
+
+
+def test_cv_summary_is_over_folds(monkeypatch: pytest.MonkeyPatch) -> None:
+    bench = _benchmark(monkeypatch)
+    runs = [
+        {'model': FUSED, 'seed': seed, 'fold': fold, 'seconds': 10.0,
+         'metrics': {'ap50': value, 'fp_per_100km2': 4.0 * fold}}
+        for (seed, fold, value) in [(0, 0, 0.1), (1, 0, 0.3), (0, 1, 0.4), (1, 1, 0.4)]
+    ]  # fmt: skip
+    summary = bench.summarise(runs)[FUSED]
+    assert (summary['folds'], summary['seeds']) == (2, 2)
+    # fold means 0.2 and 0.4: mean 0.3, std over the two folds
+    assert summary['ap50']['mean'] == pytest.approx(0.3)
+    assert summary['ap50']['std'] == pytest.approx(0.1414, abs=1e-4)
+    assert summary['fp_per_100km2']['mean'] == pytest.approx(2.0)
+    printed = bench.table({FUSED: summary}, {FUSED: 'blocked'})
+    assert f'| {FUSED} | blocked | 2 | 2 | 30.0 ± 14.1 |' in printed
+    assert '| 2.00 ± 2.83 | 10 ± 0 |' in printed
