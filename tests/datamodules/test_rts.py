@@ -157,13 +157,16 @@ def test_split_by_region_polygons(tmp_path: Path) -> None:
     assert set(val['region']) == {'east'}
 
 
-def test_quality_mask_hides_pixels_and_labels(tmp_path: Path, data_dir: Path) -> None:
+def masked_chip_root(tmp_path: Path, data_dir: Path) -> Any:
+    """A root with the real chip in every split and its SCL in ``<split>/scl/``.
+
+    The chip's cloud cuts its largest slump; a second cloud hides its smallest.
+    """
     from tests.campaign.test_quality_real import CHIP, _scl, _write, make_chip
 
     chip = make_chip(data_dir)
     labels, count = ndimage.label(chip.reference, np.ones((3, 3)))
     assert count >= 2
-    # A second cloud hides a whole slump besides the one the chip's cloud cuts.
     hidden = labels == 1 + int(
         np.argmin(ndimage.sum(chip.reference, labels, range(1, count + 1)))
     )
@@ -178,6 +181,11 @@ def test_quality_mask_hides_pixels_and_labels(tmp_path: Path, data_dir: Path) ->
             shutil.copy(root / CHIP.format(kind), folder / chip.path.name)
         (tmp_path / split / 'scl').mkdir()
         _write(tmp_path / split / 'scl' / chip.path.name, _scl(chip), chip)
+    return chip
+
+
+def test_quality_mask_hides_pixels_and_labels(tmp_path: Path, data_dir: Path) -> None:
+    chip = masked_chip_root(tmp_path, data_dir)
     stats = {
         m: {'mean': [0.0] * c, 'std': [1.0] * c}
         for m, c in (('rgb', 3), ('ndvi', 1), ('nir', 1))
