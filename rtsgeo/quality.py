@@ -180,6 +180,8 @@ class QualityMask:
             raise ConfigError(msg)
         object.__setattr__(self, 'unobserved', classes)
         object.__setattr__(self, '_codes', tuple(fmt.classes[c] for c in classes))
+        if self.path is not None:
+            self.raster_path('scene.tif')  # an unknown field fails here, early
 
     @property
     def spec(self) -> MaskFormat:
@@ -188,13 +190,8 @@ class QualityMask:
 
     @property
     def band_count(self) -> int:
-        """Bands read from the mask (8 for UDM2, else 1)."""
+        """Bands of the mask product (8 for UDM2, else 1)."""
         return len(self.spec.bands)
-
-    def describe(self) -> str:
-        """``'scl (cloud_high, ...)'``: the format and classes counted, in words."""
-        where = f' from {self.path}' if self.path else ''
-        return f'{self.format}{where} ({", ".join(self.unobserved or ())})'
 
     def raster_path(self, scene: str | Path) -> str | None:
         """The mask raster of *scene* (None when the mask is a band of the scene)."""

@@ -68,7 +68,7 @@ def test_paths_and_templates() -> None:
     assert mask.raster_path('/data/s2/T08WMB.tif') == '/data/s2/T08WMB_SCL.tif'
     assert parse_quality_mask('scl').raster_path('/data/s2/T08WMB.tif') is None
     with pytest.raises(ConfigError, match=r'unknown field .*use \{stem\} and \{dir\}'):
-        parse_quality_mask('scl=masks/{scene}.tif').raster_path('a.tif')
+        parse_quality_mask('scl=masks/{scene}.tif')
 
 
 @pytest.mark.parametrize(
