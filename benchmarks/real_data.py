@@ -586,7 +586,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         '--split',
         choices=['test', 'val'],
         default='test',
-        help='lubka1 split mapped and scored (val: for choosing settings)',
+        help='lubka1 split mapped and scored (val: for choosing settings); with '
+        '--cv, the test fold or the validation fold (the next one)',
     )
     parser.add_argument(
         '--models',
@@ -822,9 +823,12 @@ def main(argv: list[str] | None = None) -> int:
             tag = f'{args.cv}{fold}'
             root = fold_root(chips, fold, out / 'chips' / tag)
             root = subset_root(root, out / 'chips' / f'{tag}-limit', args.limit_chips,
-                               'test')  # fmt: skip
-            plans.append((fold, root, 'test', f'-{tag}'))
-        scoring = f'lubka1 {args.cv} folds (unseen places), scene-level polygons'
+                               args.split)  # fmt: skip
+            plans.append((fold, root, args.split, f'-{tag}'))
+        scored = 'test fold' if args.split == 'test' else 'val fold (for choosing)'
+        scoring = (
+            f'lubka1 {args.cv} folds, {scored} (unseen places), scene-level polygons'
+        )
     else:
         root = subset_root(lubka1, out / 'chips', args.limit_chips, args.split)
         plans.append((None, root, args.split, ''))

@@ -39,10 +39,20 @@ def run(args: argparse.Namespace) -> int:
         ap50 = entry['metrics'].get('val_segm_map_50', float('nan'))
         print(
             f'  stage 1 {modality:<6} val mask AP50 {ap50:.4f}  {entry["checkpoint"]}'
+            f'{_data(entry)}'
         )
     if 'stage2' in manifest:
         entry = manifest['stage2']
         ap50 = entry['metrics'].get('val_segm_map_50', float('nan'))
-        print(f'  stage 2 fused  val mask AP50 {ap50:.4f}  {entry["checkpoint"]}')
+        print(
+            f'  stage 2 fused  val mask AP50 {ap50:.4f}  {entry["checkpoint"]}'
+            f'{_data(entry)}'
+        )
     print(f'  manifest: {out / MANIFEST}')
     return 0
+
+
+def _data(entry: dict[str, Any]) -> str:
+    """`` (data: FOLDER)`` for a run that recorded its data folder."""
+    root = entry.get('data', {}).get('root')
+    return f' (data: {Path(root).name})' if root else ''

@@ -150,9 +150,10 @@ class _RandomCrops(Dataset[dict[str, Any]]):
         self.chips, self.size, self.length = chips, size, length
         self.positive_fraction = positive_fraction
         self.generator = torch.Generator().manual_seed(seed)
-        # (chip index, x0, y0, x1, y1) of every object, for positive crops.
+        # (chip index, x0, y0, x1, y1) of every object, for positive crops;
+        # not gathered without them (COCO chips are decoded to be searched).
         objects = []
-        for index, chip in enumerate(chips):
+        for index, chip in enumerate(chips if positive_fraction > 0 else ()):
             for box in boxes_from_masks(chip['mask']).tolist():
                 if box[2] > box[0]:
                     objects.append((index, *(int(v) for v in box)))
@@ -253,8 +254,10 @@ class CachedRTSDataModule(RTSDataModule):
             super().setup(stage)
             return
         self.chips = _read_chips(self._chip_source())
-        if self.stats is None:
-            self.stats = compute_modality_stats(self.chips, self.modalities)
+        if self.stats is None or self.missing_stats():
+            self.stats = self.completed_stats(
+                compute_modality_stats(self.chips, self.modalities)
+            )
         self.normalize = NormalizeModalities(self.stats, self.modalities)
         self.gsd_m = self.training_gsd_m()
         if 'val' not in self.datasets:

@@ -11,6 +11,7 @@ import lightning
 import rasterio
 import shapely
 import torch
+from torch import nn
 from torch.utils.data import DataLoader
 
 from ..datasets import CRSGroupedDataset, build_instance_dataset, collate_instances
@@ -24,7 +25,13 @@ from ..samplers import (
     PositiveAwareGeoSampler,
     SceneGridGeoSampler,
 )
-from ..transforms import NormalizeModalities, RandomFlipRotate, compute_modality_stats
+from ..transforms import (
+    ModalityStats,
+    NormalizeModalities,
+    RandomFlipRotate,
+    RandomRadiometry,
+    compute_modality_stats,
+)
 
 __all__ = ['RTSDataModule']
 
@@ -69,6 +76,7 @@ class RTSDataModule(lightning.LightningDataModule):
         positive_fraction: float = 0.5,
         min_instance_area: int = 1,
         augment: bool = True,
+        radiometric: bool = False,
         stats: dict[str, dict[str, list[float]]] | None = None,
         stats_samples: int = 64,
         num_workers: int = 0,
@@ -95,8 +103,13 @@ class RTSDataModule(lightning.LightningDataModule):
             positive_fraction: share of training windows placed on a slump.
             min_instance_area: smallest instance kept, in pixels.
             augment: random flips and quarter turns in training.
-            stats: normalisation statistics (computed from training windows at
-                setup when None; read them back from :attr:`stats`).
+            radiometric: also random gain, band balance and haze of the
+                raw bands in training
+                (:class:`~rtsgeo.transforms.RandomRadiometry`), for scenes
+                whose radiometry differs from the training chips'.
+            stats: normalisation statistics per modality; those of the
+                modalities it lacks (all when None) are computed from training
+                windows at setup (read them back from :attr:`stats`).
             stats_samples: training windows used to compute ``stats``.
             num_workers: data loader worker processes.
             seed: seed of every random draw (windows, augmentation).
@@ -141,7 +154,13 @@ class RTSDataModule(lightning.LightningDataModule):
         self.length = length
         self.positive_fraction = positive_fraction
         self.min_instance_area = min_instance_area
-        self.augment = RandomFlipRotate() if augment else None
+        self.radiometric = radiometric
+        self.augment: nn.Module | None = None
+        if augment or radiometric:
+            steps: list[nn.Module] = [RandomFlipRotate()] if augment else []
+            if radiometric:
+                steps.append(RandomRadiometry(self.modalities))
+            self.augment = steps[0] if len(steps) == 1 else nn.Sequential(*steps)
         self.stats = stats
         self.stats_samples = stats_samples
         self.num_workers = num_workers
@@ -213,17 +232,34 @@ class RTSDataModule(lightning.LightningDataModule):
         for split in wanted.get(stage, ('test',)):
             if split not in self.datasets:
                 self.datasets[split] = self._build(split)
-        if self.stats is None:
+        if self.stats is None or self.missing_stats():
             if 'train' not in self.datasets:
                 self.datasets['train'] = self._build('train')
             train = self.datasets['train']
             sampler = self._train_sampler(self.stats_samples)
-            self.stats = compute_modality_stats(
-                (train[key] for key in sampler), self.modalities, self.stats_samples
+            self.stats = self.completed_stats(
+                compute_modality_stats(
+                    (train[key] for key in sampler),
+                    self.modalities,
+                    self.stats_samples,
+                )
             )
         self.normalize = NormalizeModalities(self.stats, self.modalities)
         if stage == 'fit':
             self.gsd_m = self.training_gsd_m()
+
+    def missing_stats(self) -> tuple[str, ...]:
+        """The modalities that have no normalisation statistics yet."""
+        given = self.stats or {}
+        return tuple(m for m in self.modalities if m not in given)
+
+    def completed_stats(self, computed: ModalityStats) -> ModalityStats:
+        """The statistics given, with those of :meth:`missing_stats` from *computed*.
+
+        Statistics given to the datamodule win over computed ones, so a
+        frozen trunk keeps those it was trained with (the two-stage recipe).
+        """
+        return {**computed, **(self.stats or {})}
 
     def training_gsd_m(self) -> float | None:
         """The GSD given, else the median GSD of the training rasters (headers only).

@@ -72,13 +72,11 @@ class EvaluationResult:
 
     def _fp_rate(self) -> str:
         """The false-positive rate cell of :meth:`to_table`."""
-        isolated = (
-            f'{self.n_isolated} at score >= {self.score_threshold:g} '
-            'touching no reference polygon'
+        return (
+            f'{self.fp_per_100km2:.2f} ({self.n_isolated} at score >= '
+            f'{self.score_threshold:g} touching no reference polygon; '
+            f'{self.area_km2:.4g} km² mapped)'
         )
-        if self.fp_per_100km2 is None or self.area_km2 is None:
-            return f'n/a (mapped area unknown; {isolated})'
-        return f'{self.fp_per_100km2:.2f} ({isolated}; {self.area_km2:.4g} km² mapped)'
 
     def to_dict(self) -> dict[str, Any]:
         """The fields as a JSON-ready dict (None stays None: JSON ``null``)."""
@@ -104,7 +102,7 @@ class EvaluationResult:
             ('n_pred', str(self.n_pred)),
             ('n_truth', str(self.n_truth)),
         ]
-        if self.n_isolated is not None:
+        if self.fp_per_100km2 is not None:  # only where the mapped area is known
             rows.append(('FP / 100 km²', self._fp_rate()))
         how = 'exact polygon IoU' if self.mode == 'polygons' else 'COCO mask IoU'
         where = f' in {self.crs}' if self.crs else ''

@@ -125,6 +125,7 @@ def train_steps(
     progress: bool = False,
     accelerator: str = 'auto',
     layout: Literal['folders', 'coco'] = 'folders',
+    radiometric: bool = False,
 ) -> ShortTraining:
     """Train ``model`` for ``steps`` batches of random crops held in memory.
 
@@ -157,6 +158,9 @@ def train_steps(
         accelerator: Lightning accelerator.
         layout: ``'folders'`` (georeferenced chips) or ``'coco'`` (image chips
             with COCO annotations; ``modalities`` must be ``['rgb']``).
+        radiometric: random gain, band balance and haze of the training
+            windows (:class:`~rtsgeo.transforms.RandomRadiometry`), besides
+            flips and quarter turns.
 
     Returns:
         The trained task, its data and trainer, and the training time.
@@ -169,6 +173,7 @@ def train_steps(
         'length': steps * batch_size,
         'positive_fraction': positive_fraction,
         'seed': seed,
+        'radiometric': radiometric,
     }
     datamodule: RTSDataModule
     if layout == 'coco':

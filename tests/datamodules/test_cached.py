@@ -49,6 +49,25 @@ def test_uniform_crops_mostly_miss_sparse_objects() -> None:
     assert hits < 60  # each object is in about 1/9 of the uniform crops
 
 
+def test_uniform_crops_read_only_the_chips_they_crop() -> None:
+    class Counted(list):
+        reads = 0
+
+        def __getitem__(self, index: Any) -> Any:
+            Counted.reads += 1
+            return super().__getitem__(index)
+
+        def __iter__(self) -> Any:
+            return (self[i] for i in range(len(self)))
+
+    chips = Counted(sparse_chips())
+    crops = _RandomCrops(chips, 64, 3, seed=0, positive_fraction=0.0)
+    assert Counted.reads == 0 and crops.objects == []
+    _ = [crops[i] for i in range(3)]
+    assert Counted.reads == 3
+    assert len(_RandomCrops(chips, 64, 3, seed=0, positive_fraction=0.5).objects) == 2
+
+
 def test_object_longer_than_the_crop() -> None:
     chips = sparse_chips()[:1]
     chips[0]['mask'][0, 100:110, 20:240] = 1  # 220 px long, crop 64
@@ -82,6 +101,27 @@ def test_datamodule_passes_positive_fraction(synthetic_root: Path) -> None:
     assert loader.dataset.positive_fraction == 1.0  # type: ignore[attr-defined]
     batch = next(iter(loader))
     assert all(m.shape[0] > 0 for m in batch['mask'])
+
+
+def test_given_statistics_are_kept_and_missing_ones_computed(
+    synthetic_root: Path,
+) -> None:
+    kwargs: dict[str, Any] = {
+        'root': str(synthetic_root),
+        'chip_size': 128,
+        'modalities': ['rgb', 'ndvi'],
+        'patch_size': 64,
+    }
+    computed = CachedRTSDataModule(**kwargs)
+    computed.setup('fit')
+    assert computed.stats is not None
+    given = {'ndvi': {'mean': [0.5], 'std': [2.0]}}
+    datamodule = CachedRTSDataModule(**kwargs, stats=given)
+    assert datamodule.missing_stats() == ('rgb',)
+    datamodule.setup('fit')
+    assert datamodule.stats == {'rgb': computed.stats['rgb'], **given}
+    assert datamodule.missing_stats() == ()
+    assert computed.stats['ndvi'] != given['ndvi']
 
 
 # Small georeferenced scenes for the datamodule's reading path: 10 m pixels in

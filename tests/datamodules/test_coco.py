@@ -9,6 +9,8 @@ import pytest
 import torch
 
 from rtsgeo.datamodules import COCODataModule
+from rtsgeo.datamodules.coco import resample_chip
+from rtsgeo.datasets._instances import pack_instances
 from rtsgeo.errors import ConfigError
 from tests.datamodules._coco import write_coco_chips
 
@@ -91,6 +93,52 @@ def test_chips_larger_than_the_window(coco_root: Path, stage: str) -> None:
 def test_rgb_only(coco_root: Path) -> None:
     with pytest.raises(ConfigError, match='COCO chips are RGB images; use modalities'):
         COCODataModule(root=str(coco_root), modalities=['rgb', 'nir'])
+
+
+def test_resample_chip_shrinks_image_and_masks() -> None:
+    image = torch.zeros((3, 30, 60))
+    image[:, :, 30:] = 90.0
+    masks = torch.zeros((3, 30, 60), dtype=torch.uint8)
+    masks[0, 0:9, 0:18] = 1  # 9 x 18 px: 3 x 6 px at a third of the size
+    masks[1, 21:30, 42:60] = 1
+    masks[2, 15, 15] = 1  # one pixel: less than half of any new pixel
+    sample = {'image': image, **pack_instances(masks), 'file_name': 'a.jpg'}
+    out = resample_chip(sample, 1 / 3)
+    assert out['image'].shape == (3, 10, 20)
+    assert out['file_name'] == 'a.jpg'
+    assert torch.all(out['image'][:, :, :9] == 0)
+    assert torch.all(out['image'][:, :, 11:] == 90)
+    assert out['mask'].shape == (2, 10, 20)
+    assert out['mask'].flatten(1).sum(1).tolist() == [3 * 6, 3 * 6]
+    assert out['bbox_xyxy'].tolist() == [[0, 0, 6, 3], [14, 7, 20, 10]]
+    assert out['label'].tolist() == [1, 1]
+
+
+def test_chips_resampled_to_another_gsd(coco_root: Path) -> None:
+    # 60-100 px chips at 3 m are 18-30 px at 10 m: a 32 px window holds them.
+    with pytest.raises(ConfigError, match='exceed patch_size=32'):
+        COCODataModule(root=str(coco_root), patch_size=32).setup('test')
+    datamodule = COCODataModule(
+        root=str(coco_root), patch_size=32, batch_size=8, chip_gsd_m=3.0, gsd_m=10.0
+    )
+    assert datamodule.gsd_m == 10.0 and datamodule.scale == pytest.approx(0.3)
+    datamodule.setup('fit')
+    sizes = _chip_sizes(coco_root, 'valtest')
+    batch = next(iter(datamodule.val_dataloader()))
+    assert batch['image'].shape[-2:] == (32, 32)
+    for name, valid in zip(batch['file_name'], batch['valid'], strict=True):
+        height, width = sizes[name]
+        assert int(valid.sum()) == round(0.3 * height) * round(0.3 * width)
+    crop = next(iter(datamodule.train_dataloader()))
+    assert crop['image'].shape[-2:] == (32, 32)
+    assert datamodule.describe()['chip_gsd_m'] == 3.0
+
+
+def test_chip_gsd_alone_is_recorded_not_resampled(coco_root: Path) -> None:
+    datamodule = COCODataModule(root=str(coco_root), chip_gsd_m=3.0)
+    assert datamodule.gsd_m == 3.0 and datamodule.scale == 1.0
+    with pytest.raises(ConfigError, match=r'gsd_m=0\.0: give the metres per pixel'):
+        COCODataModule(root=str(coco_root), chip_gsd_m=3.0, gsd_m=0.0)
 
 
 @pytest.mark.data
