@@ -24,7 +24,7 @@ from .matching import (
     match_greedy,
     polygon_ious,
 )
-from .observed import remove_unobserved, unobserved_geometry
+from .observed import keep_observed, remove_unobserved, unobserved_geometry
 from .polygons import equal_area_crs, evaluate_polygons, mapped_km2
 from .readers import DEFAULT_LAYER, clean_polygons, read_polygons
 from .result import EvaluationResult, detection_counts
@@ -46,6 +46,7 @@ __all__ = [
     'fold_roles',
     'fold_summary',
     'is_coco_results',
+    'keep_observed',
     'link_fold',
     'mapped_km2',
     'match_greedy',

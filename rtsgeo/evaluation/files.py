@@ -34,6 +34,7 @@ def evaluate_files(
     coverage: str | Path | None = None,
     area_km2: float | None = None,
     unobserved: str | Path | None = None,
+    observed_only: bool = False,
 ) -> EvaluationResult:
     """Evaluate predictions in a file against reference objects in another.
 
@@ -61,6 +62,10 @@ def evaluate_files(
         unobserved: a vector file of the ground the scenes did not see
             (cloud, shadow, snow; any CRS): cut out of predictions and truth
             before scoring (see :mod:`rtsgeo.evaluation.observed`).
+        observed_only: score on the mapped ground only: predictions and
+            truth are cut to the polygons of the mapped area (*coverage*, or
+            the ``coverage`` layer of *pred*, which holds the observed ground
+            when ``rtsgeo map`` ran with a quality mask).
 
     Returns:
         The figures, naming both files.
@@ -83,6 +88,12 @@ def evaluate_files(
     )
     area, area_notes = _mapped_area(pred, coverage, area_km2, where)
     hidden = None if unobserved is None else read_polygons(unobserved)
+    if observed_only and not isinstance(area, gpd.GeoDataFrame):
+        msg = (
+            f'--observed-only needs the mapped ground as polygons and {pred} has '
+            'no coverage layer: give --coverage FILE'
+        )
+        raise ConfigError(msg)
     result = evaluate_polygons(
         pred_frame,
         truth_frame,
@@ -91,6 +102,7 @@ def evaluate_files(
         score_column=score_column,
         area=area,
         unobserved=hidden,
+        observed=area if observed_only else None,
     )
     if result.n_pred == 0 and result.n_truth == 0:
         msg = (

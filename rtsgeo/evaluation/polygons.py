@@ -26,7 +26,8 @@ What :func:`evaluate_polygons` computes, exactly:
    snow), it is cut out of the predictions, the reference polygons and the
    mapped-area polygons first (see :mod:`rtsgeo.evaluation.observed`):
    polygons wholly inside it do not count, those partly inside are scored
-   on their observed part.
+   on their observed part. Given the ``observed`` ground instead (the
+   ``coverage`` layer), both sides are cut to it in the same way.
 5. **Precision / recall / F1** at the IoU threshold (default 0.5) counting the
    predictions whose score is at least the score threshold (default 0.5):
    ``P = TP / (TP + FP)``, ``R = TP / n_truth``, ``F1 = 2TP / (2TP + FP + FN)``.
@@ -53,7 +54,7 @@ from pyproj import CRS
 
 from ..errors import CRSMismatchError, InvalidPolygonsError
 from .matching import COCO_IOU_THRESHOLDS, average_precision, match_greedy, polygon_ious
-from .observed import remove_unobserved
+from .observed import keep_observed, remove_unobserved
 from .readers import clean_polygons
 from .result import EvaluationResult, detection_counts
 
@@ -69,6 +70,7 @@ def evaluate_polygons(
     score_column: str = 'score',
     area: float | gpd.GeoSeries | gpd.GeoDataFrame | None = None,
     unobserved: Any = None,
+    observed: Any = None,
 ) -> EvaluationResult:
     """AP50, AP and polygon precision / recall / F1 of predicted polygons.
 
@@ -84,6 +86,9 @@ def evaluate_polygons(
             in any CRS, or a shapely geometry in the predictions' CRS): cut
             out of both sides before scoring, and out of *area* when that is
             polygons; None: all ground counts.
+        observed: the ground the scenes saw, such as the ``coverage`` layer
+            of ``rtsgeo map`` (same forms as *unobserved*): both sides are
+            cut to it before scoring; None: all ground counts.
 
     Returns:
         The figures (see the module docstring for their definitions).
@@ -114,6 +119,13 @@ def evaluate_polygons(
         notes.append(
             f'unobserved area left out: {pred_out} prediction(s) and {truth_out} '
             'truth polygon(s) wholly inside it, the others cut to their observed part'
+        )
+    if observed is not None:
+        pred, pred_out = keep_observed(pred, observed)
+        truth_frame, truth_out = keep_observed(truth_frame, observed)
+        notes.append(
+            f'observed ground only: {pred_out} prediction(s) and {truth_out} truth '
+            'polygon(s) wholly off it left out, the others cut to it'
         )
     truth_geoms, pred_geoms, crs, crs_notes = _common_crs(
         pred.geometry, truth_frame.geometry

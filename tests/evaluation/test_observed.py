@@ -93,3 +93,50 @@ def test_false_positives_per_area_count_observed_ground_only() -> None:
     # The detection under the cloud touches no slump: an isolated false
     # positive without the cloud, nothing with it.
     assert got.n_isolated == plain.n_isolated - 1
+
+
+def _observed_ground(crs: object) -> gpd.GeoDataFrame:
+    """The mapped ground of the scene less the cloud: a coverage layer."""
+    x, y = ORIGIN
+    ground = shapely.box(x - 1000, y - 1000, x + 3000, y + 2600)
+    return gpd.GeoDataFrame(geometry=[ground.difference(_cloud())], crs=crs)
+
+
+def test_observed_ground_gives_what_the_unobserved_area_gives() -> None:
+    pred, truth = scene()
+    pred = _with_false_positive_under_cloud(pred)
+    got = evaluate_polygons(pred, truth, observed=_observed_ground(pred.crs))
+    want = evaluate_polygons(pred, truth, unobserved=_cloud())
+    assert figures(got) == pytest.approx(figures(want))
+    assert (got.n_truth, got.n_pred) == (want.n_truth, want.n_pred) == (24, 24)
+    assert any('observed ground only: 7 prediction(s)' in n for n in got.notes)
+
+
+def test_observed_only_uses_the_coverage_layer(tmp_path: Path) -> None:
+    from rtsgeo.cli.main import main
+    from rtsgeo.errors import ConfigError
+
+    pred, truth = scene()
+    pred = _with_false_positive_under_cloud(pred)
+    campaign = tmp_path / 'campaign.gpkg'
+    pred.to_file(campaign, layer='slumps')
+    _observed_ground(pred.crs).to_file(campaign, layer='coverage')
+    truth.to_file(tmp_path / 'truth.gpkg')
+    got = evaluate_files(campaign, tmp_path / 'truth.gpkg', observed_only=True)
+    want = evaluate_polygons(pred, truth, unobserved=_cloud())
+    assert figures(got) == pytest.approx(figures(want))
+    # Without a coverage layer there is no observed ground to keep.
+    pred.to_file(tmp_path / 'bare.gpkg', layer='slumps')
+    with pytest.raises(ConfigError, match='has no coverage layer: give --coverage'):
+        evaluate_files(
+            tmp_path / 'bare.gpkg', tmp_path / 'truth.gpkg', observed_only=True
+        )
+    argv = [
+        'evaluate',
+        '--pred',
+        str(campaign),
+        '--truth',
+        str(tmp_path / 'truth.gpkg'),
+    ]
+    assert main([*argv, '--observed-only', '--json']) == 0
+    assert main([*argv, '--observed-only', '--area-km2', '10']) == 2
