@@ -96,11 +96,16 @@ class SensorPreset:
         name: preset name used in configs.
         bands: canonical band names in file order (band 1 first).
         description: the product and band order in words, for listings.
+        quality: the quality-mask format (a key of
+            :data:`rtsgeo.quality.MASK_FORMATS`) of the mask band(s) the
+            preset holds, applied when mapping with it unless another mask is
+            given; None: the preset has no mask band.
     """
 
     name: str
     bands: tuple[str, ...]
     description: str = ''
+    quality: str | None = None
 
 
 #: Built-in modalities. NDVI is derived on the fly from red and nir, unless the
@@ -143,6 +148,13 @@ SENSORS: dict[str, SensorPreset] = {
             'Sentinel-2 L2A 10 m bands B2, B3, B4, B8',
         ),
         SensorPreset(
+            'sentinel2_scl',
+            ('blue', 'green', 'red', 'nir', 'scl'),
+            'Sentinel-2 L2A B2, B3, B4, B8 and the scene classification (SCL) '
+            'as quality mask',
+            quality='scl',
+        ),
+        SensorPreset(
             'sentinel2_10band',
             (
                 'blue',
@@ -180,6 +192,12 @@ SENSORS: dict[str, SensorPreset] = {
             'landsat_oli',
             ('coastal', 'blue', 'green', 'red', 'nir', 'swir16', 'swir22'),
             'Landsat 8/9 OLI Collection 2 surface reflectance SR_B1-SR_B7',
+        ),
+        SensorPreset(
+            'landsat_oli_qa',
+            ('coastal', 'blue', 'green', 'red', 'nir', 'swir16', 'swir22', 'qa_pixel'),
+            'Landsat 8/9 OLI Collection 2 SR_B1-SR_B7 and QA_PIXEL as quality mask',
+            quality='qa_pixel',
         ),
         SensorPreset(
             'worldview_8band',

@@ -46,8 +46,9 @@ def test_unknown_names_list_the_known_ones() -> None:
         get_modality('sar')
     with pytest.raises(
         ConfigError,
-        match="unknown sensor preset 'landsat': choose one of landsat_oli, naip, "
-        'paper_sample, planetscope, planetscope_8band, rgb, rgbn, sentinel2, ',
+        match="unknown sensor preset 'landsat': choose one of landsat_oli, "
+        'landsat_oli_qa, naip, paper_sample, planetscope, planetscope_8band, rgb, '
+        'rgbn, sentinel2, ',
     ):
         get_sensor('landsat')
 
@@ -133,7 +134,7 @@ def test_band_name_errors_name_the_file_and_the_fix() -> None:
     with pytest.raises(
         BandNotFoundError,
         match=r'scene\.tif has 4 bands without descriptions: pass sensor= one of '
-        'landsat_oli, naip, paper_sample, planetscope, ',
+        'landsat_oli, landsat_oli_qa, naip, paper_sample, planetscope, ',
     ):
         resolve_band_names([None] * 4, 'scene.tif')
     with pytest.raises(BandNotFoundError, match='1 bands without descriptions'):
@@ -203,6 +204,8 @@ PRESET_POSITIONS = {
     'sentinel2_10band': {'red': 3, 'green': 2, 'blue': 1, 'nir': 7},
     'sentinel2_12band': {'red': 4, 'green': 3, 'blue': 2, 'nir': 8},
     'landsat_oli': {'red': 4, 'green': 3, 'blue': 2, 'nir': 5},
+    'landsat_oli_qa': {'red': 4, 'green': 3, 'blue': 2, 'nir': 5},
+    'sentinel2_scl': {'red': 3, 'green': 2, 'blue': 1, 'nir': 4},
     'worldview_8band': {'red': 5, 'green': 3, 'blue': 2, 'nir': 7},
     'worldview_4band': {'red': 3, 'green': 2, 'blue': 1, 'nir': 4},
     'naip': {'red': 1, 'green': 2, 'blue': 3, 'nir': 4},
@@ -216,6 +219,8 @@ PRESET_COUNTS = {
     'sentinel2_10band': 10,
     'sentinel2_12band': 12,
     'landsat_oli': 7,
+    'landsat_oli_qa': 8,
+    'sentinel2_scl': 5,
     'worldview_8band': 8,
     'worldview_4band': 4,
     'naip': 4,

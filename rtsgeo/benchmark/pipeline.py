@@ -7,8 +7,10 @@ normalisation, threshold, merge, vectorisation, footprint, GeoPackage) with
 objects per tile and sleeps a set time per tile, so the model costs no CPU
 and the figures are the ceiling of the pipeline around a model of that
 speed. Each scene is mapped in a fresh process, so its peak resident set size
-(RSS) is its own. Run ``python -m rtsgeo.benchmark.pipeline measure ...`` for
-one scene.
+(RSS) is its own. With a quality-mask format, a generated cloud mask of that
+format is written beside each scene (see :mod:`rtsgeo.benchmark.clouds`) and
+the scenes are mapped with it. Run ``python -m rtsgeo.benchmark.pipeline
+measure ...`` for one scene.
 """
 
 from __future__ import annotations
@@ -143,6 +145,7 @@ def measure_pipeline(
     objects: int,
     warmup: str | None = None,
     repeats: int = 1,
+    quality_mask: str | None = None,
 ) -> dict[str, Any]:
     """Map one scene into a campaign GeoPackage with :class:`StandInModel`.
 
@@ -166,6 +169,8 @@ def measure_pipeline(
         objects: instances the stand-in model returns per tile.
         warmup: a scene mapped first, untimed (None: none).
         repeats: passes over the scene; the fastest is reported.
+        quality_mask: the predictor's quality mask (see
+            :class:`~rtsgeo.predict.PredictorOptions`); None: none.
 
     Returns:
         ``tiles``, ``polygons``, ``end_to_end_s``, ``area_km2``,
@@ -184,7 +189,10 @@ def measure_pipeline(
     info = TrainedModelInfo(config, stats, None, 'stand-in', '', '')
     model = StandInModel(objects, model_ms)
     options = PredictorOptions(
-        batch_size=batch_size, workers=workers, prefetch=prefetch
+        batch_size=batch_size,
+        workers=workers,
+        prefetch=prefetch,
+        quality_mask=quality_mask,
     )
     predictor = ScenePredictor(model, info, options)
     if warmup is not None:
@@ -210,6 +218,7 @@ def run_pipeline_benchmark(
     model_ms: float = 0.0,
     objects: int = 5,
     repeats: int = 2,
+    quality_mask: str | None = None,
 ) -> dict[str, Any]:
     """Map a synthetic scene and the same scene at four times the area.
 
@@ -225,6 +234,10 @@ def run_pipeline_benchmark(
         model_ms: milliseconds the stand-in model sleeps per tile.
         objects: instances the stand-in model returns per tile.
         repeats: passes over each scene in its process; the fastest is kept.
+        quality_mask: a quality-mask format (``scl``, ``udm2``, ``qa_pixel``,
+            ``nonzero``): map every scene with a generated cloud mask of that
+            format (:func:`~rtsgeo.benchmark.clouds.write_cloud_mask`); None:
+            without a mask.
 
     Returns:
         The figures: ``tiles``, ``tiles_per_s``, ``km2_per_h``, the stage
@@ -245,6 +258,15 @@ def run_pipeline_benchmark(
         # scene, which would dwarf the pipeline's own peak memory.
         stats = Path(tmp) / 'stats.json'
         stats.write_text(json.dumps(scene_statistics(base, _MODALITIES)))
+        masked = []
+        if quality_mask is not None:
+            from ..quality import get_mask_format
+            from .clouds import write_cloud_mask
+
+            fmt = get_mask_format(quality_mask).name
+            for scene in (base, large, warmup):
+                write_cloud_mask(scene, fmt)
+            masked = [f'--quality-mask={fmt}={{dir}}/{{stem}}_{fmt}.tif']
         common = [
             f'--stats={stats}',
             f'--tile-size={tile_size}',
@@ -255,6 +277,7 @@ def run_pipeline_benchmark(
             f'--objects={objects}',
             f'--warmup={warmup}',
             f'--repeats={repeats}',
+            *masked,
         ]
         runs = {
             name: _run_child([str(scene), *common], 'rtsgeo.benchmark.pipeline')
@@ -276,6 +299,7 @@ def run_pipeline_benchmark(
         'model_ms': model_ms,
         'objects': objects,
         'repeats': repeats,
+        'quality_mask': quality_mask,
         'tiles': total['tiles'],
         'polygons': total['polygons'],
         'tiles_per_s': round(total['tiles'] / seconds, 3),
@@ -295,7 +319,8 @@ def describe_pipeline(row: dict[str, Any]) -> str:
         [
             f'stand-in model ({row["model_ms"]} ms/tile, {row["objects"]} '
             f'objects/tile): {row["tiles"]} tiles of {row["tile_size"]} px, '
-            f'batch {row["batch_size"]}, workers {row["workers"]}',
+            f'batch {row["batch_size"]}, workers {row["workers"]}, '
+            f'quality mask {row.get("quality_mask") or "none"}',
             f'  {row["tiles_per_s"]} tiles/s, {row["km2_per_h"]} km2/h',
             f'  end to end {row["end_to_end_s"]} s; reading {row["read_s"]} s, '
             f'model {row["model_s"]} s, post-processing {row["post_s"]} s, '
@@ -319,6 +344,7 @@ def _main(argv: list[str]) -> None:
     parser.add_argument('--objects', type=int, default=5)
     parser.add_argument('--warmup', help='a scene mapped first, untimed')
     parser.add_argument('--repeats', type=int, default=1, help='fastest pass kept')
+    parser.add_argument('--quality-mask', help='FORMAT=PATH of the mask')
     args = parser.parse_args(argv)
     result = measure_pipeline(
         args.scene,
@@ -331,6 +357,7 @@ def _main(argv: list[str]) -> None:
         args.objects,
         args.warmup,
         args.repeats,
+        args.quality_mask,
     )
     print(json.dumps(result))
 

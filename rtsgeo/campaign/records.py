@@ -157,15 +157,23 @@ def _slumps(
     native = prediction.polygons
     geoms = np.asarray(native.geometry.values, dtype=object)
     scores = np.asarray(native['score'], dtype=float)
+    # Predictors that do not measure rims (stand-ins) leave it NULL.
+    rims = np.asarray(
+        native['unobserved_fraction']
+        if 'unobserved_fraction' in native
+        else np.full(len(native), np.nan),
+        dtype=float,
+    )
     if simplify > 0 and len(geoms):
         geoms = shapely.simplify(geoms, simplify, preserve_topology=True)
     fixed = _multipolygons(geoms)
     keep = np.array([g is not None for g in fixed], dtype=bool)
     geoms = _object_array([g for g in fixed if g is not None])
     scores = scores[keep] if len(scores) else scores
+    rims = rims[keep] if len(rims) else rims
     areas, perimeters = geodesic_area_perimeter(geoms, prediction.crs)
     keep = areas >= min_area_m2
-    geoms, scores = geoms[keep], scores[keep]
+    geoms, scores, rims = geoms[keep], scores[keep], rims[keep]
     areas, perimeters = areas[keep], perimeters[keep]
     if not len(geoms):
         return empty_layer(SLUMPS_COLUMNS, crs)
@@ -177,6 +185,7 @@ def _slumps(
         'score': scores,
         'area_m2': areas,
         'perimeter_m': perimeters,
+        'unobserved_fraction': rims,
         **_model_values(info),
     }
     frame = gpd.GeoDataFrame(
@@ -239,15 +248,23 @@ def build_scene_records(
     slumps = _slumps(prediction, info, crs, min_area_m2, simplify)
     coverage = _coverage(prediction, info, crs)
     empty = len(coverage) == 0 or prediction.valid_area_m2 <= 0
+    unobserved = getattr(prediction, 'unobserved_area_m2', None)
+    message = 'no valid pixel in the scene'
+    if unobserved:
+        message = 'no observed pixel in the scene (the quality mask hides all)'
     row = {
         'scene_id': prediction.scene_id,
         'scene_path': prediction.path,
         'status': 'skipped' if empty else 'done',
-        'message': 'no valid pixel in the scene' if empty else None,
+        'message': message if empty else None,
         'polygons': len(slumps),
         'tiles': prediction.tiles,
         'tiles_skipped': prediction.tiles_skipped,
         'valid_area_m2': float(prediction.valid_area_m2),
+        'observed_area_m2': (
+            None if unobserved is None else float(prediction.valid_area_m2)
+        ),
+        'unobserved_area_m2': None if unobserved is None else float(unobserved),
         'scene_gsd_m': prediction.scene_gsd_m,
         'model_gsd_m': info.gsd_m,
         **_model_values(info),

@@ -1,8 +1,11 @@
 """A one-page HTML report of a campaign GeoPackage (``rtsgeo report``).
 
 The page shows a map of the slump polygons coloured by score over the coverage
-footprints, the total slump count and area, histograms of slump area and score,
-the status of every scene from the run table, and the model that mapped them.
+footprints (the observed ground; the unobserved holes in them, under cloud,
+shadow, snow or nodata, in their own colour), the total slump count and area,
+the observed and unobserved areas, histograms of slump area and score, the
+status and areas of every scene from the run table, and the model that mapped
+them.
 
 It is one self-contained file that opens without a network: the map is a
 Plotly figure, and Plotly's Python wheel ships plotly.js, which is written into
@@ -38,6 +41,7 @@ if TYPE_CHECKING:
 __all__ = [
     'COVERAGE_FILL',
     'SCORE_COLORSCALE',
+    'UNOBSERVED_FILL',
     'ReportSummary',
     'build_map',
     'read_campaign',
@@ -51,6 +55,9 @@ SCORE_COLORSCALE = 'Viridis'
 #: Fill colour of the coverage footprints on the map.
 COVERAGE_FILL = 'rgb(215, 215, 215)'
 _COVERAGE_LINE = 'rgb(150, 150, 150)'
+#: Fill colour of the unobserved holes in the footprints (cloud, shadow, snow).
+UNOBSERVED_FILL = 'rgb(190, 215, 240)'
+_UNOBSERVED_LINE = 'rgb(120, 160, 200)'
 #: Map height in CSS pixels.
 _MAP_HEIGHT = 620
 
@@ -63,9 +70,12 @@ class ReportSummary:
         out: the HTML file written.
         slumps: number of slump polygons.
         slump_area_m2: their total area.
-        covered_area_m2: total area of valid pixels in the mapped scenes.
+        covered_area_m2: total area of valid, observed pixels in the mapped
+            scenes.
         statuses: scene count per run status (``done``, ``skipped``, ``failed``).
         models: distinct ``(model_name, checkpoint_sha256)`` pairs of the runs.
+        unobserved_area_m2: total area a quality mask hid (cloud, shadow,
+            snow) in the scenes mapped with one; None when none was.
     """
 
     out: Path
@@ -74,6 +84,7 @@ class ReportSummary:
     covered_area_m2: float
     statuses: dict[str, int] = field(default_factory=dict)
     models: tuple[tuple[str, str], ...] = ()
+    unobserved_area_m2: float | None = None
 
 
 def read_campaign(
@@ -150,8 +161,26 @@ def _rings(
     return coords[:, 0].round(decimals), coords[:, 1].round(decimals)
 
 
+def _holes(geometries: Any) -> np.ndarray:
+    """The holes of polygons as polygons: ground inside a footprint not observed."""
+    import shapely
+
+    parts = shapely.get_parts(np.asarray(geometries, dtype=object))
+    parts = parts[shapely.get_num_interior_rings(parts) > 0]
+    rings = [
+        shapely.get_interior_ring(part, i)
+        for part in parts
+        for i in range(shapely.get_num_interior_rings(part))
+    ]
+    return shapely.polygons(np.asarray(rings, dtype=object))
+
+
 def build_map(slumps: gpd.GeoDataFrame, coverage: gpd.GeoDataFrame) -> go.Figure:
     """The map: coverage footprints, slump polygons and markers coloured by score.
+
+    The footprints are the observed ground; their holes (under cloud,
+    shadow or snow a quality mask hid, or nodata) are drawn in their own
+    colour.
 
     Args:
         slumps: the ``slumps`` layer.
@@ -207,8 +236,17 @@ def build_map(slumps: gpd.GeoDataFrame, coverage: gpd.GeoDataFrame) -> go.Figure
         tolerance,
         COVERAGE_FILL,
         _COVERAGE_LINE,
-        name='coverage (valid pixels)',
+        name='coverage (observed ground)',
     )
+    holes = _holes(coverage.geometry.dropna())
+    if len(holes):
+        add_filled(
+            holes,
+            tolerance,
+            UNOBSERVED_FILL,
+            _UNOBSERVED_LINE,
+            name='not observed (cloud, shadow, snow or nodata)',
+        )
     rounded = slumps['score'].astype(float).round(2)
     for score in sorted(rounded.unique()):
         color = score_color(score)
@@ -336,6 +374,11 @@ def _figures(summary: ReportSummary) -> str:
         ('area covered (valid pixels)', _km2(summary.covered_area_m2)),
         ('scenes', f'{sum(summary.statuses.values()):,} ({statuses})'),
     ]
+    if summary.unobserved_area_m2 is not None:
+        boxes.insert(
+            3,
+            ('area unobserved (cloud, shadow, snow)', _km2(summary.unobserved_area_m2)),
+        )
     return ''.join(
         f'<div class="figure">{html.escape(label)}<b>{html.escape(value)}</b></div>'
         for label, value in boxes
@@ -371,15 +414,29 @@ def _runs_html(runs: pd.DataFrame) -> str:
             f'<td class="{status}">{status}</td>',
             f'<td class="num">{_text(row.polygons, lambda v: f"{int(v):,}")}</td>',
             f'<td class="num">{_text(row.valid_area_m2, _km2)}</td>',
+            f'<td class="num">{_text(_unobserved(row), _km2)}</td>',
             f'<td class="num">{_text(row.seconds, lambda v: f"{float(v):.1f}")}</td>',
             f'<td>{_text(row.message, str)}</td>',
         ]
         rows.append(f'<tr>{"".join(cells)}</tr>')
     head = ''.join(
         f'<th>{h}</th>'
-        for h in ('scene', 'status', 'slumps', 'valid area', 'seconds', 'message')
+        for h in (
+            'scene',
+            'status',
+            'slumps',
+            'observed area',
+            'unobserved area',
+            'seconds',
+            'message',
+        )
     )
     return f'<table><tr>{head}</tr>{"".join(rows)}</table>'
+
+
+def _unobserved(row: Any) -> Any:
+    """A run's unobserved area; missing for runs without a quality mask."""
+    return getattr(row, 'unobserved_area_m2', None)
 
 
 def _text(value: Any, fmt: Callable[[Any], str]) -> str:
@@ -411,6 +468,10 @@ def summarize(
     statuses = {s: int(counts[s]) for s in STATUSES if s in counts}
     statuses |= {str(s): int(n) for s, n in counts.items() if s not in statuses}
     models = runs[['model_name', 'checkpoint_sha256']].dropna().drop_duplicates()
+    hidden = runs.get('unobserved_area_m2')
+    unobserved = None
+    if hidden is not None and hidden.notna().any():
+        unobserved = float(hidden.sum())
     return ReportSummary(
         out=out,
         slumps=len(slumps),
@@ -418,6 +479,7 @@ def summarize(
         covered_area_m2=float(coverage['valid_area_m2'].sum()),
         statuses=statuses,
         models=tuple((str(a), str(b)) for a, b in models.itertuples(index=False)),
+        unobserved_area_m2=unobserved,
     )
 
 
@@ -470,8 +532,10 @@ def write_report(
 <p>{html.escape(str(campaign))}, written by rtsgeo {html.escape(__version__)}.</p>
 <div class="figures">{_figures(summary)}</div>
 <h2>Map</h2>
-<p>Slumps coloured by score over the footprints of the mapped scenes; scroll to
-zoom, drag to pan, hover a marker for its scene, score and area.</p>
+<p>Slumps coloured by score over the footprints of the mapped scenes (the
+ground they observed; holes in them, under cloud, shadow, snow or nodata, in
+blue); scroll to zoom, drag to pan, hover a marker for its scene, score and
+area.</p>
 <div id="map">{map_html}</div>
 <h2>Slump area and score</h2>
 <div class="figures">

@@ -71,6 +71,12 @@ SLUMPS_COLUMNS: tuple[Column, ...] = (
         'REAL',
         'geodesic length of all rings (exterior and holes) on WGS 84 (m)',
     ),
+    Column(
+        'unobserved_fraction',
+        'REAL',
+        'share of the one-pixel outer rim that is unobserved (quality mask), '
+        'nodata or outside the scene: above 0, the object may be cut',
+    ),
     *_MODEL,
 )
 
@@ -78,7 +84,12 @@ COVERAGE_COLUMNS: tuple[Column, ...] = (
     *_SCENE,
     Column('acquired', 'TEXT', 'acquisition date (ISO 8601) when known, else NULL'),
     Column('native_crs', 'TEXT', "the scene's own CRS (e.g. EPSG:32608)"),
-    Column('valid_area_m2', 'REAL', 'geodesic area of the valid-data footprint'),
+    Column(
+        'valid_area_m2',
+        'REAL',
+        'geodesic area of the footprint: pixels with data that the quality '
+        'mask, if any, does not mark unobserved',
+    ),
     Column('tiles', 'INTEGER', 'tiles in the scene grid'),
     Column('tiles_skipped', 'INTEGER', 'tiles skipped as all nodata'),
     *_MODEL,
@@ -95,7 +106,19 @@ RUNS_COLUMNS: tuple[Column, ...] = (
     Column('polygons', 'INTEGER', 'slump polygons written for the scene'),
     Column('tiles', 'INTEGER', 'tiles in the scene grid'),
     Column('tiles_skipped', 'INTEGER', 'tiles skipped as all nodata'),
-    Column('valid_area_m2', 'REAL', 'area of the valid pixels (m^2)'),
+    Column('valid_area_m2', 'REAL', 'area of the valid, observed pixels (m^2)'),
+    Column(
+        'observed_area_m2',
+        'REAL',
+        'with a quality mask: area of the pixels with data it leaves observed '
+        '(as valid_area_m2, m^2); NULL without a mask',
+    ),
+    Column(
+        'unobserved_area_m2',
+        'REAL',
+        'with a quality mask: area of the pixels with data it marks unobserved '
+        '(cloud, shadow, snow, m^2); NULL without a mask',
+    ),
     Column(
         'scene_gsd_m',
         'REAL',
@@ -124,7 +147,10 @@ LAYERS: dict[str, tuple[tuple[Column, ...], str | None]] = {
 #: Columns added after the first release, per layer: an output written before
 #: gains them (NULL for its earlier rows) when opened to resume, and reads as
 #: NULL when opened read-only (merge, report).
-ADDED_COLUMNS: dict[str, tuple[str, ...]] = {'runs': ('scene_gsd_m', 'model_gsd_m')}
+ADDED_COLUMNS: dict[str, tuple[str, ...]] = {
+    'slumps': ('unobserved_fraction',),
+    'runs': ('scene_gsd_m', 'model_gsd_m', 'observed_area_m2', 'unobserved_area_m2'),
+}
 
 #: Scene statuses that are final: not retried when a campaign is run again.
 FINAL: tuple[str, ...] = ('done', 'skipped')

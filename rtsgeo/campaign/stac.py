@@ -11,7 +11,11 @@ one asset per band.
 The bands of an item are gathered into a small GDAL VRT file (XML that points
 at the assets; no pixel is copied) with one described band per canonical
 band, on the grid of its finest asset. The scene predictor then reads it
-window by window like any scene file. Asset hrefs may be local paths
+window by window like any scene file. A quality-mask band (``scl=SCL``,
+``qa_pixel=QA_PIXEL``, ``unobserved=KEY``, or ``udm2=KEY`` for the eight
+bands of a UDM2 asset) joins the VRT resampled by nearest neighbour, so a
+20 m SCL keeps its classes on a 10 m grid; map with ``--quality-mask`` of the
+same format to use it. Asset hrefs may be local paths
 (relative ones are taken from the JSON file's folder) or URLs, which GDAL
 reads through ``/vsicurl/`` (``s3://`` and ``gs://`` through ``/vsis3/`` and
 ``/vsigs/``). An item that cannot be mapped (in degrees, no usable band, an
@@ -42,6 +46,7 @@ from ..errors import (
     RTSGeoError,
 )
 from ..modalities import canonical_band_name
+from ..quality import MASK_FORMATS
 from .scenes import Scene
 
 __all__ = ['parse_asset_mapping', 'stac_scenes']
@@ -56,6 +61,8 @@ _GDAL_TYPES = {
     'float32': 'Float32',
     'float64': 'Float64',
 }
+#: Band names of quality masks: class rasters, resampled by nearest neighbour.
+_MASK_BANDS = frozenset(band for fmt in MASK_FORMATS.values() for band in fmt.bands)
 _VSI = {'http': '/vsicurl/', 'https': '/vsicurl/', 's3': '/vsis3/', 'gs': '/vsigs/'}
 _SCHEME = re.compile(r'^([a-z][a-z0-9+.-]*)://(.*)$', re.IGNORECASE)
 
@@ -127,8 +134,22 @@ def _item_bands(
     bands: dict[str, tuple[str, int]] = {}
     if mapping:
         for band, (key, index) in mapping.items():
-            if key in assets:
-                bands[band] = (_gdal_path(assets[key].href, base), index)
+            if key not in assets:
+                if band in _MASK_BANDS or band == 'udm2':
+                    msg = (
+                        f'STAC item {item.id!r} has no asset {key!r} for the quality '
+                        f'mask band {band!r} (its assets: {sorted(assets)}): fix '
+                        '--assets or map without the mask'
+                    )
+                    raise BandNotFoundError(msg)
+                continue
+            path = _gdal_path(assets[key].href, base)
+            if band == 'udm2':  # all eight bands of a UDM2 asset
+                udm2 = MASK_FORMATS['udm2'].bands
+                for number, udm2_band in enumerate(udm2, start=1):
+                    bands[udm2_band] = (path, number)
+            else:
+                bands[band] = (path, index)
         return bands
     for key in sorted(assets):
         for index, name in enumerate(_asset_bands(assets[key]), start=1):
@@ -199,7 +220,8 @@ def _item_vrt(
         nodata = header['nodatavals'][index - 1]
         if nodata is not None:
             ET.SubElement(band, 'NoDataValue').text = repr(float(nodata))
-        source = ET.SubElement(band, 'ComplexSource', resampling='bilinear')
+        resampling = 'nearest' if name in _MASK_BANDS else 'bilinear'
+        source = ET.SubElement(band, 'ComplexSource', resampling=resampling)
         ET.SubElement(source, 'SourceFilename', relativeToVRT='0').text = path
         ET.SubElement(source, 'SourceBand').text = str(index)
         ET.SubElement(

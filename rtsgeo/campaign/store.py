@@ -168,9 +168,6 @@ class CampaignStore:
         for name, (columns, _) in LAYERS.items():
             missing = {c.name for c in columns} - tables[name]
             added = missing & set(ADDED_COLUMNS.get(name, ()))
-            if added and not self.readonly:
-                self._add_columns(name, [c for c in columns if c.name in added])
-            self._absent[name] = added if self.readonly else set()
             missing -= added
             if missing or srs is None:
                 self.close()
@@ -179,6 +176,9 @@ class CampaignStore:
                     f'{sorted(missing) or "a geometry column"}): choose a new --out'
                 )
                 raise ConfigError(msg)
+            if added and not self.readonly:
+                self._add_columns(name, [c for c in columns if c.name in added])
+            self._absent[name] = added if self.readonly else set()
         return int(srs[0]), CRS.from_user_input(srs[1])
 
     def _add_columns(self, name: str, columns: list[Column]) -> None:

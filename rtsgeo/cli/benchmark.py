@@ -107,6 +107,12 @@ def _add_predict(subparsers: Any) -> None:
     pipeline.add_argument(
         '--objects', type=int, default=5, help="stand-in's objects per tile"
     )
+    pipeline.add_argument(
+        '--quality-mask',
+        choices=('scl', 'udm2', 'qa_pixel', 'nonzero'),
+        help='map with a generated cloud mask of this format beside each scene '
+        '(a quarter cloud, shadows at the edges; scl at twice the pixel size)',
+    )
     parser.add_argument(
         '--score-threshold',
         type=float,
@@ -177,6 +183,9 @@ def _run_data(args: argparse.Namespace) -> int:
 def _run_predict(args: argparse.Namespace) -> int:
     if args.pipeline_only:
         return _run_pipeline(args)
+    if args.quality_mask:
+        print('--quality-mask needs --pipeline-only', file=sys.stderr)
+        return 2
     from ..benchmark.predict import describe, run_predict_benchmark
 
     row = run_predict_benchmark(
@@ -210,6 +219,7 @@ def _run_pipeline(args: argparse.Namespace) -> int:
         model_ms=args.model_ms,
         objects=args.objects,
         repeats=args.repeats,
+        quality_mask=args.quality_mask,
     )
     print(json.dumps(row) if args.json else describe_pipeline(row), flush=True)
     return 0

@@ -60,6 +60,18 @@ def add_parser(subparsers: Any) -> None:
         type=float,
         help='the mapped area in km², instead of --coverage',
     )
+    parser.add_argument(
+        '--unobserved',
+        metavar='FILE',
+        help='polygons of ground the scenes did not see (cloud, shadow, snow; any '
+        'CRS): cut out of PRED and TRUTH before scoring',
+    )
+    parser.add_argument(
+        '--observed-only',
+        action='store_true',
+        help="score on the mapped ground only: PRED and TRUTH cut to PRED's "
+        'coverage layer (or --coverage), the ground rtsgeo map observed',
+    )
     parser.add_argument('--json', action='store_true', help='print one JSON object')
     parser.set_defaults(func=_run)
 
@@ -77,6 +89,9 @@ def _run(args: argparse.Namespace) -> int:
     if args.area_km2 is not None and not args.area_km2 > 0:
         msg = f'--area-km2 {args.area_km2} is not an area: give a number of km² > 0'
         raise ConfigError(msg)
+    if args.observed_only and args.area_km2 is not None:
+        msg = '--observed-only needs the mapped ground as polygons, not --area-km2'
+        raise ConfigError(msg)
     if args.area_km2 is not None and args.coverage is not None:
         msg = '--coverage and --area-km2 both give the mapped area: keep one'
         raise ConfigError(msg)
@@ -92,6 +107,8 @@ def _run(args: argparse.Namespace) -> int:
         score_column=args.score_column,
         coverage=args.coverage,
         area_km2=args.area_km2,
+        unobserved=args.unobserved,
+        observed_only=args.observed_only,
     )
     if args.json:
         print(json.dumps(result.to_dict()))

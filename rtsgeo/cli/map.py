@@ -93,6 +93,30 @@ def add_parser(subparsers: Any) -> None:
         "scene's own GSD, warning when it differs from the model's by over 25 %%",
     )
     parser.add_argument(
+        '--quality-mask',
+        metavar='FORMAT[=PATH]',
+        help='which pixels are unobserved (cloud, shadow, snow): FORMAT is scl '
+        '(Sentinel-2), udm2 (PlanetScope), qa_pixel (Landsat) or nonzero (any '
+        "raster); alone it is the scene's band of that name (a STAC asset "
+        "mapped with --assets scl=SCL, a preset's band), with =PATH a raster of "
+        'its own, {stem} and {dir} filled from the scene path, e.g. '
+        "'scl={dir}/{stem}_SCL.tif'. Unobserved pixels are nodata for the model "
+        "and absent from the coverage layer (default: the sensor preset's mask "
+        'band, if any, else none)',
+    )
+    parser.add_argument(
+        '--unobserved',
+        metavar='CLASS,...',
+        help='with --quality-mask: the classes that count as unobserved instead '
+        "of the format's default, e.g. cloud_medium,cloud_high,thin_cirrus",
+    )
+    parser.add_argument(
+        '--drop-touching-unobserved',
+        action='store_true',
+        help='drop slumps whose one-pixel rim touches unobserved or nodata pixels '
+        '(unobserved_fraction > 0); by default they are kept, with the fraction',
+    )
+    parser.add_argument(
         '--score-threshold',
         type=float,
         help='drop detections scoring below this (default 0.5)',
@@ -149,8 +173,15 @@ def add_parser(subparsers: Any) -> None:
 
 def load_predictor(args: argparse.Namespace, device: str | None = None) -> Any:
     """The scene predictor the options describe (options left unset keep defaults)."""
+    from ..errors import ConfigError
     from ..predict.scene import PredictorOptions, ScenePredictor
+    from ..quality import parse_quality_mask
 
+    quality = None
+    if args.quality_mask:
+        quality = parse_quality_mask(args.quality_mask, args.unobserved)
+    elif args.unobserved:
+        raise ConfigError('--unobserved picks classes of --quality-mask: give both')
     given = {
         'tile_size': args.tile_size,
         'overlap': args.overlap,
@@ -163,6 +194,8 @@ def load_predictor(args: argparse.Namespace, device: str | None = None) -> Any:
         'sensor': args.sensor,
         'score_threshold': args.score_threshold,
         'resample': args.resample == 'on',
+        'quality_mask': quality,
+        'drop_touching_unobserved': args.drop_touching_unobserved or None,
     }
     options = PredictorOptions(**{k: v for k, v in given.items() if v is not None})
     return ScenePredictor.from_checkpoint(args.checkpoint, options)
@@ -195,7 +228,11 @@ class ResolutionLines:
             self.progress.tiles(done, total)
 
     def scene_finished(self, records: Any) -> None:
-        """Print ``scene ID: 2.5 m -> 5 m (model's GSD)``, then pass on."""
+        """Print ``scene ID: 2.5 m -> 5 m (model's GSD)``, then pass on.
+
+        With a quality mask the line also gives the share of the scene's data
+        the mask left unobserved.
+        """
         from ..resolution import describe_resampling
 
         run = records.run
@@ -204,6 +241,11 @@ class ResolutionLines:
                 run['scene_gsd_m'], run['model_gsd_m'], self.resample
             )
             line = f'scene {records.scene_id}: {text}'
+            hidden = run.get('unobserved_area_m2')
+            if hidden is not None:
+                seen = run.get('observed_area_m2') or 0.0
+                share = hidden / (hidden + seen) if hidden + seen > 0 else 0.0
+                line += f'; {share:.0%} of its data unobserved (quality mask)'
             if self.progress is not None:
                 from tqdm import tqdm
 

@@ -21,7 +21,8 @@ def add_parser(subparsers: Any) -> None:
         description=(
             'List the sensor presets that name the bands of files without band '
             'descriptions (pass one as --sensor or sensor=). Band 1 comes first; '
-            'NDVI is read from an "ndvi" band when the file has one.'
+            'NDVI is read from an "ndvi" band when the file has one; a preset with '
+            'a quality-mask band applies that mask when mapping.'
         ),
     )
     parser.add_argument(
@@ -45,7 +46,8 @@ def format_presets(presets: Sequence[SensorPreset]) -> str:
     for preset in presets:
         order = '  '.join(f'{i}:{band}' for i, band in enumerate(preset.bands, 1))
         head = f'{preset.name:<{width}}  {len(preset.bands):>2} bands  '
-        lines.append(head + preset.description)
+        mask = f' [quality mask: {preset.quality}]' if preset.quality else ''
+        lines.append(head + preset.description + mask)
         lines.append(' ' * (width + 2) + order)
     return '\n'.join(lines)
 
@@ -56,7 +58,12 @@ def run(args: argparse.Namespace) -> int:
 
     if args.json:
         rows = [
-            {'name': p.name, 'bands': list(p.bands), 'description': p.description}
+            {
+                'name': p.name,
+                'bands': list(p.bands),
+                'description': p.description,
+                'quality': p.quality,
+            }
             for p in SENSORS.values()
         ]
         print(json.dumps(rows, indent=2))

@@ -24,6 +24,7 @@ from torch.utils.data import DataLoader, Dataset
 from ..datasets import build_instance_dataset, collate_instances
 from ..datasets._geo import window_transform
 from ..datasets._instances import boxes_from_masks, pack_instances
+from ..quality import QualityMask
 from ..samplers import CRSGroupedGeoSampler, SceneGridGeoSampler
 from ..transforms import NormalizeModalities, compute_modality_stats
 from .rts import RTSDataModule
@@ -60,6 +61,7 @@ class _ChipSource:
         chip_size: side of a chip in pixels.
         min_area: smallest instance kept, in pixels.
         vector_options: polygon label options, as sorted ``(key, value)`` pairs.
+        quality_mask: the scenes' quality mask, or None.
     """
 
     images: tuple[str, ...]
@@ -72,6 +74,7 @@ class _ChipSource:
     chip_size: int
     min_area: int
     vector_options: tuple[tuple[str, Any], ...]
+    quality_mask: QualityMask | None = None
 
 
 def _inside(
@@ -101,6 +104,7 @@ def _read_chips(source: _ChipSource) -> list[Chip]:
         sensor=source.sensor,
         min_area=source.min_area,
         vector_options=dict(source.vector_options),
+        quality_mask=source.quality_mask,
     )
     areas: list[shapely.Geometry | None] = [None] * len(dataset.datasets)
     if source.area is not None:
@@ -241,6 +245,7 @@ class CachedRTSDataModule(RTSDataModule):
             chip_size=self.chip_size,
             min_area=self.min_instance_area,
             vector_options=tuple(sorted(self.vector_options.items())),
+            quality_mask=self.quality_mask,
         )
 
     def setup(self, stage: str) -> None:

@@ -18,6 +18,7 @@ from ..datasets import CRSGroupedDataset, build_instance_dataset, collate_instan
 from ..datasets._files import find_rasters
 from ..errors import ConfigError, DataNotFoundError
 from ..modalities import channel_layout, get_modality
+from ..quality import parse_quality_mask
 from ..resolution import imagery_gsd_m
 from ..samplers import (
     CRSGroupedGeoSampler,
@@ -82,6 +83,8 @@ class RTSDataModule(lightning.LightningDataModule):
         seed: int = 0,
         vector_options: dict[str, Any] | None = None,
         gsd_m: float | None = None,
+        quality_mask: str | None = None,
+        unobserved: list[str] | None = None,
     ) -> None:
         """Initialise a new RTSDataModule.
 
@@ -116,6 +119,13 @@ class RTSDataModule(lightning.LightningDataModule):
                 recorded in trained-model files; None: the median over the
                 training rasters, read from their headers when fitting
                 (read it back from :attr:`gsd_m`).
+            quality_mask: the scenes' quality mask, as ``rtsgeo map
+                --quality-mask`` takes it (``'scl'``,
+                ``'scl={dir}/../scl/{stem}.tif'``, see
+                :func:`~rtsgeo.quality.parse_quality_mask`): unobserved pixels
+                are nodata in every split and carry no label; windows with no
+                observed pixel are dropped. None: no mask.
+            unobserved: the mask classes that count (None: its default).
 
         Raises:
             ConfigError: If neither or both ways of giving data are used, or a
@@ -157,6 +167,11 @@ class RTSDataModule(lightning.LightningDataModule):
         self.seed = seed
         self.vector_options = dict(vector_options or {})
         self.gsd_m = gsd_m
+        self.quality_mask = (
+            None
+            if quality_mask is None
+            else parse_quality_mask(quality_mask, unobserved)
+        )
         self.datasets: dict[str, CRSGroupedDataset] = {}
         self.normalize: NormalizeModalities | None = None
         self._region_table: gpd.GeoDataFrame | None = None
@@ -202,6 +217,7 @@ class RTSDataModule(lightning.LightningDataModule):
             min_area=self.min_instance_area,
             regions=self._regions(split),
             vector_options=self.vector_options,
+            quality_mask=self.quality_mask,
         )
 
     def _roi(self, dataset: CRSGroupedDataset, group: int, split: str) -> Any:

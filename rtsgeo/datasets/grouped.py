@@ -23,6 +23,7 @@ from torchgeo.datasets.utils import GeoSlice
 
 from ..errors import DataNotFoundError, LabelsOutsideImageryWarning
 from ..modalities import SensorPreset
+from ..quality import QualityMask
 from ._files import find_rasters, group_by_crs, read_raster_info
 from ._geo import resolve_query
 from .polygons import VECTOR_SUFFIXES, InstancePolygonDataset
@@ -135,6 +136,7 @@ def build_instance_dataset(
     region_column: str = 'region',
     vector_options: Mapping[str, Any] | None = None,
     nan_as_nodata: bool = False,
+    quality_mask: QualityMask | str | None = None,
 ) -> CRSGroupedDataset:
     """Imagery paired with instance labels, one TorchGeo dataset per scene CRS.
 
@@ -151,6 +153,9 @@ def build_instance_dataset(
             :class:`~rtsgeo.datasets.InstancePolygonDataset` (``layer``,
             ``where``, ``dissolve``).
         nan_as_nodata: treat NaN imagery pixels as nodata.
+        quality_mask: which pixels are unobserved (cloud, shadow, snow; see
+            :mod:`rtsgeo.quality`): they are nodata in the image and carry no
+            label pixel (see :func:`~rtsgeo.datasets.join_samples`).
 
     Returns:
         The grouped dataset; warns with counts when labels fall outside imagery.
@@ -165,7 +170,11 @@ def build_instance_dataset(
     for group in group_by_crs(infos).values():
         sources = {'image': [i.path for i in group], **(extra or {})}
         image = MultimodalRasterDataset(
-            sources, modalities, sensor, nan_as_nodata=nan_as_nodata
+            sources,
+            modalities,
+            sensor,
+            nan_as_nodata=nan_as_nodata,
+            quality_mask=quality_mask,
         )
         footprint = _footprint(image)
         label = _label_dataset(labels, image, footprint, min_area, vector_options or {})

@@ -6,6 +6,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import rasterio.enums
 import torch
 from pyproj import CRS
@@ -13,7 +14,12 @@ from torch import Tensor
 from torchgeo.datasets import GeoDataset
 from torchgeo.datasets.utils import GeoSlice
 
-from ..errors import BandNotFoundError, CRSMismatchError, InvalidImageryError
+from ..errors import (
+    BandNotFoundError,
+    CRSMismatchError,
+    DataNotFoundError,
+    InvalidImageryError,
+)
 from ..modalities import (
     SensorPreset,
     channel_layout,
@@ -22,6 +28,7 @@ from ..modalities import (
     modality_channel_names,
     required_bands,
 )
+from ..quality import QualityMask, parse_quality_mask
 from ._files import RasterInfo, find_rasters, read_raster_info
 from ._geo import resolve_query
 from ._instances import instances_from_mask
@@ -42,6 +49,8 @@ class _SourceDataset(GeoDataset):
     """
 
     _sources: list[RasterSource]
+    # Sources read beside the bands (a quality mask): moved with the grid too.
+    _aligned: tuple[RasterSource, ...] = ()
 
     def _adopt(self, sources: list[RasterSource]) -> None:
         self._sources = sources
@@ -55,7 +64,7 @@ class _SourceDataset(GeoDataset):
 
     @crs.setter
     def crs(self, new_crs: CRS) -> None:
-        for source in self._sources:
+        for source in (*self._sources, *self._aligned):
             source.crs = new_crs
         self.index = self._sources[0].index
 
@@ -67,7 +76,7 @@ class _SourceDataset(GeoDataset):
     @res.setter
     def res(self, new_res: float | tuple[float, float]) -> None:
         pair = (new_res, new_res) if isinstance(new_res, int | float) else new_res
-        for source in self._sources:
+        for source in (*self._sources, *self._aligned):
             source.res = (float(pair[0]), float(pair[1]))
 
     def _window(self, query: GeoSlice) -> tuple[slice, slice, slice]:
@@ -109,7 +118,11 @@ class MultimodalRasterDataset(_SourceDataset):
       (see :func:`rtsgeo.modalities.channel_layout`); values are raw (reflectance
       as stored; NDVI in [-1, 1]); pixels that are nodata in any band are 0 in
       every channel;
-    * ``valid``: ``(H, W)`` bool, False where any band is nodata or uncovered;
+    * ``valid``: ``(H, W)`` bool, False where any band is nodata or uncovered,
+      or where the quality mask, if any, marks the ground unobserved;
+    * ``unobserved`` (with a quality mask only): ``(H, W)`` bool, the pixels
+      with data that the mask hides; :func:`~rtsgeo.datasets.join_samples`
+      clears the label pixels there and drops instances left empty;
     * ``channels``: modality name -> ``(start, stop)`` channel range;
     * ``crs`` and ``bounds`` (the query's ``(x, y, t)`` slices), the window's
       place; join them with a TorchGeo dataset through
@@ -126,6 +139,7 @@ class MultimodalRasterDataset(_SourceDataset):
         transforms: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
         nan_as_nodata: bool = False,
         cache: bool = True,
+        quality_mask: QualityMask | str | None = None,
     ) -> None:
         """Initialise a new MultimodalRasterDataset.
 
@@ -141,11 +155,16 @@ class MultimodalRasterDataset(_SourceDataset):
             nan_as_nodata: treat NaN pixels of float imagery as nodata instead
                 of raising :class:`~rtsgeo.errors.InvalidImageryError`.
             cache: keep file handles open between reads.
+            quality_mask: which pixels are unobserved (see
+                :mod:`rtsgeo.quality`): the same definition as mapping uses,
+                read per window onto the grid by nearest neighbour; pixels
+                outside the mask raster count as unobserved. None: none.
 
         Raises:
             DataNotFoundError: If a path is missing or holds no raster.
             CorruptRasterError: If a file cannot be opened.
-            BandNotFoundError: If a band a modality needs is in no source.
+            BandNotFoundError: If a band a modality needs is in no source, or
+                a scene lacks its mask band.
             CRSMismatchError: If the scenes are on several CRSs and ``crs`` is None.
         """
         self.modalities = tuple(get_modality(m).name for m in modalities)
@@ -170,6 +189,16 @@ class MultimodalRasterDataset(_SourceDataset):
             ]
         )
         self._needed = self._check_bands()
+        self.quality = (
+            None if quality_mask is None else parse_quality_mask(quality_mask)
+        )
+        self._quality = (
+            None
+            if self.quality is None
+            else _quality_source(self.quality, infos[primary], grid, cache)
+        )
+        if self._quality is not None:
+            self._aligned = (self._quality[0],)
         self.infos = infos[primary]
         self.bands = grid.band_names
         self.cache = cache
@@ -210,6 +239,10 @@ class MultimodalRasterDataset(_SourceDataset):
             more, more_valid = self._collect_bands(extra, source, window)
             bands.update(more)
             valid &= more_valid
+        hidden = None
+        if self._quality is not None:
+            hidden = self._unobserved(window, valid.shape) & valid
+            valid &= ~hidden
         image = compute_modalities(
             {b: bands[b] for b in self._needed}, self.modalities, valid
         )
@@ -220,9 +253,26 @@ class MultimodalRasterDataset(_SourceDataset):
             'valid': valid,
             'channels': {k: (s.start, s.stop) for k, s in self.channel_layout.items()},
         }
+        if hidden is not None:
+            sample['unobserved'] = hidden
         if self.transforms is not None:
             sample = self.transforms(sample)
         return sample
+
+    def _unobserved(
+        self, window: tuple[slice, slice, slice], shape: tuple[int, ...]
+    ) -> Tensor:
+        """*shape* bool over a window: True where the quality mask hides it."""
+        assert self._quality is not None and self.quality is not None
+        source, rows = self._quality
+        raw = source.read(*window)
+        if raw is None:  # no mask raster there: nothing observed
+            return torch.ones(tuple(shape), dtype=torch.bool)
+        block = raw[rows]
+        inside = torch.isfinite(block).all(0)
+        values = torch.where(torch.isfinite(block), block, 0).numpy().astype(np.int64)
+        hidden = torch.from_numpy(self.quality.flags(values))
+        return hidden | ~inside
 
     def _collect_bands(
         self, raw: Tensor, source: RasterSource, window: tuple[slice, slice, slice]
@@ -256,6 +306,49 @@ class MultimodalRasterDataset(_SourceDataset):
         from ..plotting import plot_modalities
 
         return plot_modalities(sample, self.channel_layout, title=title)
+
+
+def _quality_source(
+    mask: QualityMask,
+    images: Sequence[RasterInfo],
+    grid: RasterSource,
+    cache: bool,
+) -> tuple[RasterSource, list[int]]:
+    """The quality mask's files on the grid (nearest) and the rows of its bands.
+
+    Raises:
+        BandNotFoundError: If a scene lacks its mask band(s).
+    """
+    wanted = mask.spec.bands
+    if mask.path is None:
+        for info in images:
+            missing = [band for band in wanted if band not in info.bands]
+            if missing:
+                msg = (
+                    f'scene {info.path} has no band {missing[0]!r} for the '
+                    f'{mask.format} quality mask (its bands: {list(info.bands)}): '
+                    f'describe that band or give the mask raster as '
+                    f'{mask.format}=PATH'
+                )
+                raise BandNotFoundError(msg)
+        infos = list(images)
+        rows = [infos[0].bands.index(band) for band in wanted]
+    else:
+        # The mask's bands are taken by position, whatever their descriptions.
+        preset = SensorPreset(mask.format, wanted)
+        infos = []
+        for info in images:
+            path = str(mask.raster_path(info.path))
+            if not Path(path).is_file():
+                msg = (
+                    f'quality mask {path} of scene {info.path} does not exist: '
+                    'check the path template ({stem}, {dir})'
+                )
+                raise DataNotFoundError(msg)
+            infos.append(read_raster_info(path, preset, 'quality'))
+        rows = list(range(len(wanted)))
+    nearest = rasterio.enums.Resampling.nearest
+    return RasterSource(infos, grid.crs, grid.res, nearest, cache), rows
 
 
 def _pair(res: float | tuple[float, float] | None) -> tuple[float, float] | None:

@@ -6,8 +6,11 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 import torch
+from torch import Tensor
 
-__all__ = ['collate_instances', 'join_samples']
+from ._instances import boxes_from_masks
+
+__all__ = ['clear_unobserved_instances', 'collate_instances', 'join_samples']
 
 # Keys stacked into one tensor; every other key becomes a list per batch.
 _STACKED = ('image', 'valid')
@@ -54,6 +57,11 @@ def join_samples(samples: Iterable[dict[str, Any]]) -> dict[str, Any]:
     Args:
         samples: samples of one window, in dataset order.
 
+    A sample read with a quality mask carries ``unobserved``: label pixels
+    there are cleared (an instance keeps its observed part, one left empty
+    is dropped) and the key is removed, so no positive label lies where the
+    image is blank.
+
     Returns:
         The joined sample.
     """
@@ -61,4 +69,33 @@ def join_samples(samples: Iterable[dict[str, Any]]) -> dict[str, Any]:
     for sample in samples:
         for key, value in sample.items():
             joined.setdefault(key, value)
+    hidden = joined.pop('unobserved', None)
+    if hidden is not None and 'mask' in joined:
+        joined.update(clear_unobserved_instances(joined, hidden))
     return joined
+
+
+def clear_unobserved_instances(
+    sample: dict[str, Any], unobserved: Tensor
+) -> dict[str, Tensor]:
+    """A sample's instance targets without their unobserved pixels.
+
+    Args:
+        sample: with ``mask`` ``(N, H, W)``, ``bbox_xyxy`` and ``label``.
+        unobserved: ``(H, W)`` bool, True where the ground was not seen.
+
+    Returns:
+        ``mask``, ``bbox_xyxy`` and ``label`` of the instances with an
+        observed pixel left, boxes fitted to what is left.
+    """
+    masks = sample['mask']
+    if len(masks) == 0 or not bool(unobserved.any()):
+        return {k: sample[k] for k in ('mask', 'bbox_xyxy', 'label')}
+    masks = masks * (~unobserved).to(masks.dtype)
+    keep = (masks.flatten(1) != 0).any(1)
+    masks = masks[keep]
+    return {
+        'mask': masks,
+        'bbox_xyxy': boxes_from_masks(masks).to(sample['bbox_xyxy'].dtype),
+        'label': sample['label'][keep],
+    }

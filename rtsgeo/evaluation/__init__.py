@@ -24,6 +24,7 @@ from .matching import (
     match_greedy,
     polygon_ious,
 )
+from .observed import keep_observed, remove_unobserved, unobserved_geometry
 from .polygons import equal_area_crs, evaluate_polygons, mapped_km2
 from .readers import DEFAULT_LAYER, clean_polygons, read_polygons
 from .result import EvaluationResult, detection_counts
@@ -45,13 +46,16 @@ __all__ = [
     'fold_roles',
     'fold_summary',
     'is_coco_results',
+    'keep_observed',
     'link_fold',
     'mapped_km2',
     'match_greedy',
     'polygon_ious',
     'read_chips',
     'read_polygons',
+    'remove_unobserved',
     'site_folds',
+    'unobserved_geometry',
     'zone_folds',
     'zone_label',
 ]

@@ -33,6 +33,8 @@ def evaluate_files(
     score_column: str = 'score',
     coverage: str | Path | None = None,
     area_km2: float | None = None,
+    unobserved: str | Path | None = None,
+    observed_only: bool = False,
 ) -> EvaluationResult:
     """Evaluate predictions in a file against reference objects in another.
 
@@ -58,6 +60,13 @@ def evaluate_files(
             writes; for a ``NAME.slumps.parquet`` export, the
             ``NAME.coverage.parquet`` beside it), read with *where* too.
         area_km2: the mapped area in km², instead of *coverage*.
+        unobserved: a vector file of the ground the scenes did not see
+            (cloud, shadow, snow; any CRS): cut out of predictions and truth
+            before scoring (see :mod:`rtsgeo.evaluation.observed`).
+        observed_only: score on the mapped ground only: predictions and
+            truth are cut to the polygons of the mapped area (*coverage*, or
+            the ``coverage`` layer of *pred*, which holds the observed ground
+            when ``rtsgeo map`` ran with a quality mask).
 
     Returns:
         The figures, naming both files.
@@ -79,6 +88,13 @@ def evaluate_files(
         truth, layer=truth_layer, where=truth_where, option='--truth-layer'
     )
     area, area_notes = _mapped_area(pred, coverage, area_km2, where)
+    hidden = None if unobserved is None else read_polygons(unobserved)
+    if observed_only and not isinstance(area, gpd.GeoDataFrame):
+        msg = (
+            f'--observed-only needs the mapped ground as polygons and {pred} has '
+            'no coverage layer: give --coverage FILE'
+        )
+        raise ConfigError(msg)
     result = evaluate_polygons(
         pred_frame,
         truth_frame,
@@ -86,6 +102,8 @@ def evaluate_files(
         score_threshold=score_threshold,
         score_column=score_column,
         area=area,
+        unobserved=hidden,
+        observed=area if observed_only else None,
     )
     if result.n_pred == 0 and result.n_truth == 0:
         msg = (

@@ -22,6 +22,12 @@ What :func:`evaluate_polygons` computes, exactly:
    (pycocotools keeps 100 per image).
 4. **AP.** COCO's 101-point interpolated precision averaged over recalls
    0, 0.01, ..., 1: AP50 at IoU 0.5, AP75 at 0.75, AP over 0.5:0.05:0.95.
+0. **Observed ground only.** Given an ``unobserved`` area (cloud, shadow,
+   snow), it is cut out of the predictions, the reference polygons and the
+   mapped-area polygons first (see :mod:`rtsgeo.evaluation.observed`):
+   polygons wholly inside it do not count, those partly inside are scored
+   on their observed part. Given the ``observed`` ground instead (the
+   ``coverage`` layer), both sides are cut to it in the same way.
 5. **Precision / recall / F1** at the IoU threshold (default 0.5) counting the
    predictions whose score is at least the score threshold (default 0.5):
    ``P = TP / (TP + FP)``, ``R = TP / n_truth``, ``F1 = 2TP / (2TP + FP + FN)``.
@@ -39,6 +45,7 @@ What :func:`evaluate_polygons` computes, exactly:
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import geopandas as gpd
 import numpy as np
@@ -47,6 +54,7 @@ from pyproj import CRS
 
 from ..errors import CRSMismatchError, InvalidPolygonsError
 from .matching import COCO_IOU_THRESHOLDS, average_precision, match_greedy, polygon_ious
+from .observed import keep_observed, remove_unobserved
 from .readers import clean_polygons
 from .result import EvaluationResult, detection_counts
 
@@ -61,6 +69,8 @@ def evaluate_polygons(
     score_threshold: float = 0.5,
     score_column: str = 'score',
     area: float | gpd.GeoSeries | gpd.GeoDataFrame | None = None,
+    unobserved: Any = None,
+    observed: Any = None,
 ) -> EvaluationResult:
     """AP50, AP and polygon precision / recall / F1 of predicted polygons.
 
@@ -72,6 +82,13 @@ def evaluate_polygons(
         score_column: the predictions' confidence column.
         area: the mapped area, in km² or as footprint polygons with a CRS,
             for false positives per 100 km²; None leaves that rate out.
+        unobserved: ground the scenes did not see (GeoDataFrame or GeoSeries
+            in any CRS, or a shapely geometry in the predictions' CRS): cut
+            out of both sides before scoring, and out of *area* when that is
+            polygons; None: all ground counts.
+        observed: the ground the scenes saw, such as the ``coverage`` layer
+            of ``rtsgeo map`` (same forms as *unobserved*): both sides are
+            cut to it before scoring; None: all ground counts.
 
     Returns:
         The figures (see the module docstring for their definitions).
@@ -96,6 +113,20 @@ def evaluate_polygons(
     truth_frame, truth_notes = clean_polygons(
         gpd.GeoDataFrame(geometry=truth.geometry), 'truth'
     )
+    if unobserved is not None:
+        pred, pred_out = remove_unobserved(pred, unobserved)
+        truth_frame, truth_out = remove_unobserved(truth_frame, unobserved)
+        notes.append(
+            f'unobserved area left out: {pred_out} prediction(s) and {truth_out} '
+            'truth polygon(s) wholly inside it, the others cut to their observed part'
+        )
+    if observed is not None:
+        pred, pred_out = keep_observed(pred, observed)
+        truth_frame, truth_out = keep_observed(truth_frame, observed)
+        notes.append(
+            f'observed ground only: {pred_out} prediction(s) and {truth_out} truth '
+            'polygon(s) wholly off it left out, the others cut to it'
+        )
     truth_geoms, pred_geoms, crs, crs_notes = _common_crs(
         pred.geometry, truth_frame.geometry
     )
@@ -114,6 +145,10 @@ def evaluate_polygons(
     above = scores >= score_threshold
     touching = _touching(pred_geoms[above], truth_geoms)
     n_isolated = int(above.sum()) - touching
+    if unobserved is not None and isinstance(area, gpd.GeoSeries | gpd.GeoDataFrame):
+        area, _ = remove_unobserved(
+            gpd.GeoDataFrame(geometry=area.geometry), unobserved
+        )
     area_km2 = mapped_km2(area)
     rate = 100 * n_isolated / area_km2 if area_km2 else None
     return EvaluationResult(

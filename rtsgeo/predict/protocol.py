@@ -32,13 +32,18 @@ class ScenePredictionLike(Protocol):
         crs: the scene's native CRS.
         transform: the affine transform of the grid mapped (the scene's own,
             or its grid resampled to the model's GSD).
-        polygons: columns ``geometry`` (valid polygons) and ``score``.
-        coverage: footprint of the scene's valid (not nodata) pixels.
+        polygons: columns ``geometry`` (valid polygons) and ``score``, and
+            optionally ``unobserved_fraction`` (NULL in the output without it).
+        coverage: footprint of the scene's valid (not nodata) and observed
+            pixels.
         acquired: ISO acquisition date, if known.
         tiles: tiles in the scene's grid.
         tiles_skipped: tiles skipped because they held only nodata.
         valid_area_m2: area of the valid pixels.
         scene_gsd_m: the scene's ground sampling distance (metres), if known.
+
+    A prediction may also have ``unobserved_area_m2`` (the area a quality mask
+    hid; absent or None: mapped without one).
     """
 
     path: str

@@ -40,8 +40,10 @@ from ..modalities import (
     required_bands,
     resolve_band_names,
 )
+from ..quality import QualityMask
 from ..resolution import gsd_differs, pixel_gsd_m, resampled_grid
 from ..transforms import NormalizeModalities
+from .masking import QualityWindowReader
 from .tiling import Tile
 
 __all__ = ['SceneReader', 'acquisition_date', 'gdal_block_cache']
@@ -145,7 +147,9 @@ class SceneReader:
     fly) to that ground sampling distance: :attr:`width`, :attr:`height` and
     :attr:`transform` then describe that grid, on the scene's own CRS and
     extent, so polygons vectorised with :attr:`transform` land where they
-    belong. Use as a context manager, or call :meth:`close`.
+    belong. With a quality mask (see :mod:`rtsgeo.quality`), pixels it marks
+    unobserved are invalid too, read from the same windows as the bands.
+    Use as a context manager, or call :meth:`close`.
     """
 
     def __init__(
@@ -155,6 +159,7 @@ class SceneReader:
         stats: Mapping[str, Mapping[str, Sequence[float]]],
         sensor: str | None = None,
         gsd_m: float | None = None,
+        quality: QualityMask | None = None,
     ) -> None:
         """Open a scene and check it can feed the model.
 
@@ -166,12 +171,16 @@ class SceneReader:
             gsd_m: read the scene resampled to this ground sampling distance
                 (metres per pixel); None, or within 1 % of the scene's own:
                 its native grid.
+            quality: the scene's quality mask (None: every pixel with data
+                counts as observed).
 
         Raises:
-            DataNotFoundError: If the file does not exist.
+            DataNotFoundError: If the file (or its mask raster) does not exist.
             CorruptRasterError: If it cannot be opened or has no CRS.
-            BandNotFoundError: If a band the modalities need is missing.
-            InvalidImageryError: If its CRS is geographic (degrees).
+            BandNotFoundError: If a band the modalities (or the mask) need is
+                missing.
+            InvalidImageryError: If its CRS is geographic (degrees), or the
+                mask raster does not overlap it.
         """
         self.path = str(path)
         self.modalities = tuple(modalities)
@@ -183,11 +192,16 @@ class SceneReader:
         except rasterio.errors.RasterioIOError as error:
             msg = f'scene {self.path} cannot be opened as a raster: {error}'
             raise CorruptRasterError(msg) from error
+        self._quality: QualityWindowReader | None = None
         try:
             self._check(sensor)
             self._grid = self._open_grid(gsd_m)
+            if quality is not None:
+                self._quality = QualityWindowReader(
+                    quality, self.path, self._src, self._grid, self.band_names
+                )
         except Exception:
-            self._src.close()
+            self.close()
             raise
         self._plan = _channel_plan(self.modalities, self.bands, stats)
         # A nodata value to compare with (None when there is none, or NaN).
@@ -227,6 +241,7 @@ class SceneReader:
             )
             raise BandNotFoundError(msg)
         self.bands = needed
+        self.band_names = names
         self.indexes = [names.index(band) + 1 for band in needed]
         self.nodata = src.nodata
         self.native_gsd_m = pixel_gsd_m(src.crs, src.res)
@@ -260,6 +275,11 @@ class SceneReader:
         rows = math.ceil(tile_size * self._grid.res[1] / src.res[1]) + 2 * block_rows
         itemsize = max(np.dtype(dtype).itemsize for dtype in src.dtypes)
         return src.width * rows * src.count * itemsize
+
+    @property
+    def quality(self) -> QualityMask | None:
+        """The quality mask read with the bands, if any."""
+        return None if self._quality is None else self._quality.mask
 
     @property
     def channels(self) -> int:
@@ -308,7 +328,13 @@ class SceneReader:
         """Acquisition date from the file's tags, if recorded."""
         return acquisition_date(self._src.tags())
 
-    def read_into(self, tile: Tile, image: np.ndarray, valid: np.ndarray) -> bool:
+    def read_into(
+        self,
+        tile: Tile,
+        image: np.ndarray,
+        valid: np.ndarray,
+        unobserved: np.ndarray | None = None,
+    ) -> bool:
         """Write a tile's normalised modalities and validity into given arrays.
 
         The stacked, normalised image is the same as
@@ -317,12 +343,16 @@ class SceneReader:
         one pass over the window with numpy, in place: no torch call and few
         temporaries, so a background reader thread costs little and does not
         compete for torch's threads. Pixels that are nodata, NaN or padding
-        are 0 in every channel and False in *valid*.
+        are 0 in every channel and False in *valid*; so are pixels with data
+        that the quality mask marks unobserved.
 
         Args:
             tile: the window.
             image: ``(C, size, size)`` float32 array, overwritten.
             valid: ``(size, size)`` bool array, overwritten.
+            unobserved: ``(size, size)`` bool array, overwritten (with a
+                quality mask only): True where a pixel has data but is
+                unobserved.
 
         Returns:
             Whether any pixel of the tile is valid.
@@ -337,6 +367,8 @@ class SceneReader:
         if r1 <= r0 or c1 <= c0:
             image.fill(0.0)
             valid.fill(False)
+            if unobserved is not None:
+                unobserved.fill(False)
             return False
         window = Window(c0, r0, c1 - c0, r1 - r0)
         try:
@@ -352,6 +384,14 @@ class SceneReader:
             valid.fill(False)
         ok = valid[rows, cols]
         self._valid_pixels(block, ok)
+        if self._quality is not None:
+            hidden = self._quality.read(window)
+            hidden &= ok
+            if unobserved is not None:
+                if padded:
+                    unobserved.fill(False)
+                unobserved[rows, cols] = hidden
+            ok &= ~hidden
         with np.errstate(invalid='ignore', divide='ignore', over='ignore'):
             for channel, (first, second, mean, std) in enumerate(self._plan):
                 out = image[channel, rows, cols]
@@ -382,9 +422,12 @@ class SceneReader:
         return torch.from_numpy(image), torch.from_numpy(valid)
 
     def close(self) -> None:
-        """Close the file (and its resampled view)."""
-        if self._grid is not self._src:
-            self._grid.close()
+        """Close the file (and its resampled view and quality mask)."""
+        if self._quality is not None:
+            self._quality.close()
+        grid = getattr(self, '_grid', self._src)
+        if grid is not self._src:
+            grid.close()
         self._src.close()
 
     def __enter__(self) -> SceneReader:

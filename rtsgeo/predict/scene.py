@@ -19,8 +19,10 @@ from shapely.geometry.base import BaseGeometry
 from torch import Tensor, nn
 
 from ..errors import ConfigError, ResolutionMismatchWarning
+from ..modalities import get_sensor
+from ..quality import QualityMask, parse_quality_mask
 from ..resolution import GSD_WARN_RATIO, gsd_differs
-from .coverage import CoverageAccumulator
+from .coverage import CoverageAccumulator, rim_unobserved_fractions
 from .inference import Detections, forward_tiles, tile_instances
 from .merge import InstanceMerger, MergedInstance
 from .pipeline import ConsumeBehind, iterate_ahead, release_free_memory
@@ -48,14 +50,19 @@ class ScenePrediction:
         transform: the affine transform of the grid mapped: the scene's, or
             its grid resampled to the model's GSD (same CRS and origin).
         polygons: one row per object: ``geometry`` (valid Polygon or
-            MultiPolygon, holes kept) and ``score``.
-        coverage: the valid-data footprint (union of valid pixels, on pixel edges).
+            MultiPolygon, holes kept), ``score`` and ``unobserved_fraction``
+            (share of its one-pixel outer rim that is nodata, outside the
+            scene or unobserved by the quality mask).
+        coverage: the observed footprint: the union of the pixels with data
+            that the quality mask, if any, does not hide (on pixel edges).
         acquired: ISO acquisition date from the file's tags, if recorded.
         tiles: tiles run through the model.
         tiles_skipped: tiles skipped because they hold no valid pixel.
-        valid_area_m2: area of the valid pixels.
+        valid_area_m2: area of the valid (observed) pixels.
         scene_gsd_m: the scene's own ground sampling distance (metres).
         mapped_gsd_m: the GSD it was mapped at: the model's when resampled.
+        unobserved_area_m2: area of the pixels with data that the quality
+            mask hides; None when mapped without a quality mask.
     """
 
     path: str
@@ -70,6 +77,7 @@ class ScenePrediction:
     valid_area_m2: float
     scene_gsd_m: float | None = None
     mapped_gsd_m: float | None = None
+    unobserved_area_m2: float | None = None
 
 
 @dataclass(frozen=True)
@@ -116,9 +124,19 @@ class PredictorOptions:
             scene's CRS. False: map at the scene's own GSD, with a
             :class:`~rtsgeo.errors.ResolutionMismatchWarning` when it differs
             from the model's by more than 25 %.
+        quality_mask: which pixels are unobserved (cloud, shadow, snow): a
+            :class:`~rtsgeo.quality.QualityMask` or its text form
+            (``'scl'``, ``'scl={dir}/{stem}_SCL.tif'``, see
+            :func:`~rtsgeo.quality.parse_quality_mask`). Unobserved pixels
+            are nodata for the model and left out of the coverage. None: the
+            sensor preset's mask band when it names one, else no mask.
+        drop_touching_unobserved: drop every polygon whose one-pixel outer
+            rim has an unobserved or nodata pixel (``unobserved_fraction``
+            above 0): objects possibly cut by a cloud or the scene's edge.
 
     Raises:
-        ConfigError: If a size, the batch size or a threshold is out of range.
+        ConfigError: If a size, the batch size or a threshold is out of range,
+            or the quality mask names an unknown format or class.
     """
 
     tile_size: int | None = None
@@ -135,8 +153,13 @@ class PredictorOptions:
     resample: bool = True
     workers: int = 2
     prefetch: int = 2
+    quality_mask: QualityMask | str | None = None
+    drop_touching_unobserved: bool = False
 
     def __post_init__(self) -> None:
+        if isinstance(self.quality_mask, str):
+            parsed = parse_quality_mask(self.quality_mask)
+            object.__setattr__(self, 'quality_mask', parsed)
         if self.tile_size is not None and self.tile_size < 1:
             raise ConfigError(f'tile_size={self.tile_size}: use 1 or more')
         if self.overlap is not None and self.overlap < 0:
@@ -210,6 +233,7 @@ class ScenePredictor:
         self.info = info
         self.amp = self.device.type == 'cuda' if options.amp is None else options.amp
         self.sensor = options.sensor if options.sensor is not None else info.sensor
+        self.quality = self._quality_mask()
 
     @classmethod
     def from_checkpoint(
@@ -226,6 +250,19 @@ class ScenePredictor:
         model, info = load_trained_model(path)
         return cls(model, info, options)
 
+    def _quality_mask(self) -> QualityMask | None:
+        """The mask given, else the sensor preset's mask band, else none."""
+        given = self.options.quality_mask
+        if isinstance(given, QualityMask):
+            return given
+        if self.sensor is None:
+            return None
+        try:
+            fmt = get_sensor(self.sensor).quality
+        except ConfigError:
+            return None  # reading fails later, with the message that says so
+        return QualityMask(fmt) if fmt else None
+
     @property
     def gsd_m(self) -> float | None:
         """The GSD scenes are resampled to: the model's, unless resampling is off."""
@@ -234,10 +271,16 @@ class ScenePredictor:
     def open(self, path: str | Path) -> SceneReader:
         """Open a scene for reading with this model's modalities and statistics.
 
-        The scene is read at the model's GSD (see :attr:`gsd_m`).
+        The scene is read at the model's GSD (see :attr:`gsd_m`), with the
+        quality mask, if any.
         """
         return SceneReader(
-            path, self.info.modalities, self.info.stats, self.sensor, self.gsd_m
+            path,
+            self.info.modalities,
+            self.info.stats,
+            self.sensor,
+            self.gsd_m,
+            self.quality,
         )
 
     def _warn_resolution(self, reader: SceneReader) -> None:
@@ -286,7 +329,8 @@ class ScenePredictor:
     ) -> Iterator[tuple[list[Tile], Tensor, Tensor]]:
         """Batches of tiles holding valid pixels, in row-major order.
 
-        All-nodata tiles are skipped (and counted by ``progress``).
+        Tiles without an observed pixel with data are skipped (and counted
+        by ``progress``).
 
         Args:
             reader: the open scene.
@@ -300,16 +344,24 @@ class ScenePredictor:
         channels = reader.channels
         size, capacity = self.tile_size, self.options.batch_size
         group: list[Tile] = []
+        # Reused for every tile: the coverage counts it before the next read.
+        unobserved = (
+            np.empty((size, size), bool) if reader.quality is not None else None
+        )
         for done, tile in enumerate(tiles, start=1):
             if not group:
                 # Tiles are read straight into the batch: no stacking copy.
                 images = np.empty((capacity, channels, size, size), np.float32)
                 valids = np.empty((capacity, size, size), bool)
             slot = len(group)
-            if reader.read_into(tile, images[slot], valids[slot]):
+            if unobserved is None:
+                found = reader.read_into(tile, images[slot], valids[slot])
+            else:
+                found = reader.read_into(tile, images[slot], valids[slot], unobserved)
+            if found:
                 group.append(tile)
             if coverage is not None:
-                coverage.add(tile, valids[slot])
+                coverage.add(tile, valids[slot], unobserved)
             if len(group) == capacity or (done == len(tiles) and group):
                 count = len(group)
                 yield (
@@ -347,13 +399,28 @@ class ScenePredictor:
             with gdal_block_cache(cache):
                 frames = self._map_tiles(reader, coverage, progress)
             tiles = len(self.tiles(reader))
-            polygons = gpd.GeoDataFrame(
-                pd.concat([f['score'] for f in frames], ignore_index=True),
-                geometry=gpd.GeoSeries(
-                    pd.concat([f.geometry for f in frames], ignore_index=True),
-                    crs=reader.crs,
-                ),
+            footprint = coverage.result()
+            geometry = gpd.GeoSeries(
+                pd.concat([f.geometry for f in frames], ignore_index=True),
                 crs=reader.crs,
+            )
+            polygons = gpd.GeoDataFrame(
+                {
+                    'score': pd.concat([f['score'] for f in frames], ignore_index=True),
+                    'unobserved_fraction': rim_unobserved_fractions(
+                        list(geometry), coverage.pieces(), reader.transform
+                    ),
+                },
+                geometry=geometry,
+                crs=reader.crs,
+            )
+            if self.options.drop_touching_unobserved:
+                touching = polygons['unobserved_fraction'] > 0
+                polygons = polygons[~touching].reset_index(drop=True)
+            unobserved = (
+                None
+                if reader.quality is None
+                else coverage.unobserved_pixels * reader.pixel_area_m2
             )
             return ScenePrediction(
                 path=str(path),
@@ -361,13 +428,14 @@ class ScenePredictor:
                 crs=reader.crs,
                 transform=reader.transform,
                 polygons=polygons,
-                coverage=coverage.result(),
+                coverage=footprint,
                 acquired=reader.acquired,
                 tiles=tiles - coverage.tiles_empty,
                 tiles_skipped=coverage.tiles_empty,
                 valid_area_m2=coverage.valid_pixels * reader.pixel_area_m2,
                 scene_gsd_m=reader.native_gsd_m,
                 mapped_gsd_m=reader.gsd_m,
+                unobserved_area_m2=unobserved,
             )
 
     def _map_tiles(

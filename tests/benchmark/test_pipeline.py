@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 
 import pytest
+import rasterio
 import torch
 
 from rtsgeo.benchmark.pipeline import StandInModel, measure_pipeline
@@ -65,3 +66,53 @@ def test_cli_pipeline_only_refuses_a_model(capsys: pytest.CaptureFixture[str]) -
     args = ['benchmark', 'predict', '--pipeline-only', '--preset', 'nano_cascade_rgb']
     assert main(args) == 2
     assert 'stand-in model' in capsys.readouterr().err
+
+
+def test_measure_pipeline_with_a_generated_cloud_mask(tmp_path: Path) -> None:
+    from rtsgeo.benchmark.clouds import write_cloud_mask
+
+    base, _ = write_benchmark_scenes(tmp_path, 256)
+    write_cloud_mask(base, 'scl')
+    stats = scene_statistics(base, ('rgb', 'ndvi', 'nir'))
+    spec = 'scl={dir}/{stem}_scl.tif'
+    row = measure_pipeline(str(base), stats, 64, 2, 0, 2, 0.0, 3, None, 1, spec)
+    plain = measure_pipeline(str(base), stats, 64, 2, 0, 2, 0.0, 3)
+    assert row['tiles'] <= plain['tiles']
+    assert row['polygons'] < plain['polygons']
+
+
+@pytest.mark.parametrize('fmt', ['scl', 'udm2', 'qa_pixel', 'nonzero'])
+def test_generated_cloud_masks_hide_about_a_quarter(tmp_path: Path, fmt: str) -> None:
+    from rtsgeo.benchmark.clouds import CLOUD_SHARE, write_cloud_mask
+    from rtsgeo.predict import PredictorOptions, ScenePredictor
+    from tests.predict.oracle import ComponentOracle, oracle_info
+
+    base, _ = write_benchmark_scenes(tmp_path, 256)
+    mask = write_cloud_mask(base, fmt)
+    spec = f'{fmt}={{dir}}/{{stem}}_{fmt}.tif'
+    predictor = ScenePredictor(
+        ComponentOracle(), oracle_info(64), PredictorOptions(quality_mask=spec)
+    )
+    with predictor.open(base) as reader:
+        area = reader.width * reader.height * reader.pixel_area_m2
+    got = predictor.predict_scene(base)
+    assert got.unobserved_area_m2 is not None
+    # Clouds and shadows, less what lies on the scene's nodata hole.
+    share = got.unobserved_area_m2 / area
+    assert 0.8 * CLOUD_SHARE < share < 1.2 * 1.1 * CLOUD_SHARE
+    if fmt == 'scl':
+        with rasterio.open(mask) as src, rasterio.open(base) as scene:
+            assert src.res == (2 * scene.res[0], 2 * scene.res[1])
+
+
+def test_cli_pipeline_only_with_a_quality_mask(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    args = ['benchmark', 'predict', '--pipeline-only', '--scene-size', '128']
+    args += ['--tile-size', '64', '--model-ms', '0', '--json', '--objects', '2']
+    args += ['--quality-mask', 'scl', '--repeats', '1']
+    assert main(args) == 0
+    row = json.loads(capsys.readouterr().out)
+    assert row['quality_mask'] == 'scl' and row['tiles'] > 0
+    assert main(['benchmark', 'predict', '--quality-mask', 'scl']) == 2
+    assert '--quality-mask needs --pipeline-only' in capsys.readouterr().err

@@ -89,3 +89,24 @@ def test_area_takes_holes_off_and_perimeter_counts_every_ring() -> None:
     assert slumps.perimeter_m.tolist() == pytest.approx(
         [480 / scale, 520 / scale], rel=2e-4
     )
+
+
+def test_quality_mask_areas_and_rim_fractions_reach_the_rows() -> None:
+    prediction = _prediction([box(501000, 7591000, 502000, 7592000)] * 2)
+    prediction.polygons['unobserved_fraction'] = [0.0, 0.25]
+    prediction.unobserved_area_m2 = 2.5e7
+    rows = build_scene_records(prediction, INFO, 'EPSG:32608', {})
+    assert rows.slumps['unobserved_fraction'].tolist() == [0.0, 0.25]
+    assert rows.run['observed_area_m2'] == 1e8
+    assert rows.run['unobserved_area_m2'] == 2.5e7
+    # Without a mask: NULL areas; a predictor that measures no rims: NULL.
+    plain = build_scene_records(_prediction([box(0, 0, 1, 1)]), INFO, 'EPSG:32608', {})
+    assert plain.run['observed_area_m2'] is None
+    assert plain.run['unobserved_area_m2'] is None
+    assert plain.slumps['unobserved_fraction'].isna().all()
+    # A scene the mask hides entirely is skipped, and says why.
+    hidden = _prediction([])
+    hidden.valid_area_m2, hidden.coverage, hidden.unobserved_area_m2 = 0.0, None, 1e8
+    skipped = build_scene_records(hidden, INFO, 'EPSG:32608', {})
+    assert skipped.run['status'] == 'skipped'
+    assert 'no observed pixel' in skipped.run['message']

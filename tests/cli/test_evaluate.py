@@ -165,3 +165,24 @@ def test_mismatched_coco_image_ids(
         capsys,
     )
     assert 'is on image_id 7, which' in line and 'truth.json does not have' in line
+
+
+def test_unobserved_polygons_leave_both_sides(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tests.evaluation.test_files import ORIGIN, scene
+
+    pred, truth = scene()
+    pred.to_file(tmp_path / 'pred.gpkg', layer='slumps')
+    truth.to_file(tmp_path / 'truth.gpkg')
+    x, y = ORIGIN
+    cloud = shapely.box(x - 200, y - 200, x + 2200, y + 200)  # the first six
+    gpd.GeoDataFrame(geometry=[cloud], crs=truth.crs).to_file(tmp_path / 'c.gpkg')
+    argv = ['evaluate', '--pred', str(tmp_path / 'pred.gpkg')]
+    argv += ['--truth', str(tmp_path / 'truth.gpkg'), '--json']
+    assert main([*argv, '--unobserved', str(tmp_path / 'c.gpkg')]) == 0
+    got = json.loads(capsys.readouterr().out)
+    assert main(argv) == 0
+    plain = json.loads(capsys.readouterr().out)
+    assert (plain['n_truth'], got['n_truth']) == (30, 24)
+    assert got['n_pred'] < plain['n_pred']

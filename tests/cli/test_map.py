@@ -360,3 +360,51 @@ def test_map_stac_items(
     ].values.tolist() == [['S2_A', 'done', 5.0, 2.5]]
     assert main([*argv, str(path)]) == 2  # SCENES and --stac: one or the other
     assert 'not both' in capsys.readouterr().err
+
+
+def test_load_predictor_passes_the_quality_mask(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from rtsgeo.cli.main import build_parser
+    from rtsgeo.errors import ConfigError
+    from rtsgeo.predict import PredictorOptions, ScenePredictor
+    from rtsgeo.quality import QualityMask
+
+    built: list[PredictorOptions] = []
+    monkeypatch.setattr(
+        ScenePredictor,
+        'from_checkpoint',
+        lambda path, options=None: built.append(options),
+    )
+    argv = ['map', 's.tif', '--checkpoint', 'm.pt', '--out', 'c.gpkg']
+    mask = ['--quality-mask', 'scl={dir}/{stem}_SCL.tif']
+    classes = ['--unobserved', 'cloud_high,thin_cirrus']
+    args = [*argv, *mask, *classes, '--drop-touching-unobserved']
+    LOAD_PREDICTOR(build_parser().parse_args(args))
+    LOAD_PREDICTOR(build_parser().parse_args(argv))
+    expected = QualityMask('scl', ('cloud_high', 'thin_cirrus'), '{dir}/{stem}_SCL.tif')
+    assert built == [
+        PredictorOptions(quality_mask=expected, drop_touching_unobserved=True),
+        PredictorOptions(),
+    ]
+    with pytest.raises(ConfigError, match='--unobserved picks classes of --quality'):
+        LOAD_PREDICTOR(build_parser().parse_args([*argv, *classes]))
+    with pytest.raises(ConfigError, match=r"unknown scl class\(es\) \['clouds'\]"):
+        LOAD_PREDICTOR(
+            build_parser().parse_args([*argv, *mask, '--unobserved', 'clouds'])
+        )
+
+
+def test_scene_lines_give_the_unobserved_share(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from types import SimpleNamespace
+
+    lines = map_cli.ResolutionLines(resample=True)
+    run = {'status': 'done', 'scene_gsd_m': 10.0, 'model_gsd_m': 10.0}
+    masked = {**run, 'observed_area_m2': 3e6, 'unobserved_area_m2': 1e6}
+    lines.scene_finished(SimpleNamespace(scene_id='a', run=masked))
+    lines.scene_finished(SimpleNamespace(scene_id='b', run=run))
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].endswith('; 25% of its data unobserved (quality mask)')
+    assert 'unobserved' not in out[1]

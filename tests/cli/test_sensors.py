@@ -40,3 +40,14 @@ def test_json_round_trips_the_presets(capsys: pytest.CaptureFixture[str]) -> Non
     paper = next(row for row in rows if row['name'] == 'paper_sample')
     assert paper['bands'] == ['red', 'green', 'blue', 'ndvi', 'nir']
     assert 'NDVI' in paper['description']
+
+
+def test_presets_with_a_mask_band_name_it(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(['sensors', '--json']) == 0
+    rows = {row['name']: row for row in json.loads(capsys.readouterr().out)}
+    assert rows['sentinel2_scl']['quality'] == 'scl'
+    assert rows['sentinel2_scl']['bands'][-1] == 'scl'
+    assert rows['landsat_oli_qa']['quality'] == 'qa_pixel'
+    assert rows['sentinel2']['quality'] is None
+    assert main(['sensors']) == 0
+    assert '[quality mask: scl]' in capsys.readouterr().out

@@ -327,3 +327,23 @@ def test_cache_tells_extra_bands_apart(tmp_path: Path) -> None:
         ).chips[0]
         slopes[value] = chip['image'][3, chip['valid']].unique().tolist()
     assert slopes == {5.0: [5.0], 7.0: [7.0]}
+
+
+def test_cached_training_chips_read_the_quality_mask(
+    tmp_path: Path, data_dir: Path
+) -> None:
+    from tests.datamodules.test_rts import masked_chip_root
+
+    chip = masked_chip_root(tmp_path, data_dir)
+    datamodule = CachedRTSDataModule(
+        root=str(tmp_path),
+        patch_size=128,
+        chip_size=256,
+        quality_mask='scl={dir}/../scl/{stem}.tif',
+    )
+    datamodule.setup('fit')
+    (trained,) = datamodule.chips
+    unobserved = torch.from_numpy(chip.unobserved)
+    assert not (trained['valid'] & unobserved).any()
+    assert not (trained['mask'].bool() & unobserved).any()
+    assert trained['mask'].any()  # the observed slumps are there

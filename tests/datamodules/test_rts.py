@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -154,3 +155,60 @@ def test_split_by_region_polygons(tmp_path: Path) -> None:
             assert boxes[0].buffer(64 * scenes[0].res).contains(centre)
     val = next(iter(datamodule.val_dataloader()))
     assert set(val['region']) == {'east'}
+
+
+def masked_chip_root(tmp_path: Path, data_dir: Path) -> Any:
+    """A root with the real chip in every split and its SCL in ``<split>/scl/``.
+
+    The chip's cloud cuts its largest slump; a second cloud hides its smallest.
+    """
+    from tests.campaign.test_quality_real import CHIP, _scl, _write, make_chip
+
+    chip = make_chip(data_dir)
+    labels, count = ndimage.label(chip.reference, np.ones((3, 3)))
+    assert count >= 2
+    hidden = labels == 1 + int(
+        np.argmin(ndimage.sum(chip.reference, labels, range(1, count + 1)))
+    )
+    chip.classes['cloud'] |= ndimage.binary_dilation(hidden, iterations=2)
+    root = data_dir / 's2-rts-lubka1'
+    for split in ('train', 'val', 'test'):
+        for kind in ('image', 'mask'):
+            folder = tmp_path / split / kind
+            folder.mkdir(parents=True)
+            # A copy in the test's folder (not a link: files are found
+            # through their resolved paths, where the template looks).
+            shutil.copy(root / CHIP.format(kind), folder / chip.path.name)
+        (tmp_path / split / 'scl').mkdir()
+        _write(tmp_path / split / 'scl' / chip.path.name, _scl(chip), chip)
+    return chip
+
+
+def test_quality_mask_hides_pixels_and_labels(tmp_path: Path, data_dir: Path) -> None:
+    chip = masked_chip_root(tmp_path, data_dir)
+    stats = {
+        m: {'mean': [0.0] * c, 'std': [1.0] * c}
+        for m, c in (('rgb', 3), ('ndvi', 1), ('nir', 1))
+    }
+    common = {'root': str(tmp_path), 'patch_size': 256, 'batch_size': 1, 'stats': stats}
+    masked = RTSDataModule(quality_mask='scl={dir}/../scl/{stem}.tif', **common)
+    plain = RTSDataModule(**common)
+    for module in (masked, plain):
+        module.setup('test')
+    got = next(iter(masked.test_dataloader()))
+    want = next(iter(plain.test_dataloader()))
+    assert 'unobserved' not in got
+    unobserved = torch.from_numpy(chip.unobserved)
+    np.testing.assert_array_equal(got['valid'][0], want['valid'][0] & ~unobserved)
+    assert (got['image'][0][:, unobserved] == 0).all()
+    masks = got['mask'][0]
+    assert not (masks.bool() & unobserved).any()  # no label under a cloud
+    assert len(masks) == len(want['mask'][0]) - 1  # the hidden slump is gone
+    union = masks.amax(0).bool()
+    expected = torch.from_numpy(chip.reference) & ~unobserved
+    np.testing.assert_array_equal(union, expected)
+    for mask, (x0, y0, x1, y1) in zip(
+        masks, got['bbox_xyxy'][0].int().tolist(), strict=True
+    ):
+        rows, cols = np.flatnonzero(mask.any(1)), np.flatnonzero(mask.any(0))
+        assert (x0, y0, x1, y1) == (cols[0], rows[0], cols[-1] + 1, rows[-1] + 1)

@@ -303,3 +303,25 @@ def test_close_releases_handles_and_reads_again(tmp_path: Path) -> None:
     assert handles_on(path) == 0 and dataset._sources[0].open_files == []
     torch.testing.assert_close(dataset[query]['image'], image)  # opens it again
     assert handles_on(path) == 1
+
+
+def test_quality_mask_of_part_of_the_scene(tmp_path: Path) -> None:
+    path = write(tmp_path / 'scene.tif', bgrn(), descriptions=BGRN)
+    # A 20 m non-zero mask over the upper half only, its left half set.
+    mask = np.zeros((1, 8, 16), np.uint8)
+    mask[0, :, :8] = 1
+    write(tmp_path / 'scene_clouds.tif', mask, res=20.0)
+    ds = MultimodalRasterDataset(
+        path, modalities=('rgb',), quality_mask='nonzero={dir}/{stem}_clouds.tif'
+    )
+    sample = ds[first_query(ds)]
+    expected = np.zeros((32, 32), bool)
+    expected[:16, :16] = True  # the clouds
+    expected[16:] = True  # beyond the mask raster: not observed
+    np.testing.assert_array_equal(sample['unobserved'], expected)
+    np.testing.assert_array_equal(sample['valid'], ~expected)
+    assert (sample['image'][:, torch.from_numpy(expected)] == 0).all()
+    with pytest.raises(DataNotFoundError, match=r'quality mask .*none\.tif'):
+        MultimodalRasterDataset(path, quality_mask='nonzero=none.tif')
+    with pytest.raises(BandNotFoundError, match="has no band 'scl'"):
+        MultimodalRasterDataset(path, quality_mask='scl')
