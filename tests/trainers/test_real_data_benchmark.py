@@ -257,7 +257,12 @@ def test_merge_joins_runs_of_several_folders(
 
 
 @pytest.mark.data
-def test_cv_smoke_run_resumes(data_dir: Path, tmp_path: Path) -> None:
+def test_cv_smoke_run_resumes(
+    data_dir: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     # --cv sites on two chips of each role of one fold, 2 steps: the plumbing of
     # the blocked benchmark (folds laid out, scored per fold, FP per 100 km²),
     # then the same command again trains nothing (resumable).
@@ -307,13 +312,12 @@ def test_cv_smoke_run_resumes(data_dir: Path, tmp_path: Path) -> None:
     assert again.returncode == 0, again.stderr[-3000:]
     assert f'{FUSED} seed 0 fold 1: done earlier' in again.stdout
     assert len(json.loads((out / 'results.json').read_text())['runs']) == 2
-    other = list(argv)  # other settings into the same --out: refused
-    other[other.index('--steps') + 1] = '3'
-    refused = subprocess.run(
-        other, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600
-    )
-    assert refused.returncode == 2
-    assert 'holds runs with steps 2, not 3' in refused.stderr
+    # other settings into the same --out are refused before anything runs
+    bench = _benchmark(monkeypatch)
+    options = argv[2:]
+    options[options.index('--steps') + 1] = '3'
+    assert bench.earlier_runs(out, bench.parse_args(options)) is None
+    assert 'holds runs with steps 2, not 3' in capsys.readouterr().err
 
 
 def test_cv_summary_is_over_folds(monkeypatch: pytest.MonkeyPatch) -> None:

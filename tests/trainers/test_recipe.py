@@ -192,9 +192,8 @@ def _shortened(recipe: dict, tmp_path: Path) -> dict:
         'data': {'init_args': {'length': 8, 'batch_size': 4}},
         'trainer': {
             'max_epochs': 1,
-            # A share: LightningCLI reads an integer 1 as 1.0, all batches.
-            # One or two of the 19 (lubka1) or 35 (yang2023) batches.
-            'limit_val_batches': 0.06,
+            # All batches of the few chips of _few_chips (one or two each).
+            'limit_val_batches': 1.0,
             'num_sanity_val_steps': 0,
             'log_every_n_steps': 1,
             'enable_progress_bar': False,
@@ -212,15 +211,43 @@ def _shortened(recipe: dict, tmp_path: Path) -> dict:
     }
 
 
+def _few_chips(data_dir: Path, out: Path) -> Path:
+    """A data folder of links to a few chips of lubka1 and yang2023 (fast reads)."""
+    lubka1 = data_dir / 's2-rts-lubka1'
+    for split, count in (('train', 6), ('val', 2), ('test', 2)):
+        for image in sorted((lubka1 / split / 'image').glob('*.tif'))[:count]:
+            for kind in ('image', 'mask'):
+                folder = out / 's2-rts-lubka1' / split / kind
+                folder.mkdir(parents=True, exist_ok=True)
+                (folder / image.name).symlink_to(lubka1 / split / kind / image.name)
+    yang = data_dir / 'rgb-rts-coco-yang2023'
+    (out / yang.name).mkdir()
+    for name, count in (('coco_rts_train.json', 8), ('coco_rts_valtest.json', 4)):
+        coco = json.loads((yang / name).read_text())
+        coco['images'] = coco['images'][:count]
+        ids = {image['id'] for image in coco['images']}
+        for image in coco['images']:
+            image['file_name'] = str((yang / 'images' / image['file_name']).resolve())
+        coco['annotations'] = [a for a in coco['annotations'] if a['image_id'] in ids]
+        (out / yang.name / name).write_text(json.dumps(coco))
+    return out
+
+
 @pytest.mark.data
 @pytest.mark.slow
 def test_real_data_recipe(
-    data_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    data_dir: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Stage 1 RGB on yang2023 at 10 m, NDVI and NIR on lubka1, stage 2 on lubka1."""
     for name in ('rgb-rts-coco-yang2023', 's2-rts-lubka1'):
         if not (data_dir / name).is_dir():
             pytest.skip(f'{data_dir / name} not found: set RTSGEO_DATA_DIR')
+    # the recipe's own file, on a few chips of each dataset (RTSGEO_DATA_DIR)
+    data_dir = _few_chips(data_dir, tmp_path / 'data')
+    monkeypatch.setenv('RTSGEO_DATA_DIR', str(data_dir))
     recipe = yaml.safe_load(REAL.read_text())
     path = tmp_path / 'recipe.yaml'
     path.write_text(yaml.safe_dump(_shortened(recipe, tmp_path)))
