@@ -854,7 +854,9 @@ def main(argv: list[str] | None = None) -> int:
     jobs: list[tuple[str, str, str, Callable[..., dict[str, Any]]]] = [
         (row, scoring, 'lubka1', runner[LUBKA1_ROWS[row][0]]) for row in args.models
     ]
+    coco_root = None
     if not args.skip_coco:
+        coco_root = coco_subset(yang, out / 'coco', args.limit_chips)
         scoring = 'yang2023 valtest, chip-level masks'
         jobs += [
             (COCO_ROWS[0], scoring, 'coco', run_rtsgeo_coco),
@@ -879,10 +881,7 @@ def main(argv: list[str] | None = None) -> int:
                 if key in done:
                     print(f'{describe(key)}: done earlier in {out}, kept', flush=True)
                     continue
-                if data == 'coco':
-                    data_root = coco_subset(yang, out / 'coco', args.limit_chips)
-                else:
-                    data_root = root
+                data_root = coco_root if data == 'coco' else root
                 t0 = time.perf_counter()
                 result = job(data_root, row, seed, ctx, args)
                 seconds = time.perf_counter() - t0
