@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import ConfigError
+from .errors import BandNotFoundError, ConfigError, DataNotFoundError
 
 __all__ = [
     'MASK_FORMATS',
@@ -206,6 +206,37 @@ class QualityMask:
                 'use {stem} and {dir} only'
             )
             raise ConfigError(msg) from None
+
+    def check_bands(self, scene: str | Path, band_names: Sequence[str]) -> None:
+        """Check that *scene*, whose bands are *band_names*, holds the mask's bands.
+
+        Raises:
+            BandNotFoundError: Naming the first band missing and the fixes.
+        """
+        missing = [band for band in self.spec.bands if band not in band_names]
+        if missing:
+            msg = (
+                f'scene {scene} has no band {missing[0]!r} for the {self.format} '
+                f'quality mask (its bands: {list(band_names)}): describe that '
+                f'band, use a sensor preset that has it, or give the mask '
+                f'raster as {self.format}=PATH'
+            )
+            raise BandNotFoundError(msg)
+
+    def existing_raster(self, scene: str | Path) -> str | None:
+        """The mask raster of *scene*, checked to exist (None: a band of it).
+
+        Raises:
+            DataNotFoundError: If the path template leads to no file.
+        """
+        path = self.raster_path(scene)
+        if path is not None and not Path(path).is_file():
+            msg = (
+                f'quality mask {path} of scene {scene} does not exist: check the '
+                'path template ({stem}, {dir})'
+            )
+            raise DataNotFoundError(msg)
+        return path
 
     @property
     def needed_bands(self) -> tuple[int, ...]:

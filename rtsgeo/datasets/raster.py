@@ -17,7 +17,6 @@ from torchgeo.datasets.utils import GeoSlice
 from ..errors import (
     BandNotFoundError,
     CRSMismatchError,
-    DataNotFoundError,
     InvalidImageryError,
 )
 from ..modalities import (
@@ -322,15 +321,7 @@ def _quality_source(
     wanted = mask.spec.bands
     if mask.path is None:
         for info in images:
-            missing = [band for band in wanted if band not in info.bands]
-            if missing:
-                msg = (
-                    f'scene {info.path} has no band {missing[0]!r} for the '
-                    f'{mask.format} quality mask (its bands: {list(info.bands)}): '
-                    f'describe that band or give the mask raster as '
-                    f'{mask.format}=PATH'
-                )
-                raise BandNotFoundError(msg)
+            mask.check_bands(info.path, info.bands)
         infos = list(images)
         rows = [infos[0].bands.index(band) for band in wanted]
     else:
@@ -338,13 +329,7 @@ def _quality_source(
         preset = SensorPreset(mask.format, wanted)
         infos = []
         for info in images:
-            path = str(mask.raster_path(info.path))
-            if not Path(path).is_file():
-                msg = (
-                    f'quality mask {path} of scene {info.path} does not exist: '
-                    'check the path template ({stem}, {dir})'
-                )
-                raise DataNotFoundError(msg)
+            path = str(mask.existing_raster(info.path))
             infos.append(read_raster_info(path, preset, 'quality'))
         rows = list(range(len(wanted)))
     nearest = rasterio.enums.Resampling.nearest

@@ -9,7 +9,6 @@ resolution or extent differ. Pixels outside that raster count as unobserved.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 from typing import TypeAlias
 
 import numpy as np
@@ -24,7 +23,6 @@ from rasterio.windows import Window
 from ..errors import (
     BandNotFoundError,
     CorruptRasterError,
-    DataNotFoundError,
     InvalidImageryError,
 )
 from ..quality import QualityMask
@@ -89,18 +87,10 @@ class QualityWindowReader:
         """
         self.mask = mask
         self._own: DatasetReader | None = None
-        path = mask.raster_path(scene)
+        path = mask.existing_raster(scene)
         if path is None:
+            mask.check_bands(scene, band_names)
             wanted = mask.spec.bands
-            missing = [band for band in wanted if band not in band_names]
-            if missing:
-                msg = (
-                    f'scene {scene} has no band {missing[0]!r} for the {mask.format} '
-                    f'quality mask (its bands: {list(band_names)}): describe that '
-                    f'band, use a sensor preset that has it, or give the mask '
-                    f'raster as {mask.format}=PATH'
-                )
-                raise BandNotFoundError(msg)
             # Only the bands that decide (UDM2: those of the classes counted).
             self.indexes = [
                 list(band_names).index(wanted[band - 1]) + 1
@@ -119,12 +109,6 @@ class QualityWindowReader:
         self._alpha = self._dataset.count if warped else None
 
     def _open(self, path: str, scene: str, grid: Grid) -> DatasetReader:
-        if not Path(path).is_file():
-            msg = (
-                f'quality mask {path} of scene {scene} does not exist: check the '
-                'path template ({stem}, {dir})'
-            )
-            raise DataNotFoundError(msg)
         try:
             src = rasterio.open(path)
         except rasterio.errors.RasterioIOError as error:
