@@ -2,6 +2,12 @@
 
 What :func:`evaluate_polygons` computes, exactly:
 
+0. **Observed ground only.** Given an ``unobserved`` area (cloud, shadow,
+   snow), it is cut out of the predictions, the reference polygons and the
+   mapped-area polygons first (see :mod:`rtsgeo.evaluation.observed`):
+   polygons wholly inside it do not count, those partly inside are scored
+   on their observed part. Given the ``observed`` ground instead (the
+   ``coverage`` layer), both sides are cut to it in the same way.
 1. **One CRS.** The reference polygons are reprojected to the predictions'
    CRS. If that CRS is geographic (degrees), both are reprojected to a
    Lambert azimuthal equal-area projection: EPSG:6931 (EASE-Grid 2.0 North)
@@ -22,12 +28,6 @@ What :func:`evaluate_polygons` computes, exactly:
    (pycocotools keeps 100 per image).
 4. **AP.** COCO's 101-point interpolated precision averaged over recalls
    0, 0.01, ..., 1: AP50 at IoU 0.5, AP75 at 0.75, AP over 0.5:0.05:0.95.
-0. **Observed ground only.** Given an ``unobserved`` area (cloud, shadow,
-   snow), it is cut out of the predictions, the reference polygons and the
-   mapped-area polygons first (see :mod:`rtsgeo.evaluation.observed`):
-   polygons wholly inside it do not count, those partly inside are scored
-   on their observed part. Given the ``observed`` ground instead (the
-   ``coverage`` layer), both sides are cut to it in the same way.
 5. **Precision / recall / F1** at the IoU threshold (default 0.5) counting the
    predictions whose score is at least the score threshold (default 0.5):
    ``P = TP / (TP + FP)``, ``R = TP / n_truth``, ``F1 = 2TP / (2TP + FP + FN)``.
