@@ -166,6 +166,8 @@ class QualityMask:
     unobserved: tuple[str, ...] | None = None
     path: str | None = None
     _codes: tuple[int, ...] = field(init=False, repr=False, compare=False)
+    # Class-coded masks: unobserved or not per uint8 value, built once.
+    _table: np.ndarray = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         fmt = get_mask_format(self.format)
@@ -180,6 +182,9 @@ class QualityMask:
             raise ConfigError(msg)
         object.__setattr__(self, 'unobserved', classes)
         object.__setattr__(self, '_codes', tuple(fmt.classes[c] for c in classes))
+        table = np.zeros(256, dtype=bool)
+        table[[code for code in self._codes if 0 <= code < 256]] = True
+        object.__setattr__(self, '_table', table)
         if self.path is not None:
             self.raster_path('scene.tif')  # an unknown field fails here, early
 
@@ -272,13 +277,14 @@ class QualityMask:
         values = block[0]
         if spec.rule == 'bits':
             bits = sum(1 << bit for bit in self._codes)
+            unsigned = np.issubdtype(values.dtype, np.unsignedinteger)
+            if unsigned and bits <= np.iinfo(values.dtype).max:
+                return (values & values.dtype.type(bits)) != 0
             return (values.astype(np.int64, copy=False) & bits) != 0
         if spec.name == 'nonzero':
             return values != 0
         if values.dtype == np.uint8:
-            table = np.zeros(256, dtype=bool)
-            table[list(self._codes)] = True
-            return table[values]
+            return self._table[values]
         return np.isin(values, self._codes)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 
 import numpy as np
 import shapely
@@ -15,35 +16,73 @@ from ..geometry import polygonal
 from .tiling import Tile
 from .vectorize import vectorize_mask
 
-__all__ = ['CoverageAccumulator', 'rim_unobserved_fractions']
+__all__ = ['CoverageAccumulator']
 
 
 class CoverageAccumulator:
     """Vectorises each tile's valid pixels inside the cell the tile owns.
 
     Also counts the valid pixels, the tiles without any and, given each
-    tile's unobserved pixels (data a quality mask hides), those too.
+    tile's unobserved pixels (data a quality mask hides), those too; and
+    keeps which pixels were valid, for the rims of the objects found
+    (:meth:`rim_unobserved_fractions`).
 
     The cells of a grid partition the scene, so every valid pixel is counted
-    once, and pieces are unioned row by row to keep few vertices in memory.
+    once. Pixel-exact (``block=1``), pieces are unioned row by row to keep
+    few vertices in memory. With ``block > 1`` the footprint is drawn on
+    blocks of ``block x block`` pixels, each kept only when all its pixels
+    are valid: it never holds an invalid pixel, leaves out fewer than
+    *block* pixels of valid ground along each edge, and costs little however
+    ragged the edges (a cloud mask's), since nothing is vectorised per tile.
     """
 
-    def __init__(self, transform: Affine, simplify_tolerance: float = 0.0) -> None:
+    def __init__(
+        self,
+        transform: Affine,
+        simplify_tolerance: float = 0.0,
+        *,
+        shape: tuple[int, int] | None = None,
+        block: int = 1,
+    ) -> None:
         """Initialise a new CoverageAccumulator.
 
         Args:
             transform: the scene's affine transform.
             simplify_tolerance: simplification of the footprint (CRS units).
+            shape: the scene's ``(height, width)`` in pixels (needed with
+                ``block > 1``).
+            block: side of the footprint's blocks in pixels (1: exact).
+
+        Raises:
+            ValueError: If *block* is below 1, or above 1 without *shape*.
         """
+        if block < 1 or (block > 1 and shape is None):
+            raise ValueError(f'block={block} needs 1, or a scene shape')
         self.transform = transform
         self.simplify_tolerance = simplify_tolerance
+        self.block = block
         self.valid_pixels = 0
         self.unobserved_pixels = 0
         self.tiles_empty = 0
         self._rows: list[BaseGeometry] = []
         self._pieces: list[BaseGeometry] = []
-        self._all_pieces: list[BaseGeometry] = []
         self._row: int | None = None
+        # Each cell: (r1, c1, None) when all valid, (r1, c1, bits) when part.
+        self._cells: dict[tuple[int, int], tuple[int, int, np.ndarray | None]] = {}
+        self._blocks: np.ndarray | None = None
+        self._pool: ThreadPoolExecutor | None = None
+        self._work: list[Future[None]] = []
+        if block > 1 and shape is not None:
+            # Blocks are cleared in a thread of their own (numpy lets go of
+            # the GIL), off the path of the tile reader that calls add().
+            self._pool = ThreadPoolExecutor(1, thread_name_prefix='rtsgeo-coverage')
+            height, width = shape
+            self._blocks = np.ones((-(-height // block), -(-width // block)), bool)
+            # Blocks reaching past the scene's edge hold pixels without data.
+            if height % block:
+                self._blocks[-1] = False
+            if width % block:
+                self._blocks[:, -1] = False
 
     def add(
         self,
@@ -52,7 +91,7 @@ class CoverageAccumulator:
         unobserved: np.ndarray | None = None,
     ) -> None:
         """Add a tile's ``(size, size)`` validity (and unobserved) masks."""
-        if self._row is not None and tile.row != self._row:
+        if self._blocks is None and self._row is not None and tile.row != self._row:
             self._flush()
         self._row = tile.row
         valid = np.asarray(valid, dtype=bool)
@@ -63,20 +102,52 @@ class CoverageAccumulator:
         )
         if unobserved is not None:
             self.unobserved_pixels += int(np.count_nonzero(unobserved[inside]))
-        if not valid.any():
-            self.tiles_empty += 1
-            return
         cell = valid[inside]
-        count = int(cell.sum())
+        count = int(np.count_nonzero(cell)) if valid.any() else 0
+        if not count:
+            if not valid.any():
+                self.tiles_empty += 1
+            self._clear(r0, r1, c0, c1, None)
+            return
+        self.valid_pixels += count
         if count == cell.size:
             # Entirely valid (most tiles): the cell itself, without polygonising.
-            self.valid_pixels += count
-            self._pieces.append(self._cell(r0, r1, c0, c1))
-        elif count:
-            self.valid_pixels += count
+            self._cells[r0, c0] = (r1, c1, None)
+            if self._blocks is None:
+                self._pieces.append(self._cell(r0, r1, c0, c1))
+            return
+        bits = np.packbits(cell)
+        self._cells[r0, c0] = (r1, c1, bits)
+        if self._pool is None:
             self._pieces.append(vectorize_mask(cell, self.transform, r0, c0))
-        if count:
-            self._all_pieces.append(self._pieces[-1])
+        else:
+            self._clear(r0, r1, c0, c1, bits)
+
+    def _clear(
+        self, r0: int, r1: int, c0: int, c1: int, bits: np.ndarray | None
+    ) -> None:
+        """Clear the blocks with an invalid pixel in a cell (bits None: all)."""
+        if self._pool is None or self._blocks is None:
+            return
+        self._work.append(self._pool.submit(self._clear_now, r0, r1, c0, c1, bits))
+
+    def _clear_now(
+        self, r0: int, r1: int, c0: int, c1: int, bits: np.ndarray | None
+    ) -> None:
+        assert self._blocks is not None
+        k = self.block
+        rows, cols = slice(r0 // k, -(-r1 // k)), slice(c0 // k, -(-c1 // k))
+        if bits is None:
+            self._blocks[rows, cols] = False
+            return
+        size = (r1 - r0) * (c1 - c0)
+        cell = np.unpackbits(bits, count=size).view(bool).reshape(r1 - r0, c1 - c0)
+        # Where each block starts in the cell: row and column groups.
+        starts_r = np.r_[0, np.arange(-r0 % k or k, r1 - r0, k)]
+        starts_c = np.r_[0, np.arange(-c0 % k or k, c1 - c0, k)]
+        whole = np.logical_and.reduceat(cell, starts_r, axis=0)
+        whole = np.logical_and.reduceat(whole, starts_c, axis=1)
+        self._blocks[rows, cols] &= whole
 
     def _cell(self, r0: int, r1: int, c0: int, c1: int) -> Polygon:
         corners = [(c0, r0), (c0, r1), (c1, r1), (c1, r0)]
@@ -87,64 +158,205 @@ class CoverageAccumulator:
             self._rows.append(shapely.union_all(self._pieces))
             self._pieces = []
 
-    def pieces(self) -> list[BaseGeometry]:
-        """The footprint cell by cell: disjoint pieces, one per tile with data."""
-        return list(self._all_pieces)
-
     def result(self) -> Polygon | MultiPolygon:
         """The footprint: a valid (Multi)Polygon, empty if no pixel was valid."""
-        self._flush()
-        if not self._rows:
-            return MultiPolygon()
-        footprint = polygonal(shapely.union_all(self._rows))
-        if self.simplify_tolerance > 0:
+        if self._blocks is not None:
+            self.close()
+            k = self.block
+            footprint = vectorize_mask(self._blocks, self.transform * Affine.scale(k))
+        else:
+            self._flush()
+            if not self._rows:
+                return MultiPolygon()
+            footprint = polygonal(shapely.union_all(self._rows))
+        if self.simplify_tolerance > 0 and not footprint.is_empty:
             footprint = polygonal(footprint.simplify(self.simplify_tolerance))
         return footprint
 
+    def close(self) -> None:
+        """Finish the blocks' work and stop its thread (result() does this)."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
+            work, self._work = self._work, []
+            for done in work:
+                done.result()  # re-raises what failed there
 
-def rim_unobserved_fractions(
-    geometries: Sequence[BaseGeometry | None],
-    observed: Sequence[BaseGeometry],
-    transform: Affine,
-) -> np.ndarray:
-    """Share of each polygon's one-pixel outer rim outside the observed footprint.
+    def valid_at(self, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+        """Whether each pixel ``(rows[i], cols[i])`` was added as valid.
 
-    The rim is the ring of pixels that touch the polygon by an edge or a
-    corner without being in it (holes included), on the grid of *transform*.
-    Its pixels outside *observed* (nodata, padding past the scene's edges, or
-    unobserved by a quality mask) count: an object cut by a cloud or by the
-    scene's edge has a fraction above 0.
+        Pixels in no cell added (past the scene's edges) are not.
+        """
+        out = np.zeros(len(rows), dtype=bool)
+        if not self._cells or not len(rows):
+            return out
+        starts = np.array(sorted({r for r, _ in self._cells}))
+        c_starts = np.array(sorted({c for _, c in self._cells}))
+        at_r = np.searchsorted(starts, rows, side='right') - 1
+        at_c = np.searchsorted(c_starts, cols, side='right') - 1
+        known = (at_r >= 0) & (at_c >= 0)
+        keys = at_r * len(c_starts) + at_c
+        order = np.flatnonzero(known)
+        if not len(order):
+            return out
+        order = order[np.argsort(keys[order], kind='stable')]
+        cuts = np.flatnonzero(np.diff(keys[order])) + 1
+        for pick in np.split(order, cuts):
+            key = int(keys[pick[0]])
+            r0, c0 = (
+                int(starts[key // len(c_starts)]),
+                int(c_starts[key % len(c_starts)]),
+            )
+            entry = self._cells.get((r0, c0))
+            if entry is None:
+                continue
+            r1, c1, bits = entry
+            rr, cc = rows[pick] - r0, cols[pick] - c0
+            within = (rr < r1 - r0) & (cc < c1 - c0)
+            pick, rr, cc = pick[within], rr[within], cc[within]
+            if bits is None:
+                out[pick] = True
+            else:
+                size = (r1 - r0) * (c1 - c0)
+                flat = np.unpackbits(bits, count=size).astype(bool)
+                out[pick] = flat[rr * (c1 - c0) + cc]
+        return out
+
+    def rim_unobserved_fractions(
+        self, geometries: Sequence[BaseGeometry | None]
+    ) -> np.ndarray:
+        """Share of each polygon's one-pixel outer rim without valid data.
+
+        The rim is the ring of pixels that touch the polygon by an edge or a
+        corner without being in it (holes included), on the grid of
+        :attr:`transform`. Its pixels that were not valid (nodata, padding
+        past the scene's edges, or unobserved by a quality mask) count: an
+        object cut by a cloud or by the scene's edge has a fraction above 0.
+        Counted on the pixels kept by :meth:`add`, exactly, whatever
+        ``block``.
+
+        Args:
+            geometries: polygons on pixel edges of the grid, in its CRS.
+
+        Returns:
+            One fraction in [0, 1] per geometry (0 for an empty one).
+        """
+        out = np.zeros(len(geometries))
+        geoms = _objects(geometries)
+        present = np.flatnonzero(~shapely.is_missing(geoms) & ~shapely.is_empty(geoms))
+        if not len(present):
+            return out
+        at, rim_rows, rim_cols = _rims(_affine(geoms[present], ~self.transform))
+        seen = self.valid_at(rim_rows, rim_cols)
+        total = np.bincount(at, minlength=len(present))
+        unseen = np.bincount(at, weights=(~seen).astype(float), minlength=len(present))
+        with np.errstate(invalid='ignore', divide='ignore'):
+            fractions = np.where(total > 0, unseen / total, 0.0)
+        out[present] = fractions
+        return out
+
+
+# Unit steps by direction code: +x, +y, -x, -y (x = column, y = row).
+_DX = np.array([1, 0, -1, 0])
+_DY = np.array([0, 1, 0, -1])
+# (row, col) of the pixel left of a unit edge from (x, y), by direction
+# (left as the plane of x and y sees it; shapely's orientation is the same).
+_LEFT_R = np.array([0, 0, -1, -1])
+_LEFT_C = np.array([0, -1, -1, 0])
+
+
+def _rims(pixels: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(owner, row, col)`` of every rim pixel of polygons on pixel edges.
+
+    Works on the outlines alone, so it costs the perimeters, not the areas:
+    every unit edge of an outline has a pixel of the polygon on one side and
+    a rim pixel on the other; the rest of the rim are the pixels diagonal to
+    the polygon's pixel at each convex corner, except where two parts of the
+    polygon touch there by that corner.
 
     Args:
-        geometries: polygons on pixel edges of the grid, in its CRS.
-        observed: disjoint pieces whose union is the observed footprint
-            (:meth:`CoverageAccumulator.pieces`): each rim is intersected
-            with the few pieces near it only, however large the scene.
-        transform: the grid's affine transform.
-
-    Returns:
-        One fraction in [0, 1] per geometry (0 for an empty one).
+        pixels: polygons in pixel coordinates (x = column, y = row).
     """
-    out = np.zeros(len(geometries))
-    geoms = _objects(geometries)
-    present = np.flatnonzero(~shapely.is_missing(geoms) & ~shapely.is_empty(geoms))
-    if not len(present):
-        return out
-    to_pixels, to_crs = ~transform, transform
-    # Snapped to pixel edges, so that the rim is made of whole pixels.
-    pixels = shapely.set_precision(_affine(geoms[present], to_pixels), 1.0)
-    grown = shapely.buffer(pixels, 1.0, join_style='mitre', mitre_limit=2.0)
-    rims = _affine(shapely.difference(grown, pixels), to_crs)
-    areas = shapely.area(rims)
-    pieces = _objects(observed)
-    tree = shapely.STRtree(pieces)
-    rim_at, piece_at = tree.query(rims, predicate='intersects')
-    seen = shapely.area(shapely.intersection(rims[rim_at], pieces[piece_at]))
-    seen_by_rim = np.bincount(rim_at, weights=seen, minlength=len(rims))
-    with np.errstate(invalid='ignore', divide='ignore'):
-        fractions = np.where(areas > 0, 1.0 - seen_by_rim / areas, 0.0)
-    out[present] = np.clip(fractions, 0.0, 1.0)
-    return out
+    parts, part_owner = shapely.get_parts(pixels, return_index=True)
+    rings, ring_part = shapely.get_rings(parts, return_index=True)
+    exterior = np.r_[True, ring_part[1:] != ring_part[:-1]]
+    # The polygon lies left of travel where a ring's orientation says so.
+    left_inside = shapely.is_ccw(rings) == exterior
+    ring_owner = part_owner[ring_part]
+    coords, ring_at = shapely.get_coordinates(rings, return_index=True)
+    coords = np.rint(coords).astype(np.int64)
+    same = ring_at[1:] == ring_at[:-1]
+    start, stop, ring = coords[:-1][same], coords[1:][same], ring_at[:-1][same]
+    delta = stop - start
+    moving = (delta != 0).any(axis=1)
+    start, delta, ring = start[moving], delta[moving], ring[moving]
+    code = np.where(
+        delta[:, 0] > 0,
+        0,
+        np.where(delta[:, 1] > 0, 1, np.where(delta[:, 0] < 0, 2, 3)),
+    )
+    lengths = np.abs(delta).sum(axis=1)
+    # Every unit edge: the pixel on the outer side of it.
+    edge = np.repeat(np.arange(len(code)), lengths)
+    step = np.arange(lengths.sum()) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+    k = code[edge]
+    x = start[edge, 0] + _DX[k] * step
+    y = start[edge, 1] + _DY[k] * step
+    left = left_inside[ring[edge]]
+    # The right pixel is the left one's mirror across the edge.
+    out_r = y + _LEFT_R[k] - np.where(left, _DX[k], 0)
+    out_c = x + _LEFT_C[k] + np.where(left, _DY[k], 0)
+    owners = [ring_owner[ring[edge]]]
+    rows, cols = [out_r], [out_c]
+    # Convex corners: a turn towards the polygon's side at a vertex.
+    following = np.r_[np.arange(1, len(code)), 0]
+    wraps = ring[following] != ring
+    # The edge after the last one of a ring is the ring's first.
+    firsts = np.r_[0, np.flatnonzero(ring[1:] != ring[:-1]) + 1]
+    ring_first = np.zeros(len(code), np.int64)
+    ring_first[firsts] = firsts
+    ring_first = np.maximum.accumulate(ring_first)
+    following = np.where(wraps, ring_first, following)
+    d1, d2 = delta // lengths[:, None], delta[following] // lengths[following, None]
+    cross = d1[:, 0] * d2[:, 1] - d1[:, 1] * d2[:, 0]
+    convex = np.where(left_inside[ring], cross > 0, cross < 0)
+    at = np.flatnonzero(convex)
+    vertex = start[following[at]]
+    # The pixel diagonal to the corner's own: in the quadrant d1 - d2.
+    quad = d1[at] - d2[at]
+    diag_c = vertex[:, 0] + np.where(quad[:, 0] > 0, 0, -1)
+    diag_r = vertex[:, 1] + np.where(quad[:, 1] > 0, 0, -1)
+    corner_owner = ring_owner[ring[at]]
+    # Two convex corners of one polygon at one vertex: its parts touch
+    # there, and each diagonal pixel is the other part's.
+    spot = (
+        (corner_owner * (vertex[:, 1].max(initial=0) + 2) + vertex[:, 1] + 1)
+        * (vertex[:, 0].max(initial=0) + 2)
+        + vertex[:, 0]
+        + 1
+    )
+    order = np.argsort(spot, kind='stable')
+    twice = np.zeros(len(spot), bool)
+    repeated = spot[order][1:] == spot[order][:-1]
+    twice[order[1:][repeated]] = True
+    twice[order[:-1][repeated]] = True
+    owners.append(corner_owner[~twice])
+    rows.append(diag_r[~twice])
+    cols.append(diag_c[~twice])
+    owner, row, col = (np.concatenate(v) for v in (owners, rows, cols))
+    if not len(owner):
+        return owner, row, col
+    top, left_col = row.min() - 1, col.min() - 1
+    span, height = int(col.max() - left_col) + 2, int(row.max() - top) + 2
+    keys = _distinct((owner * height + row - top) * span + col - left_col)
+    owner, rest = np.divmod(keys, height * span)
+    return owner, rest // span + top, rest % span + left_col
+
+
+def _distinct(values: np.ndarray) -> np.ndarray:
+    """Sorted distinct *values* (by sorting: np.unique is far slower here)."""
+    values = np.sort(values)
+    return values[np.r_[True, values[1:] != values[:-1]]] if len(values) else values
 
 
 def _objects(items: Sequence[BaseGeometry | None]) -> np.ndarray:

@@ -1,14 +1,18 @@
 """A scene's quality mask, read window by window on the grid tiles are cut from.
 
 The mask is read with the same windows as the bands, never as a whole
-scene: from band(s) of the scene itself, or from a raster of its own that is
-warped on the fly (nearest neighbour) onto the scene's grid when its CRS,
-resolution or extent differ. Pixels outside that raster count as unobserved.
+scene: from band(s) of the scene itself, or from a raster of its own. A mask
+raster in the scene's CRS whose pixels are whole multiples of the grid's and
+start on its pixel edges (Sentinel-2's 20 m SCL beside 10 m bands, or the
+same grid over another extent) is read at its own resolution and each of its
+pixels repeated; any other is warped on the fly (nearest neighbour) onto the
+grid. Pixels outside that raster, or on its nodata, count as unobserved.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TypeAlias
 
 import numpy as np
@@ -51,6 +55,29 @@ def _on_grid(src: DatasetReader, grid: Grid) -> Grid:
     )
 
 
+def _aligned(src: DatasetReader, grid: Grid) -> tuple[int, int, int] | None:
+    """``(k, row, col)`` when *src*'s pixel is ``k x k`` pixels of *grid*.
+
+    Its origin must fall on the grid's pixel corner ``(row, col)``; None when
+    the CRS differs or the pixels do not nest.
+    """
+    s, g = src.transform, grid.transform
+    if src.crs != grid.crs or s.b or s.d or g.b or g.d or not g.a or not g.e:
+        return None
+    factor, row, col = s.a / g.a, (s.f - g.f) / g.e, (s.c - g.c) / g.a
+    k = round(factor)
+    whole = [abs(v - round(v)) < 1e-6 for v in (factor, row, col)]
+    if k < 1 or not all(whole) or abs(s.e / g.e - k) > 1e-6:
+        return None
+    return k, round(row), round(col)
+
+
+def _key(window: Window) -> tuple[int, ...]:
+    return tuple(
+        int(v) for v in (window.col_off, window.row_off, window.width, window.height)
+    )
+
+
 def _overlaps(src: DatasetReader, grid: Grid) -> bool:
     left, bottom, right, top = rasterio.warp.transform_bounds(
         src.crs, grid.crs, *src.bounds
@@ -87,6 +114,7 @@ class QualityWindowReader:
         """
         self.mask = mask
         self._own: DatasetReader | None = None
+        self._nested: tuple[int, int, int] | None = None
         path = mask.existing_raster(scene)
         if path is None:
             mask.check_bands(scene, band_names)
@@ -103,10 +131,25 @@ class QualityWindowReader:
             self._own = self._open(path, scene, grid)
             self.indexes = list(mask.needed_bands)
             self._dataset = _on_grid(self._own, grid)
+            if self._dataset is not self._own:
+                # Not on the grid: read at its own resolution if it nests.
+                self._nested = _aligned(self._own, grid)
+                if self._nested is not None:
+                    self._dataset.close()
+                    self._dataset = self._own
         # A warp's last band is its alpha: 0 outside the mask raster (or on
         # its nodata), which counts as unobserved.
         warped = isinstance(self._dataset, WarpedVRT)
         self._alpha = self._dataset.count if warped else None
+        # A raster of its own is read in a thread of its own, while the
+        # scene's bands are read (GDAL lets go of the GIL): see :meth:`start`.
+        # Its file handle is used by that thread alone.
+        self._pool = (
+            ThreadPoolExecutor(1, thread_name_prefix='rtsgeo-mask')
+            if self._own is not None
+            else None
+        )
+        self._pending: tuple[tuple[int, ...], Future[np.ndarray]] | None = None
 
     def _open(self, path: str, scene: str, grid: Grid) -> DatasetReader:
         try:
@@ -136,13 +179,28 @@ class QualityWindowReader:
             raise
         return src
 
+    def start(self, window: Window) -> None:
+        """Begin reading *window* in the background, for :meth:`read`."""
+        if self._pool is not None:
+            self._pending = (_key(window), self._pool.submit(self._read, window))
+
     def read(self, window: Window) -> np.ndarray:
         """``(h, w)`` bool over a window of the grid: True where unobserved.
 
         Raises:
             CorruptRasterError: If the window cannot be read.
         """
+        pending, self._pending = self._pending, None
+        if pending is not None and pending[0] == _key(window):
+            return pending[1].result()
+        if self._pool is not None:
+            return self._pool.submit(self._read, window).result()
+        return self._read(window)
+
+    def _read(self, window: Window) -> np.ndarray:
         try:
+            if self._nested is not None:
+                return self._read_nested(window, *self._nested)
             if self._alpha is None:
                 block = self._dataset.read(self.indexes, window=window)
                 return self.mask.flags(block, self.mask.needed_bands)
@@ -155,8 +213,36 @@ class QualityWindowReader:
             raise CorruptRasterError(msg) from error
         return unobserved
 
+    def _read_nested(self, window: Window, k: int, row: int, col: int) -> np.ndarray:
+        """:meth:`read` from a raster whose pixels nest *k* x *k* in the grid's."""
+        r0, c0 = int(window.row_off) - row, int(window.col_off) - col
+        r1, c1 = r0 + int(window.height), c0 + int(window.width)
+        out = np.ones((r1 - r0, c1 - c0), dtype=bool)
+        src = self._dataset
+        # The mask's own pixels under the window, clipped to its extent.
+        top, left = max(r0 // k, 0), max(c0 // k, 0)
+        bottom, right = min(-(-r1 // k), src.height), min(-(-c1 // k), src.width)
+        if bottom <= top or right <= left:
+            return out
+        block = src.read(
+            self.indexes, window=Window(left, top, right - left, bottom - top)
+        )
+        hidden = self.mask.flags(block, self.mask.needed_bands)
+        if src.nodata is not None:
+            hidden |= (block == src.nodata).all(axis=0)
+        # Each mask pixel repeated k x k, then the window's part of that.
+        big = hidden.repeat(k, axis=0).repeat(k, axis=1) if k > 1 else hidden
+        y0, x0 = max(r0, 0), max(c0, 0)
+        y1, x1 = min(r1, bottom * k), min(c1, right * k)
+        out[y0 - r0 : y1 - r0, x0 - c0 : x1 - c0] = big[
+            y0 - top * k : y1 - top * k, x0 - left * k : x1 - left * k
+        ]
+        return out
+
     def close(self) -> None:
         """Close the mask raster and its warp, if any."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
         if isinstance(self._dataset, WarpedVRT):
             self._dataset.close()
         if self._own is not None:

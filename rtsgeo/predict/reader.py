@@ -371,6 +371,8 @@ class SceneReader:
                 unobserved.fill(False)
             return False
         window = Window(c0, r0, c1 - c0, r1 - r0)
+        if self._quality is not None:
+            self._quality.start(window)
         try:
             block = self._grid.read(self.indexes, window=window, out_dtype='float32')
         except rasterio.errors.RasterioError as error:

@@ -182,6 +182,17 @@ def _layers(out: Path) -> dict[str, gpd.GeoDataFrame]:
     }
 
 
+def _whole_blocks(observed: np.ndarray, k: int) -> np.ndarray:
+    """The pixels of the k x k blocks (from the corner) that are all True."""
+    out = np.zeros_like(observed)
+    for r0 in range(0, observed.shape[0], k):
+        for c0 in range(0, observed.shape[1], k):
+            window = observed[r0 : r0 + k, c0 : c0 + k]
+            if window.shape == (k, k) and window.all():
+                out[r0 : r0 + k, c0 : c0 + k] = True
+    return out
+
+
 def _check_map(chip: Chip, layers: dict[str, gpd.GeoDataFrame]) -> None:
     slumps, coverage, runs = layers['slumps'], layers['coverage'], layers['runs']
     assert runs['status'].tolist() == ['done']
@@ -189,11 +200,15 @@ def _check_map(chip: Chip, layers: dict[str, gpd.GeoDataFrame]) -> None:
     cloud = chip.geometry(chip.classes['cloud'])
     unobserved = chip.geometry(chip.unobserved)
     # The cloud, the snow and the shadow are missing from the coverage; the
-    # light haze and the water are in it.
+    # light haze and the water are in it, on the default blocks of 4 x 4
+    # pixels: exactly the blocks whose pixels are all observed.
     assert footprint.intersection(unobserved).area == pytest.approx(0.0, abs=1e-3)
     observed = chip.data & ~chip.unobserved
-    assert footprint.area == pytest.approx(observed.sum() * 100.0)
-    assert footprint.contains(chip.geometry(chip.classes['haze']).buffer(-1.0))
+    drawn = rasterio.features.rasterize(
+        [footprint], (SIZE, SIZE), transform=chip.transform
+    ).astype(bool)
+    np.testing.assert_array_equal(drawn, _whole_blocks(observed, 4))
+    assert (drawn & chip.classes['haze']).sum() > 0.5 * chip.classes['haze'].sum()
     pixel = 100.0
     assert runs['unobserved_area_m2'].iloc[0] == pytest.approx(
         (chip.data & chip.unobserved).sum() * pixel, rel=1e-3
@@ -385,7 +400,11 @@ def test_rtsgeo_map_with_a_quality_mask_end_to_end(tmp_path: Path, chip: Chip) -
     assert main(argv) == 0
     layers = _layers(out)
     footprint = layers['coverage'].geometry.iloc[0]
-    assert footprint.area == pytest.approx((chip.data & ~chip.unobserved).sum() * 100.0)
+    drawn = rasterio.features.rasterize(
+        [footprint], (SIZE, SIZE), transform=chip.transform
+    ).astype(bool)
+    observed = chip.data & ~chip.unobserved
+    np.testing.assert_array_equal(drawn, _whole_blocks(observed, 4))
     unobserved = chip.geometry(chip.unobserved)
     for geometry in layers['slumps'].geometry:  # whatever the untrained model finds
         assert geometry.intersection(unobserved).area == pytest.approx(0.0, abs=1e-3)

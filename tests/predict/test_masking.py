@@ -10,6 +10,7 @@ import rasterio
 import rasterio.features
 import rasterio.warp
 from affine import Affine
+from scipy import ndimage
 
 from rtsgeo.errors import (
     BandNotFoundError,
@@ -18,7 +19,8 @@ from rtsgeo.errors import (
     InvalidImageryError,
 )
 from rtsgeo.predict import PredictorOptions, ScenePredictor
-from rtsgeo.predict.coverage import rim_unobserved_fractions
+from rtsgeo.predict.coverage import CoverageAccumulator
+from rtsgeo.predict.tiling import tile_windows
 from rtsgeo.predict.vectorize import vectorize_mask
 from rtsgeo.quality import QualityMask
 
@@ -122,7 +124,8 @@ def test_mask_that_covers_part_of_the_scene_hides_the_rest(tmp_path: Path) -> No
     path = _scene(tmp_path)
     clear = np.full((SIZE // 2, SIZE), 4, np.uint8)  # only the upper half
     _write_scl(tmp_path / 'half.tif', clear, TRANSFORM)
-    masked = _predict(path, f'scl={tmp_path}/half.tif')
+    # Pixel-exact, on request.
+    masked = _predict(path, f'scl={tmp_path}/half.tif', coverage_block=1)
     expected = np.zeros((SIZE, SIZE), bool)
     expected[: SIZE // 2] = True
     np.testing.assert_array_equal(_coverage(masked.coverage), expected)  # type: ignore[attr-defined]
@@ -166,27 +169,101 @@ def test_errors_are_one_line(tmp_path: Path) -> None:
         PredictorOptions(quality_mask=QualityMask('scl', ('cloud',)))
 
 
+def _accumulated(
+    valid: np.ndarray, transform: Affine, tile: int = 4, block: int = 1
+) -> CoverageAccumulator:
+    """A coverage of *valid* gathered tile by tile, as the predictor does."""
+    height, width = valid.shape
+    coverage = CoverageAccumulator(transform, shape=valid.shape, block=block)
+    for t in tile_windows(width, height, tile, tile // 4, (1, 1)):
+        window = np.zeros((t.size, t.size), bool)
+        r0, c0 = max(t.row_off, 0), max(t.col_off, 0)
+        r1, c1 = min(t.row_off + t.size, height), min(t.col_off + t.size, width)
+        window[r0 - t.row_off : r1 - t.row_off, c0 - t.col_off : c1 - t.col_off] = (
+            valid[r0:r1, c0:c1]
+        )
+        coverage.add(t, window)
+    return coverage
+
+
 def test_rim_fraction_counts_pixels_around_the_polygon() -> None:
     transform = Affine(10.0, 0, 0.0, 0, -10.0, 100.0)
     square = np.zeros((10, 10), bool)
     square[3:6, 3:6] = True  # its rim: 16 pixels
     observed = np.ones((10, 10), bool)
     observed[2, :] = False  # the rim's top row: 5 pixels
-    fractions = rim_unobserved_fractions(
-        [vectorize_mask(square, transform)],
-        [vectorize_mask(observed, transform)],
-        transform,
-    )
+    coverage = _accumulated(observed, transform)
+    fractions = coverage.rim_unobserved_fractions([vectorize_mask(square, transform)])
     assert fractions.tolist() == pytest.approx([5 / 16])
     # At the scene's edge, the rim outside the footprint counts.
     corner = np.zeros((10, 10), bool)
     corner[0, 0] = True
-    fractions = rim_unobserved_fractions(
-        [vectorize_mask(corner, transform)],
-        [vectorize_mask(np.ones((10, 10), bool), transform)],
-        transform,
+    coverage = _accumulated(np.ones((10, 10), bool), transform)
+    fractions = coverage.rim_unobserved_fractions(
+        [vectorize_mask(corner, transform), None]
     )
-    assert fractions.tolist() == pytest.approx([5 / 8])
+    assert fractions.tolist() == pytest.approx([5 / 8, 0.0])
+
+
+def test_rim_fractions_match_the_geometric_rim_on_random_shapes() -> None:
+    """Pixel counting equals the area share of the rim (the polygon grown by
+    one pixel, mitred, less itself) outside the valid footprint."""
+    rng = np.random.default_rng(3)
+    transform = Affine(10.0, 0, 500000.0, 0, -10.0, 7000000.0)
+    valid = rng.random((40, 50)) < 0.8
+    coverage = _accumulated(valid, transform, tile=16)
+    footprint = vectorize_mask(valid, transform)
+    shapes = []
+    for _ in range(12):
+        blob = np.zeros((40, 50), bool)
+        r, c = rng.integers(0, 36), rng.integers(0, 46)
+        blob[r : r + rng.integers(1, 5), c : c + rng.integers(1, 5)] = True
+        blob &= rng.random(blob.shape) < 0.9
+        if blob.any():
+            shapes.append(vectorize_mask(blob, transform))
+    # A ring with a hole (its rim includes the hole), pixels touching only
+    # by their corners, and one at the scene's corner.
+    ring = np.zeros((40, 50), bool)
+    ring[10:17, 20:27] = True
+    ring[12:15, 22:25] = False
+    chequer = np.zeros((40, 50), bool)
+    chequer[30:33, 5:8] = np.indices((3, 3)).sum(axis=0) % 2 == 0
+    corner = np.zeros((40, 50), bool)
+    corner[0, 0] = True
+    shapes += [vectorize_mask(m, transform) for m in (ring, chequer, corner)]
+    got = coverage.rim_unobserved_fractions(shapes)
+    assert 0 < got[-1] < 1  # the corner's rim is mostly past the scene's edge
+    for shape, fraction in zip(shapes, got, strict=True):
+        grown = shape.buffer(10.0, join_style='mitre', mitre_limit=2.0)
+        rim = grown.difference(shape)
+        want = 1 - rim.intersection(footprint).area / rim.area
+        assert fraction == pytest.approx(want, abs=1e-9)
+
+
+@pytest.mark.parametrize('block', [2, 4, 5])
+def test_block_coverage_holds_only_valid_ground(block: int) -> None:
+    rng = np.random.default_rng(block)
+    transform = Affine(10.0, 0, 500000.0, 0, -10.0, 7000000.0)
+    # Ragged clouds over a scene whose sides are not multiples of the block.
+    valid = ndimage.uniform_filter(rng.random((61, 83)), 9) < 0.5
+    exact = _accumulated(valid, transform, tile=16)
+    coarse = _accumulated(valid, transform, tile=16, block=block)
+    assert coarse.valid_pixels == exact.valid_pixels == valid.sum()
+    drawn = rasterio.features.rasterize(
+        [(coarse.result(), 1)], out_shape=valid.shape, transform=transform
+    ).astype(bool)
+    assert not (drawn & ~valid).any()  # never an invalid pixel
+    # Exactly the blocks of the scene's grid whose pixels are all valid (a
+    # block reaching past the scene's edge is not).
+    want = np.zeros_like(valid)
+    for r0 in range(0, valid.shape[0], block):
+        for c0 in range(0, valid.shape[1], block):
+            window = valid[r0 : r0 + block, c0 : c0 + block]
+            if window.shape == (block, block) and window.all():
+                want[r0 : r0 + block, c0 : c0 + block] = True
+    np.testing.assert_array_equal(drawn, want)
+    assert want.any()
+    assert exact.result().area == pytest.approx(valid.sum() * 100.0)
 
 
 def test_scene_band_mask_of_a_resampled_scene_keeps_its_classes(
@@ -213,3 +290,40 @@ def test_scene_band_mask_of_a_resampled_scene_keeps_its_classes(
     assert (got.scene_gsd_m, got.mapped_gsd_m) == (2.5, 5.0)
     np.testing.assert_array_equal(_coverage(got.coverage), ~_cloud())
     assert got.unobserved_area_m2 == pytest.approx(_cloud().sum() * 25.0)
+
+
+def test_nested_mask_reads_as_its_warp(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A 2x coarser mask, offset by whole pixels and partly outside, reads
+    at its own resolution exactly as the nearest-neighbour warp gives it."""
+    from rtsgeo.predict import masking
+    from rtsgeo.predict.masking import QualityWindowReader
+
+    path = _scene(tmp_path)
+    rng = np.random.default_rng(0)
+    scl = rng.choice(np.array([4, 5, 9], np.uint8), size=(70, 90))
+    # Origin 6 scene pixels right of and 10 above the scene's: it starts
+    # outside the scene, and ends before the scene's lower edge.
+    transform = TRANSFORM * Affine.translation(6, -10) * Affine.scale(2)
+    _write_scl(tmp_path / 'coarse.tif', scl, transform)
+    with rasterio.open(tmp_path / 'coarse.tif', 'r+') as dst:
+        dst.nodata = 5  # here: bare soil reads as nodata, so unobserved
+    mask = QualityMask('scl', path=f'{tmp_path}/coarse.tif')
+    windows = [
+        rasterio.windows.Window(c, r, w, h)
+        for r, c, w, h in [(0, 0, 64, 64), (37, 5, 51, 64), (100, 130, 30, 60)]
+    ]
+    with rasterio.open(path) as src:
+        nested = QualityWindowReader(mask, str(path), src, src, ['b', 'g', 'r', 'n'])
+        assert nested._nested == (2, -10, 6)
+        got = [nested.read(window) for window in windows]
+        nested.close()
+        monkeypatch.setattr(masking, '_aligned', lambda *_: None)
+        warped = QualityWindowReader(mask, str(path), src, src, ['b', 'g', 'r', 'n'])
+        want = [warped.read(window) for window in windows]
+        warped.close()
+    for a, b in zip(got, want, strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert got[0].any() and not got[0].all()
+    assert got[2][30:].all()  # rows 130 on: below the mask's extent
