@@ -98,28 +98,28 @@ def test_smoke_run(data_dir: Path, tmp_path: Path) -> None:
 
 @pytest.mark.data
 def test_unknown_model_option_stops_before_training(
-    data_dir: Path, tmp_path: Path
+    data_dir: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     if not (data_dir / 's2-rts-lubka1').is_dir():
         pytest.skip('s2-rts-lubka1 not found: set RTSGEO_DATA_DIR to the shared data')
-    argv = [
-        sys.executable, str(SCRIPT), '--out', str(tmp_path),
-        '--model-options', 'anchor_density=2', 'no_such_field=1',
-    ]  # fmt: skip
-    env = {**os.environ, 'RTSGEO_DATA_DIR': str(data_dir)}
-    done = subprocess.run(
-        argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
-    )
-    assert done.returncode == 2
-    assert '--model-options' in done.stderr and 'no_such_field' in done.stderr
+    monkeypatch.setenv('RTSGEO_DATA_DIR', str(data_dir))
+    bench = _benchmark(monkeypatch)
+    argv = ['--out', str(tmp_path), '--model-options', 'anchor_density=2']
+    # In-process, as the script's main() runs it: exit status 2, one message.
+    assert bench.main([*argv, 'no_such_field=1']) == 2
+    err = capsys.readouterr().err
+    assert '--model-options' in err and 'no_such_field' in err
     assert not (tmp_path / 'results.json').exists()
 
-    argv[-2:] = ['anchor_density']  # no '='
-    done = subprocess.run(
-        argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
+    with pytest.raises(SystemExit) as stop:  # argparse's usage error
+        bench.main([*argv[:-1], 'anchor_density'])  # no '='
+    assert stop.value.code == 2
+    assert (
+        "--model-options 'anchor_density': write key=value" in capsys.readouterr().err
     )
-    assert done.returncode == 2
-    assert "--model-options 'anchor_density': write key=value" in done.stderr
 
 
 def _benchmark(monkeypatch: pytest.MonkeyPatch) -> types.ModuleType:
