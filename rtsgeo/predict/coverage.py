@@ -103,9 +103,10 @@ class CoverageAccumulator:
         if unobserved is not None:
             self.unobserved_pixels += int(np.count_nonzero(unobserved[inside]))
         cell = valid[inside]
-        count = int(np.count_nonzero(cell)) if valid.any() else 0
+        any_valid = bool(valid.any())
+        count = int(np.count_nonzero(cell)) if any_valid else 0
         if not count:
-            if not valid.any():
+            if not any_valid:
                 self.tiles_empty += 1
             self._clear(r0, r1, c0, c1, None)
             return
@@ -118,7 +119,7 @@ class CoverageAccumulator:
             return
         bits = np.packbits(cell)
         self._cells[r0, c0] = (r1, c1, bits)
-        if self._pool is None:
+        if self._blocks is None:
             self._pieces.append(vectorize_mask(cell, self.transform, r0, c0))
         else:
             self._clear(r0, r1, c0, c1, bits)
@@ -140,8 +141,7 @@ class CoverageAccumulator:
         if bits is None:
             self._blocks[rows, cols] = False
             return
-        size = (r1 - r0) * (c1 - c0)
-        cell = np.unpackbits(bits, count=size).view(bool).reshape(r1 - r0, c1 - c0)
+        cell = _unpacked(bits, r1 - r0, c1 - c0)
         # Where each block starts in the cell: row and column groups.
         starts_r = np.r_[0, np.arange(-r0 % k or k, r1 - r0, k)]
         starts_c = np.r_[0, np.arange(-c0 % k or k, c1 - c0, k)]
@@ -217,9 +217,7 @@ class CoverageAccumulator:
             if bits is None:
                 out[pick] = True
             else:
-                size = (r1 - r0) * (c1 - c0)
-                flat = np.unpackbits(bits, count=size).astype(bool)
-                out[pick] = flat[rr * (c1 - c0) + cc]
+                out[pick] = _unpacked(bits, r1 - r0, c1 - c0)[rr, cc]
         return out
 
     def rim_unobserved_fractions(
@@ -351,6 +349,12 @@ def _rims(pixels: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     keys = _distinct((owner * height + row - top) * span + col - left_col)
     owner, rest = np.divmod(keys, height * span)
     return owner, rest // span + top, rest % span + left_col
+
+
+def _unpacked(bits: np.ndarray, height: int, width: int) -> np.ndarray:
+    """A cell's ``(height, width)`` validity from its :func:`np.packbits`."""
+    flat = np.unpackbits(bits, count=height * width).view(bool)
+    return flat.reshape(height, width)
 
 
 def _distinct(values: np.ndarray) -> np.ndarray:

@@ -31,7 +31,7 @@ from rtsgeo.campaign import run_campaign
 from rtsgeo.campaign.stac import stac_scenes
 from rtsgeo.predict import PredictorOptions, ScenePredictor
 from rtsgeo.predict.vectorize import vectorize_mask
-from tests.predict.oracle import oracle_info
+from tests.predict.oracle import oracle_info, whole_blocks
 
 CHIP = 'test/{}/20180706T222019_w_4.tif'
 SIZE = 256
@@ -182,17 +182,6 @@ def _layers(out: Path) -> dict[str, gpd.GeoDataFrame]:
     }
 
 
-def _whole_blocks(observed: np.ndarray, k: int) -> np.ndarray:
-    """The pixels of the k x k blocks (from the corner) that are all True."""
-    out = np.zeros_like(observed)
-    for r0 in range(0, observed.shape[0], k):
-        for c0 in range(0, observed.shape[1], k):
-            window = observed[r0 : r0 + k, c0 : c0 + k]
-            if window.shape == (k, k) and window.all():
-                out[r0 : r0 + k, c0 : c0 + k] = True
-    return out
-
-
 def _check_map(chip: Chip, layers: dict[str, gpd.GeoDataFrame]) -> None:
     slumps, coverage, runs = layers['slumps'], layers['coverage'], layers['runs']
     assert runs['status'].tolist() == ['done']
@@ -207,7 +196,7 @@ def _check_map(chip: Chip, layers: dict[str, gpd.GeoDataFrame]) -> None:
     drawn = rasterio.features.rasterize(
         [footprint], (SIZE, SIZE), transform=chip.transform
     ).astype(bool)
-    np.testing.assert_array_equal(drawn, _whole_blocks(observed, 4))
+    np.testing.assert_array_equal(drawn, whole_blocks(observed, 4))
     assert (drawn & chip.classes['haze']).sum() > 0.5 * chip.classes['haze'].sum()
     pixel = 100.0
     assert runs['unobserved_area_m2'].iloc[0] == pytest.approx(
@@ -404,7 +393,7 @@ def test_rtsgeo_map_with_a_quality_mask_end_to_end(tmp_path: Path, chip: Chip) -
         [footprint], (SIZE, SIZE), transform=chip.transform
     ).astype(bool)
     observed = chip.data & ~chip.unobserved
-    np.testing.assert_array_equal(drawn, _whole_blocks(observed, 4))
+    np.testing.assert_array_equal(drawn, whole_blocks(observed, 4))
     unobserved = chip.geometry(chip.unobserved)
     for geometry in layers['slumps'].geometry:  # whatever the untrained model finds
         assert geometry.intersection(unobserved).area == pytest.approx(0.0, abs=1e-3)

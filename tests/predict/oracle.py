@@ -141,3 +141,15 @@ def paint_instances(
         view = out[inst.row : inst.row + h, inst.col : inst.col + w]
         view[inst.mask] = i
     return out
+
+
+def whole_blocks(valid: np.ndarray, k: int) -> np.ndarray:
+    """The pixels of the k x k blocks of the grid (from the scene's corner)
+    whose pixels are all True; a block reaching past the edge is not."""
+    out = np.zeros_like(valid)
+    for r0 in range(0, valid.shape[0], k):
+        for c0 in range(0, valid.shape[1], k):
+            window = valid[r0 : r0 + k, c0 : c0 + k]
+            if window.shape == (k, k) and window.all():
+                out[r0 : r0 + k, c0 : c0 + k] = True
+    return out

@@ -24,7 +24,7 @@ from rtsgeo.predict.tiling import tile_windows
 from rtsgeo.predict.vectorize import vectorize_mask
 from rtsgeo.quality import QualityMask
 
-from .oracle import ComponentOracle, oracle_info, write_mask_scene
+from .oracle import ComponentOracle, oracle_info, whole_blocks, write_mask_scene
 
 TRANSFORM = Affine(5.0, 0, 500000.0, 0, -5.0, 7600000.0)
 SIZE = 160
@@ -255,12 +255,7 @@ def test_block_coverage_holds_only_valid_ground(block: int) -> None:
     assert not (drawn & ~valid).any()  # never an invalid pixel
     # Exactly the blocks of the scene's grid whose pixels are all valid (a
     # block reaching past the scene's edge is not).
-    want = np.zeros_like(valid)
-    for r0 in range(0, valid.shape[0], block):
-        for c0 in range(0, valid.shape[1], block):
-            window = valid[r0 : r0 + block, c0 : c0 + block]
-            if window.shape == (block, block) and window.all():
-                want[r0 : r0 + block, c0 : c0 + block] = True
+    want = whole_blocks(valid, block)
     np.testing.assert_array_equal(drawn, want)
     assert want.any()
     assert exact.result().area == pytest.approx(valid.sum() * 100.0)
