@@ -228,8 +228,14 @@ def _default_root() -> str | None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--dry-run', action='store_true', help='tiny, on the CPU')
-    parser.add_argument('--data-root', default=_default_root())
+    parser.add_argument(
+        '--data-root',
+        help='s2-rts-lubka1 folder for the data step (default: under '
+        'RTSGEO_DATA_DIR; a dry run makes tiny synthetic splits instead)',
+    )
     args = parser.parse_args(argv)
+    if args.data_root is None and not args.dry_run:
+        args.data_root = _default_root()
     if not args.dry_run and not torch.cuda.is_available():
         message = 'gpu_check: no CUDA device here; run it on a GPU, or use --dry-run'
         print(message, file=sys.stderr)

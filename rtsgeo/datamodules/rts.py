@@ -8,6 +8,7 @@ from typing import Any
 
 import geopandas as gpd
 import lightning
+import numpy as np
 import rasterio
 import shapely
 import torch
@@ -24,6 +25,7 @@ from ..samplers import (
     CRSGroupedGeoSampler,
     PositiveAwareGeoSampler,
     SceneGridGeoSampler,
+    positive_boxes,
 )
 from ..transforms import (
     ModalityStats,
@@ -173,6 +175,9 @@ class RTSDataModule(lightning.LightningDataModule):
             else parse_quality_mask(quality_mask, unobserved)
         )
         self.datasets: dict[str, CRSGroupedDataset] = {}
+        # Object boxes of each training group, found once: the statistics'
+        # sampler and the training loader's sampler draw from the same ones.
+        self._positives: dict[int, tuple[Any, np.ndarray]] = {}
         self.normalize: NormalizeModalities | None = None
         self._region_table: gpd.GeoDataFrame | None = None
 
@@ -297,6 +302,7 @@ class RTSDataModule(lightning.LightningDataModule):
                     ds,
                     self.patch_size,
                     count,
+                    positives=self._positive_boxes(group, ds),
                     positive_fraction=self.positive_fraction,
                     roi=self._roi(dataset, group, 'train'),
                     generator=generator,
@@ -310,6 +316,14 @@ class RTSDataModule(lightning.LightningDataModule):
             )
             raise ConfigError(msg)
         return grouped
+
+    def _positive_boxes(self, group: int, dataset: Any) -> np.ndarray:
+        """The object boxes of training group *group*, read once per dataset."""
+        cached = self._positives.get(group)
+        if cached is None or cached[0] is not dataset:
+            cached = (dataset, positive_boxes(dataset))
+            self._positives[group] = cached
+        return cached[1]
 
     def _grid_sampler(self, split: str) -> CRSGroupedGeoSampler:
         dataset = self.datasets[split]

@@ -198,7 +198,15 @@ class InstanceSegmentationTask(BaseTask):
         hp = self.hparams
         lr = hp['lr'] * self._batch_scale()
         params = [p for p in self.model.parameters() if p.requires_grad]
-        optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=hp['weight_decay'])
+        # On the CPU the fused step (one kernel over every tensor) is several
+        # times faster than torch's default there, a loop of small ops per
+        # tensor. On a GPU torch's default (foreach) stays: a fused optimizer
+        # unscales its own gradients, which 16-bit mixed precision with
+        # gradient clipping refuses.
+        fused = bool(params) and all(p.device.type == 'cpu' for p in params)
+        optimizer = torch.optim.AdamW(
+            params, lr=lr, weight_decay=hp['weight_decay'], fused=fused or None
+        )
         total = int(self.trainer.estimated_stepping_batches)
         warmup, schedule = int(hp['warmup_steps']), str(hp['schedule'])
         milestones = tuple(hp['milestones'] or (0.67, 0.89))

@@ -48,18 +48,23 @@ def test_measure_pipeline_same_polygons_with_workers(tmp_path: Path) -> None:
 def test_cli_pipeline_only_prints_one_json_object(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
+    # One run (two measuring processes, one per scene) with a quality mask:
+    # the plain pipeline is measured in-process by the tests above.
     args = ['benchmark', 'predict', '--pipeline-only', '--scene-size', '128']
     args += ['--tile-size', '64', '--workers', '2', '--model-ms', '2', '--json']
-    args += ['--objects', '2']
+    args += ['--objects', '2', '--quality-mask', 'scl', '--repeats', '1']
     assert main(args) == 0
     row = json.loads(capsys.readouterr().out)
     assert row['tiles'] == row['scenes']['base']['tiles'] + row['scenes']['x4']['tiles']
     assert (row['model_ms'], row['objects'], row['workers']) == (2.0, 2, 2)
+    assert row['quality_mask'] == 'scl' and row['tiles'] > 0
     assert row['rss_ratio_4x'] == pytest.approx(
         row['peak_rss_mb_4x'] / row['peak_rss_mb_base'], rel=0.01
     )
     assert row['km2_per_h'] > 0 and row['tiles_per_s'] > 0
     assert all(row[k] > 0 for k in ('read_s', 'model_s', 'post_s', 'write_s'))
+    assert main(['benchmark', 'predict', '--quality-mask', 'scl']) == 2
+    assert '--quality-mask needs --pipeline-only' in capsys.readouterr().err
 
 
 def test_cli_pipeline_only_refuses_a_model(capsys: pytest.CaptureFixture[str]) -> None:
@@ -103,16 +108,3 @@ def test_generated_cloud_masks_hide_about_a_quarter(tmp_path: Path, fmt: str) ->
     if fmt == 'scl':
         with rasterio.open(mask) as src, rasterio.open(base) as scene:
             assert src.res == (2 * scene.res[0], 2 * scene.res[1])
-
-
-def test_cli_pipeline_only_with_a_quality_mask(
-    capsys: pytest.CaptureFixture[str],
-) -> None:
-    args = ['benchmark', 'predict', '--pipeline-only', '--scene-size', '128']
-    args += ['--tile-size', '64', '--model-ms', '0', '--json', '--objects', '2']
-    args += ['--quality-mask', 'scl', '--repeats', '1']
-    assert main(args) == 0
-    row = json.loads(capsys.readouterr().out)
-    assert row['quality_mask'] == 'scl' and row['tiles'] > 0
-    assert main(['benchmark', 'predict', '--quality-mask', 'scl']) == 2
-    assert '--quality-mask needs --pipeline-only' in capsys.readouterr().err

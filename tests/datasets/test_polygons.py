@@ -287,14 +287,19 @@ def test_errors(tmp_path: Path, labels: gpd.GeoDataFrame) -> None:
 
 
 @pytest.mark.parametrize(
-    ('crs', 'geometry', 'message'),
+    ('crs', 'geometry', 'message', 'fresh'),
     [
-        (None, shapely.box(0, 0, 1, 1), 'has no CRS: set one'),
-        (UTM, shapely.LineString([(X0, Y1), (X0 + 90, Y1)]), "['LineString']"),
+        (None, shapely.box(0, 0, 1, 1), 'has no CRS: set one', True),
+        (UTM, shapely.LineString([(X0, Y1), (X0 + 90, Y1)]), "['LineString']", False),
     ],
 )
 def test_bad_label_file_is_one_line_at_the_cli(
-    tmp_path: Path, crs: str | None, geometry: shapely.Geometry, message: str
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    crs: str | None,
+    geometry: shapely.Geometry,
+    message: str,
+    fresh: bool,
 ) -> None:
     root = tmp_path / 'data'
     for split in ('train', 'val', 'test'):
@@ -303,18 +308,25 @@ def test_bad_label_file_is_one_line_at_the_cli(
     gpd.GeoDataFrame(geometry=[geometry], crs=crs).to_file(bad)
     repo = Path(__file__).parents[2]
     config = repo / 'rtsgeo' / 'configs' / 'tiny' / 'rgb.yaml'
-    # A fresh process, as a user runs it: its whole stderr is what they see.
-    run = subprocess.run(
-        [sys.executable, '-m', 'rtsgeo.cli.main', 'fit', '--config', str(config),
-         '--data.init_args.root', str(root),
-         '--trainer.default_root_dir', str(tmp_path / 'runs'),
-         '--trainer.fast_dev_run', 'true', '--trainer.enable_progress_bar', 'false'],
-        capture_output=True, text=True, cwd=repo, timeout=300,
-        env={**os.environ, 'PYTHONPATH': str(repo)},
-    )  # fmt: skip
-    assert run.returncode == 2
-    assert 'Traceback' not in run.stderr
-    (line,) = [x for x in run.stderr.splitlines() if x.startswith('rtsgeo')]
+    argv = ['fit', '--config', str(config), '--data.init_args.root', str(root),
+            '--trainer.default_root_dir', str(tmp_path / 'runs'),
+            '--trainer.fast_dev_run', 'true',
+            '--trainer.enable_progress_bar', 'false']  # fmt: skip
+    if fresh:
+        # A fresh process, as a user runs it: its whole stderr is what they see.
+        run = subprocess.run(
+            [sys.executable, '-m', 'rtsgeo.cli.main', *argv],
+            capture_output=True, text=True, cwd=repo, timeout=300,
+            env={**os.environ, 'PYTHONPATH': str(repo)},
+        )  # fmt: skip
+        status, stderr = run.returncode, run.stderr
+    else:  # the other message through the same command, in this process
+        from rtsgeo.cli.main import main
+
+        status, stderr = main(argv), capsys.readouterr().err
+    assert status == 2
+    assert 'Traceback' not in stderr
+    (line,) = [x for x in stderr.splitlines() if x.startswith('rtsgeo')]
     assert line.startswith(f'rtsgeo fit: error: label file {bad} ')
     assert message in line
 

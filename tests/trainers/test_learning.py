@@ -1,8 +1,14 @@
-"""The task learns: AP50 on held-out synthetic scenes after a short CPU training."""
+"""The task learns: AP50 on held-out synthetic scenes after a short CPU training.
+
+The fusion probe (the fused model finds slumps only NIR shows, RGB cannot) is
+``benchmarks/synthetic_fusion.py --check``, run by hand.
+"""
 
 from __future__ import annotations
 
+import importlib.util
 import os
+import types
 from pathlib import Path
 
 import pytest
@@ -39,9 +45,32 @@ def test_learns_rgb_slumps(tmp_path: Path) -> None:
     assert result['test_segm_map_50'] >= 0.8
 
 
-@pytest.mark.slow
-def test_fusion_sees_nir_only_slumps(tmp_path: Path) -> None:
-    root = make_scenes(tmp_path, 'nir_only')
-    rgb = train_and_test(root, ['rgb'], 'none')
-    fused = train_and_test(root, ['rgb', 'ndvi', 'nir'], 'residual_cross_attention')
-    assert fused['test_segm_map_50'] >= rgb['test_segm_map_50'] + 0.2
+def test_fusion_probe_reports_and_fails_below_its_bar(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # The fusion probe (fused model against RGB on NIR-only slumps, about 4.5
+    # minutes) is a benchmark run by hand: benchmarks/synthetic_fusion.py
+    # --check. Here its plumbing, 1 step each: both figures are printed, and
+    # a bar no model can reach gives exit status 1.
+    import torch
+
+    probe = _script('synthetic_fusion')
+    threads = torch.get_num_threads()
+    try:
+        assert probe.main(['--steps', '1', '--check', '--margin', '2']) == 1
+    finally:
+        torch.set_num_threads(threads)
+    printed = capsys.readouterr().out
+    assert 'rgb (none): mask AP50 ' in printed
+    assert 'rgb+ndvi+nir (residual_cross_attention): mask AP50 ' in printed
+    assert '(bar +2.0): FAIL' in printed
+    assert 'command: python benchmarks/synthetic_fusion.py --steps 1' in printed
+
+
+def _script(name: str) -> types.ModuleType:
+    path = Path(__file__).parents[2] / 'benchmarks' / f'{name}.py'
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

@@ -37,25 +37,34 @@ COCO_ROWS = ['rtsgeo RGB (yang2023 chips)', 'U-Net RGB (yang2023 chips)']
 
 
 @pytest.mark.data
-def test_smoke_run(data_dir: Path, tmp_path: Path) -> None:
+def test_smoke_run(
+    data_dir: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # In this process (the blocked smoke run below starts the script as a
+    # user does): a second interpreter would spend its time importing torch.
     lubka1 = data_dir / 's2-rts-lubka1'
     if not (lubka1 / 'test' / 'mask').is_dir():
         pytest.skip(f'{lubka1} not found: set RTSGEO_DATA_DIR to the shared data')
     coco = (data_dir / 'rgb-rts-coco-yang2023').is_dir()
     out = tmp_path / 'bench'
     argv = [
-        sys.executable, str(SCRIPT), '--steps', '2', '--seeds', '0',
-        '--limit-chips', '2', '--threads', '1', '--out', str(out),
-        '--models', FUSED, UNET, '--model-options', 'anchor_density=2',
-        *([] if coco else ['--skip-coco']),
+        '--steps', '2', '--seeds', '0', '--limit-chips', '2', '--threads', '1',
+        '--out', str(out), '--models', FUSED, UNET,
+        '--model-options', 'anchor_density=2', *([] if coco else ['--skip-coco']),
     ]  # fmt: skip
-    env = {**os.environ, 'RTSGEO_DATA_DIR': str(data_dir)}
-    done = subprocess.run(
-        argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    assert '| model | data, scoring | seeds | AP50 (%) |' in done.stdout
-    assert 'command: python ' in done.stdout
+    monkeypatch.setenv('RTSGEO_DATA_DIR', str(data_dir))
+    bench = _benchmark(monkeypatch)
+    threads = torch.get_num_threads()
+    try:
+        assert bench.main(argv) == 0
+    finally:
+        torch.set_num_threads(threads)  # the script sets its --threads
+    printed = capsys.readouterr().out
+    assert '| model | data, scoring | seeds | AP50 (%) |' in printed
+    assert 'command: python ' in printed
 
     report = json.loads((out / 'results.json').read_text())
     rows = [FUSED, UNET, *(COCO_ROWS if coco else [])]
@@ -306,15 +315,19 @@ def test_cv_smoke_run_resumes(
         )
     assert report['summary'][FUSED]['folds'] == 1
 
-    again = subprocess.run(
-        argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600
-    )
-    assert again.returncode == 0, again.stderr[-3000:]
-    assert f'{FUSED} seed 0 fold 1: done earlier' in again.stdout
-    assert len(json.loads((out / 'results.json').read_text())['runs']) == 2
-    # other settings into the same --out are refused before anything runs
+    # The same command again (in this process: a second interpreter would
+    # spend its time importing torch) trains nothing.
+    monkeypatch.setenv('RTSGEO_DATA_DIR', str(data_dir))
     bench = _benchmark(monkeypatch)
     options = argv[2:]
+    threads = torch.get_num_threads()
+    try:
+        assert bench.main(options) == 0
+    finally:
+        torch.set_num_threads(threads)  # the script sets its --threads
+    assert f'{FUSED} seed 0 fold 1: done earlier' in capsys.readouterr().out
+    assert len(json.loads((out / 'results.json').read_text())['runs']) == 2
+    # other settings into the same --out are refused before anything runs
     options[options.index('--steps') + 1] = '3'
     assert bench.earlier_runs(out, bench.parse_args(options)) is None
     assert 'holds runs with steps 2, not 3' in capsys.readouterr().err
