@@ -15,7 +15,6 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from ..datasets._instances import boxes_from_masks
 from ..modalities import channel_layout, normalized_difference
 
 __all__ = ['RandomFlipRotate', 'RandomRadiometry']
@@ -67,6 +66,11 @@ class RandomFlipRotate(nn.Module):
 
     def forward(self, batch: dict[str, Any]) -> dict[str, Any]:
         """Augment a batch from :func:`~rtsgeo.datasets.collate_instances`."""
+        # Imported here: rtsgeo.datasets loads TorchGeo's dataset catalogue
+        # (seconds), which mapping (rtsgeo.predict imports this package) never
+        # needs; training has it loaded already.
+        from ..datasets._instances import boxes_from_masks
+
         images = list(batch['image'].unbind(0))
         valids = list(batch['valid'].unbind(0)) if 'valid' in batch else None
         for i in range(len(images)):
