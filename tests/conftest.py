@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import torch
 
 from rtsgeo._datadir import data_dir as _data_dir
 from rtsgeo.datasets import make_synthetic_dataset
@@ -36,3 +38,11 @@ def synthetic_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def coco_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Four training and two valtest RGB chips (60-100 px) with COCO annotations."""
     return write_coco_chips(tmp_path_factory.mktemp('coco'))
+
+
+@pytest.fixture
+def keep_torch_threads() -> Iterator[None]:
+    """Restore torch's thread count after the test (scripts set their own)."""
+    before = torch.get_num_threads()
+    yield
+    torch.set_num_threads(before)

@@ -21,11 +21,8 @@ AFFINITY = len(os.sched_getaffinity(0))
 
 
 @pytest.fixture(autouse=True)
-def _restore_threads(monkeypatch: pytest.MonkeyPatch):
+def _restore_threads(monkeypatch: pytest.MonkeyPatch, keep_torch_threads: None) -> None:
     monkeypatch.delenv(ENV_VAR, raising=False)
-    before = torch.get_num_threads()
-    yield
-    torch.set_num_threads(before)
 
 
 def test_no_cgroup_files_gives_the_affinity(tmp_path: Path) -> None:

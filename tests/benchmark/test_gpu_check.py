@@ -2,24 +2,18 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-from pathlib import Path
 from types import ModuleType
 
 import pytest
 import torch
 
-SCRIPT = Path(__file__).resolve().parents[2] / 'benchmarks' / 'gpu_check.py'
+from tests._scripts import load_benchmark
 
 
 @pytest.fixture(scope='module')
 def gpu_check() -> ModuleType:
-    spec = importlib.util.spec_from_file_location('gpu_check', SCRIPT)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark('gpu_check')
 
 
 def test_without_cuda_it_exits_2_with_one_line(

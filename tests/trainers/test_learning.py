@@ -8,25 +8,21 @@ CI's slow suite keeps a real-data learning test (tests/trainers/test_memorisatio
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import pytest
-import torch
 
-SCRIPT = Path(__file__).parents[2] / 'benchmarks' / 'synthetic_learning.py'
+from tests._scripts import load_benchmark
 
 
+@pytest.mark.usefixtures('keep_torch_threads')  # the script sets its --threads
 def test_learning_probe_reports_and_fails_below_its_bars(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # The probe's bars on given scores (its trainings are what the benchmark
     # runs; train_steps itself is tested elsewhere): every figure is printed,
     # and a missed bar gives exit status 1 with --check only.
-    spec = importlib.util.spec_from_file_location('synthetic_learning', SCRIPT)
-    assert spec is not None and spec.loader is not None
-    probe = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(probe)
+    probe = load_benchmark('synthetic_learning')
     trained: list[tuple[str, tuple[str, ...], str]] = []
     scores = {('all', 'none'): 0.9, ('nir_only', 'none'): 0.05}
 
@@ -36,16 +32,12 @@ def test_learning_probe_reports_and_fails_below_its_bars(
         return scores.get((root.name, fusion), fused)
 
     monkeypatch.setattr(probe, 'train_and_score', score)
-    threads = torch.get_num_threads()
-    try:
-        fused = 0.3  # 0.25 above RGB: both bars met
-        assert probe.main(['--steps', '7', '--check']) == 0
-        assert capsys.readouterr().out.count(': pass') == 2
-        fused = 0.2  # 0.15 above RGB: the fusion bar is missed
-        assert probe.main(['--steps', '7']) == 0  # reported, not checked
-        assert probe.main(['--steps', '7', '--check']) == 1
-    finally:
-        torch.set_num_threads(threads)  # the script sets its --threads
+    fused = 0.3  # 0.25 above RGB: both bars met
+    assert probe.main(['--steps', '7', '--check']) == 0
+    assert capsys.readouterr().out.count(': pass') == 2
+    fused = 0.2  # 0.15 above RGB: the fusion bar is missed
+    assert probe.main(['--steps', '7']) == 0  # reported, not checked
+    assert probe.main(['--steps', '7', '--check']) == 1
     printed = capsys.readouterr().out
     assert 'RGB learns visible slumps: 0.900 (bar >= 0.8): pass' in printed
     assert 'fused - RGB +0.150 (bar >= +0.2): FAIL' in printed

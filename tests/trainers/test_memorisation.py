@@ -14,7 +14,6 @@ threads; an untrained model scores about 0.
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import types
 from pathlib import Path
@@ -23,18 +22,14 @@ import pytest
 import torch
 
 from rtsgeo.trainers import train_steps
+from tests._scripts import load_benchmark
 
 STEPS = int(os.environ.get('RTSGEO_REAL_LEARNING_STEPS', '200'))
-SCRIPT = Path(__file__).parents[2] / 'benchmarks' / 'lubka1_memorisation.py'
 
 
 def _benchmark() -> types.ModuleType:
     """The benchmark script as a module: the test runs its chips and options."""
-    spec = importlib.util.spec_from_file_location('lubka1_memorisation', SCRIPT)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark('lubka1_memorisation')
 
 
 @pytest.mark.slow

@@ -9,7 +9,6 @@ not the figures.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import subprocess
@@ -28,6 +27,7 @@ from torch import Tensor, nn
 
 from rtsgeo.evaluation import evaluate_files
 from rtsgeo.models import load_trained_model
+from tests._scripts import load_benchmark
 
 ROOT = Path(__file__).parents[2]
 SCRIPT = ROOT / 'benchmarks' / 'real_data.py'
@@ -37,6 +37,7 @@ COCO_ROWS = ['rtsgeo RGB (yang2023 chips)', 'U-Net RGB (yang2023 chips)']
 
 
 @pytest.mark.data
+@pytest.mark.usefixtures('keep_torch_threads')  # the script sets its --threads
 def test_smoke_run(
     data_dir: Path,
     tmp_path: Path,
@@ -57,11 +58,7 @@ def test_smoke_run(
     ]  # fmt: skip
     monkeypatch.setenv('RTSGEO_DATA_DIR', str(data_dir))
     bench = _benchmark(monkeypatch)
-    threads = torch.get_num_threads()
-    try:
-        assert bench.main(argv) == 0
-    finally:
-        torch.set_num_threads(threads)  # the script sets its --threads
+    assert bench.main(argv) == 0
     printed = capsys.readouterr().out
     assert '| model | data, scoring | seeds | AP50 (%) |' in printed
     assert 'command: python ' in printed
@@ -134,11 +131,7 @@ def test_unknown_model_option_stops_before_training(
 def _benchmark(monkeypatch: pytest.MonkeyPatch) -> types.ModuleType:
     """The benchmark script as a module (it imports train_lubka1 beside it)."""
     monkeypatch.syspath_prepend(str(SCRIPT.parent))
-    spec = importlib.util.spec_from_file_location('real_data', SCRIPT)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark('real_data')
 
 
 class _Oracle(nn.Module):
@@ -266,6 +259,7 @@ def test_merge_joins_runs_of_several_folders(
 
 
 @pytest.mark.data
+@pytest.mark.usefixtures('keep_torch_threads')  # the script sets its --threads
 def test_cv_smoke_run_resumes(
     data_dir: Path,
     tmp_path: Path,
@@ -320,11 +314,7 @@ def test_cv_smoke_run_resumes(
     monkeypatch.setenv('RTSGEO_DATA_DIR', str(data_dir))
     bench = _benchmark(monkeypatch)
     options = argv[2:]
-    threads = torch.get_num_threads()
-    try:
-        assert bench.main(options) == 0
-    finally:
-        torch.set_num_threads(threads)  # the script sets its --threads
+    assert bench.main(options) == 0
     assert f'{FUSED} seed 0 fold 1: done earlier' in capsys.readouterr().out
     assert len(json.loads((out / 'results.json').read_text())['runs']) == 2
     # other settings into the same --out are refused before anything runs
