@@ -13,6 +13,7 @@ from shapely.geometry.base import BaseGeometry
 from torch import Tensor
 
 from ..geometry import polygonal
+from ._bools import whole_blocks
 from .tiling import Tile
 from .vectorize import vectorize_mask
 
@@ -33,7 +34,8 @@ class CoverageAccumulator:
     blocks of ``block x block`` pixels, each kept only when all its pixels
     are valid: it never holds an invalid pixel, leaves out fewer than
     *block* pixels of valid ground along each edge, and costs little however
-    ragged the edges (a cloud mask's), since nothing is vectorised per tile.
+    ragged the edges (a cloud mask's), since nothing is vectorised per tile
+    and a cell's blocks are found with a few whole-array operations.
     """
 
     def __init__(
@@ -70,12 +72,8 @@ class CoverageAccumulator:
         # Each cell: (r1, c1, None) when all valid, (r1, c1, bits) when part.
         self._cells: dict[tuple[int, int], tuple[int, int, np.ndarray | None]] = {}
         self._blocks: np.ndarray | None = None
-        self._pool: ThreadPoolExecutor | None = None
-        self._work: list[Future[None]] = []
+        self._drawn: Future[Polygon | MultiPolygon] | None = None
         if block > 1 and shape is not None:
-            # Blocks are cleared in a thread of their own (numpy lets go of
-            # the GIL), off the path of the tile reader that calls add().
-            self._pool = ThreadPoolExecutor(1, thread_name_prefix='rtsgeo-coverage')
             height, width = shape
             self._blocks = np.ones((-(-height // block), -(-width // block)), bool)
             # Blocks reaching past the scene's edge hold pixels without data.
@@ -91,6 +89,8 @@ class CoverageAccumulator:
         unobserved: np.ndarray | None = None,
     ) -> None:
         """Add a tile's ``(size, size)`` validity (and unobserved) masks."""
+        if self._drawn is not None:
+            raise RuntimeError('a tile added after finish()')
         if self._blocks is None and self._row is not None and tile.row != self._row:
             self._flush()
         self._row = tile.row
@@ -117,37 +117,24 @@ class CoverageAccumulator:
             if self._blocks is None:
                 self._pieces.append(self._cell(r0, r1, c0, c1))
             return
-        bits = np.packbits(cell)
-        self._cells[r0, c0] = (r1, c1, bits)
+        self._cells[r0, c0] = (r1, c1, np.packbits(cell))
         if self._blocks is None:
             self._pieces.append(vectorize_mask(cell, self.transform, r0, c0))
         else:
-            self._clear(r0, r1, c0, c1, bits)
+            self._clear(r0, r1, c0, c1, cell)
 
     def _clear(
-        self, r0: int, r1: int, c0: int, c1: int, bits: np.ndarray | None
+        self, r0: int, r1: int, c0: int, c1: int, cell: np.ndarray | None
     ) -> None:
-        """Clear the blocks with an invalid pixel in a cell (bits None: all)."""
-        if self._pool is None or self._blocks is None:
+        """Clear the blocks with an invalid pixel in a cell (cell None: all)."""
+        if self._blocks is None:
             return
-        self._work.append(self._pool.submit(self._clear_now, r0, r1, c0, c1, bits))
-
-    def _clear_now(
-        self, r0: int, r1: int, c0: int, c1: int, bits: np.ndarray | None
-    ) -> None:
-        assert self._blocks is not None
         k = self.block
         rows, cols = slice(r0 // k, -(-r1 // k)), slice(c0 // k, -(-c1 // k))
-        if bits is None:
+        if cell is None:
             self._blocks[rows, cols] = False
-            return
-        cell = _unpacked(bits, r1 - r0, c1 - c0)
-        # Where each block starts in the cell: row and column groups.
-        starts_r = np.r_[0, np.arange(-r0 % k or k, r1 - r0, k)]
-        starts_c = np.r_[0, np.arange(-c0 % k or k, c1 - c0, k)]
-        whole = np.logical_and.reduceat(cell, starts_r, axis=0)
-        whole = np.logical_and.reduceat(whole, starts_c, axis=1)
-        self._blocks[rows, cols] &= whole
+        else:
+            self._blocks[rows, cols] &= whole_blocks(cell, r0 % k, c0 % k, k)
 
     def _cell(self, r0: int, r1: int, c0: int, c1: int) -> Polygon:
         corners = [(c0, r0), (c0, r1), (c1, r1), (c1, r0)]
@@ -158,10 +145,26 @@ class CoverageAccumulator:
             self._rows.append(shapely.union_all(self._pieces))
             self._pieces = []
 
+    def finish(self) -> None:
+        """No more tiles: start drawing the footprint in a thread of its own.
+
+        The reader calls this after its last tile, so that the footprint is
+        drawn (GDAL, GEOS and numpy let go of the GIL) while the last batches
+        are still in the model and the merge, instead of after them.
+        :meth:`result` waits for it; without this call it draws the
+        footprint itself.
+        """
+        if self._drawn is None:
+            pool = ThreadPoolExecutor(1, thread_name_prefix='rtsgeo-coverage')
+            self._drawn = pool.submit(self._draw)
+            pool.shutdown(wait=False)
+
     def result(self) -> Polygon | MultiPolygon:
         """The footprint: a valid (Multi)Polygon, empty if no pixel was valid."""
+        return self._draw() if self._drawn is None else self._drawn.result()
+
+    def _draw(self) -> Polygon | MultiPolygon:
         if self._blocks is not None:
-            self.close()
             k = self.block
             footprint = vectorize_mask(self._blocks, self.transform * Affine.scale(k))
         else:
@@ -172,15 +175,6 @@ class CoverageAccumulator:
         if self.simplify_tolerance > 0 and not footprint.is_empty:
             footprint = polygonal(footprint.simplify(self.simplify_tolerance))
         return footprint
-
-    def close(self) -> None:
-        """Finish the blocks' work and stop its thread (result() does this)."""
-        if self._pool is not None:
-            self._pool.shutdown(wait=True)
-            self._pool = None
-            work, self._work = self._work, []
-            for done in work:
-                done.result()  # re-raises what failed there
 
     def valid_at(self, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
         """Whether each pixel ``(rows[i], cols[i])`` was added as valid.

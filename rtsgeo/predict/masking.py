@@ -30,6 +30,7 @@ from ..errors import (
     InvalidImageryError,
 )
 from ..quality import QualityMask
+from ._bools import enlarged
 
 __all__ = ['QualityWindowReader']
 
@@ -179,6 +180,11 @@ class QualityWindowReader:
             raise
         return src
 
+    @property
+    def raster(self) -> DatasetReader | None:
+        """The mask's raster of its own, open; None for band(s) of the scene."""
+        return self._own
+
     def start(self, window: Window) -> None:
         """Begin reading *window* in the background, for :meth:`read`."""
         if self._pool is not None:
@@ -231,7 +237,7 @@ class QualityWindowReader:
         if src.nodata is not None:
             hidden |= (block == src.nodata).all(axis=0)
         # Each mask pixel repeated k x k, then the window's part of that.
-        big = hidden.repeat(k, axis=0).repeat(k, axis=1) if k > 1 else hidden
+        big = enlarged(hidden, k)
         y0, x0 = max(r0, 0), max(c0, 0)
         y1, x1 = min(r1, bottom * k), min(c1, right * k)
         out[y0 - r0 : y1 - r0, x0 - c0 : x1 - c0] = big[

@@ -46,7 +46,7 @@ from ..transforms import NormalizeModalities
 from .masking import QualityWindowReader
 from .tiling import Tile
 
-__all__ = ['SceneReader', 'acquisition_date', 'gdal_block_cache']
+__all__ = ['SceneReader', 'acquisition_date', 'gdal_block_cache', 'row_cache_bytes']
 
 _DATE_TAGS = (
     'ACQUISITION_DATE',
@@ -104,6 +104,18 @@ def _normalized_difference(a: np.ndarray, b: np.ndarray, out: np.ndarray) -> Non
     np.divide(out, total, out=out, where=safe)
     np.copyto(out, 0.0, where=~safe)
     np.clip(out, -1.0, 1.0, out=out)
+
+
+def row_cache_bytes(src: DatasetReader, span: float) -> int:
+    """Bytes of *src*'s decoded blocks under a band *span* CRS units high.
+
+    The rows of the band, and a row of blocks on either side, across the
+    raster's whole width, all bands (see :meth:`SceneReader.tile_row_cache_bytes`).
+    """
+    block_rows = max(height for height, _ in src.block_shapes)
+    rows = math.ceil(span / src.res[1]) + 2 * block_rows
+    itemsize = max(np.dtype(dtype).itemsize for dtype in src.dtypes)
+    return int(src.width * rows * src.count * itemsize)
 
 
 # The least block cache gdal_block_cache sets (bytes).
@@ -269,12 +281,14 @@ class SceneReader:
         Tiles are read row by row and neighbours overlap, so a block cache
         this large decodes each block of the file about once (see
         :func:`gdal_block_cache`); it grows with the scene's width only.
+        A quality mask in a raster of its own shares that cache (GDAL has one
+        per process): its blocks under the row count too, or each would
+        push the scene's out before their neighbouring tiles are read.
         """
-        src = self._src
-        block_rows = max(height for height, _ in src.block_shapes)
-        rows = math.ceil(tile_size * self._grid.res[1] / src.res[1]) + 2 * block_rows
-        itemsize = max(np.dtype(dtype).itemsize for dtype in src.dtypes)
-        return src.width * rows * src.count * itemsize
+        span = tile_size * self._grid.res[1]
+        own = None if self._quality is None else self._quality.raster
+        mask = 0 if own is None else row_cache_bytes(own, span)
+        return row_cache_bytes(self._src, span) + mask
 
     @property
     def quality(self) -> QualityMask | None:
@@ -394,6 +408,13 @@ class SceneReader:
                     unobserved.fill(False)
                 unobserved[rows, cols] = hidden
             ok &= ~hidden
+        # Invalid pixels end as 0. Integer bands are finite: each channel is
+        # multiplied by the validity while it is in cache, which costs half a
+        # masked copy of all channels after. Float bands may hold NaN or
+        # infinity, which a product keeps: they take the masked copy.
+        keep = None
+        if not self._may_be_nan and not ok.all():
+            keep = ok.astype(np.float32)
         with np.errstate(invalid='ignore', divide='ignore', over='ignore'):
             for channel, (first, second, mean, std) in enumerate(self._plan):
                 out = image[channel, rows, cols]
@@ -403,7 +424,9 @@ class SceneReader:
                     _normalized_difference(block[first], block[second], out)
                     out -= mean
                 out /= std
-        if not ok.all():
+                if keep is not None:
+                    out *= keep
+        if self._may_be_nan and not ok.all():
             np.copyto(image[:, rows, cols], 0.0, where=~ok)
         return bool(ok.any())
 

@@ -347,7 +347,9 @@ class ScenePredictor:
         Args:
             reader: the open scene.
             progress: called as ``progress(tiles_done, tiles_total)``.
-            coverage: gathers the valid footprint of every tile read.
+            coverage: gathers the valid footprint of every tile read (and,
+                after the last, starts drawing it: see
+                :meth:`CoverageAccumulator.finish`).
 
         Yields:
             Tiles, their ``(B, C, H, W)`` images and ``(B, H, W)`` validity.
@@ -374,6 +376,8 @@ class ScenePredictor:
                 group.append(tile)
             if coverage is not None:
                 coverage.add(tile, valids[slot], unobserved)
+                if done == len(tiles):
+                    coverage.finish()  # drawn while the last batches run
             if len(group) == capacity or (done == len(tiles) and group):
                 count = len(group)
                 yield (
@@ -411,11 +415,8 @@ class ScenePredictor:
                 reader.transform, shape=(reader.height, reader.width), block=block
             )
             cache = reader.tile_row_cache_bytes(self.tile_size)
-            try:
-                with gdal_block_cache(cache):
-                    frames = self._map_tiles(reader, coverage, progress)
-            finally:
-                coverage.close()
+            with gdal_block_cache(cache):
+                frames = self._map_tiles(reader, coverage, progress)
             tiles = len(self.tiles(reader))
             footprint = coverage.result()
             geometry = gpd.GeoSeries(

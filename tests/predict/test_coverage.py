@@ -33,3 +33,24 @@ def test_footprint_equals_the_polygonised_valid_pixels(transform: Affine) -> Non
     assert footprint.is_valid
     assert footprint.symmetric_difference(expected).area < 1e-6 * expected.area
     assert accumulator.valid_pixels == int(valid.sum())
+
+
+def test_footprint_drawn_after_finish_is_the_same() -> None:
+    transform = TRANSFORMS[0]
+    valid = np.ones((100, 90), dtype=bool)
+    valid[20:50, 10:70] = False
+    drawn = []
+    for finish in (False, True):
+        accumulator = CoverageAccumulator(transform, shape=valid.shape, block=4)
+        for tile in tile_windows(90, 100, 48, 12):
+            r0, r1, c0, c1 = tile.bounds
+            window = np.zeros((tile.size, tile.size), dtype=bool)
+            rs, cs, re, ce = max(r0, 0), max(c0, 0), min(r1, 100), min(c1, 90)
+            window[rs - r0 : re - r0, cs - c0 : ce - c0] = valid[rs:re, cs:ce]
+            accumulator.add(tile, window)
+        if finish:
+            accumulator.finish()  # drawn in a thread of its own
+            with pytest.raises(RuntimeError, match='after finish'):
+                accumulator.add(tile, window)
+        drawn.append(accumulator.result())
+    assert drawn[0].equals(drawn[1]) and drawn[0].area > 0

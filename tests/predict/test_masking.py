@@ -322,3 +322,20 @@ def test_nested_mask_reads_as_its_warp(
         np.testing.assert_array_equal(a, b)
     assert got[0].any() and not got[0].all()
     assert got[2][30:].all()  # rows 130 on: below the mask's extent
+
+
+def test_block_cache_counts_a_mask_raster(tmp_path: Path) -> None:
+    # GDAL's block cache is one per process: a mask raster of its own gets
+    # its share of it beside the scene's row of tiles; scene bands do not.
+    path = _scene(tmp_path)
+    scl = np.full((SIZE // 2, SIZE // 2), 4, np.uint8)
+    _write_scl(tmp_path / 'scene_SCL.tif', scl, TRANSFORM * Affine.scale(2))
+    options = PredictorOptions(quality_mask='scl={dir}/{stem}_SCL.tif')
+    predictor = ScenePredictor(ComponentOracle(), oracle_info(64), options)
+    with predictor.open(path) as masked:
+        with rasterio.open(tmp_path / 'scene_SCL.tif') as own:
+            rows = 64 // 2 + 2 * own.block_shapes[0][0]
+            share = own.width * rows
+        with ScenePredictor(ComponentOracle(), oracle_info(64)).open(path) as plain:
+            bare = plain.tile_row_cache_bytes(64)
+        assert masked.tile_row_cache_bytes(64) == bare + share
