@@ -10,7 +10,11 @@ import pytest
 import rasterio
 import torch
 
-from rtsgeo.benchmark.pipeline import StandInModel, measure_pipeline
+from rtsgeo.benchmark.pipeline import (
+    StandInModel,
+    describe_pipeline,
+    measure_pipeline,
+)
 from rtsgeo.benchmark.predict import scene_statistics, write_benchmark_scenes
 from rtsgeo.cli.main import main
 from rtsgeo.predict.reader import SceneReader
@@ -58,6 +62,14 @@ def test_cli_pipeline_only_prints_one_json_object(
     assert row['tiles'] == row['scenes']['base']['tiles'] + row['scenes']['x4']['tiles']
     assert (row['model_ms'], row['objects'], row['workers']) == (2.0, 2, 2)
     assert row['quality_mask'] == 'scl' and row['tiles'] > 0
+    # The same scenes without the mask, measured beside it.
+    plain_s = row['tiles'] / row['tiles_per_s_without_mask']
+    assert row['mask_drop_pct'] == pytest.approx(
+        100 * (1 - plain_s / row['end_to_end_s']), abs=0.1
+    )
+    assert f'costs {row["mask_drop_pct"]} % of the throughput' in (
+        describe_pipeline(row)
+    )
     assert row['rss_ratio_4x'] == pytest.approx(
         row['peak_rss_mb_4x'] / row['peak_rss_mb_base'], rel=0.01
     )
