@@ -332,7 +332,12 @@ def map_with_unet(
 
     frames, footprints = [], []
     for scene in scenes:
-        with SceneReader(scene, datamodule.modalities, datamodule.stats) as reader:
+        with SceneReader(
+            scene,
+            datamodule.modalities,
+            datamodule.stats,
+            scene_stretch=getattr(datamodule, 'scene_stretch', None),
+        ) as reader:
             # U-Net needs sides divisible by 32: the reader pads with nodata.
             size = 32 * math.ceil(max(reader.height, reader.width) / 32)
             tile = Tile(0, 0, 0, 0, size, (0, reader.height, 0, reader.width))
@@ -374,6 +379,7 @@ def cached_crops(root: Path, modalities: list[str], seed: int, args: Any) -> Any
         positive_fraction=args.positive_fraction,
         seed=seed,
         radiometric=args.radiometric,
+        scene_norm='percentile' if args.scene_norm else None,
     )
 
 
@@ -649,6 +655,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         'every model (rtsgeo.transforms.RandomRadiometry)',
     )
     parser.add_argument(
+        '--scene-norm',
+        action='store_true',
+        help="per-scene percentile stretch of the bands (rtsgeo's scene_norm="
+        "'percentile'), for every lubka1 model: the U-Net trains on and maps "
+        'the same stretched chips; the yang2023 rows (RGB images) are not stretched',
+    )
+    parser.add_argument(
         '--k', type=int, default=5, help='number of site folds (--cv sites; 5)'
     )
     parser.add_argument(
@@ -680,9 +693,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 #: settings that must agree for runs of several results.json to share a table
 MERGE_KEYS = ('split', 'steps', 'batch_size', 'size', 'lr', 'preset',
               'model_options', 'unet_loss', 'map_score_threshold', 'coco_size',
-              'limit_chips', 'cv', 'k', 'radiometric')  # fmt: skip
+              'limit_chips', 'cv', 'k', 'radiometric', 'scene_norm')  # fmt: skip
 #: what a report written before a setting existed ran with
-SETTING_DEFAULTS = {'cv': 'None', 'k': '5', 'radiometric': 'False'}
+SETTING_DEFAULTS = {'cv': 'None', 'k': '5', 'radiometric': 'False',
+                    'scene_norm': 'False'}  # fmt: skip
 
 
 def setting(settings: dict[str, str], key: str) -> str | None:

@@ -68,6 +68,7 @@ def train_model(root: Path, name: str, seed: int, args: argparse.Namespace) -> A
         positive_fraction=args.positive_fraction,
         seed=seed,
         radiometric=getattr(args, 'radiometric', False),
+        scene_norm='percentile' if getattr(args, 'scene_norm', False) else None,
     )
 
 

@@ -39,6 +39,7 @@ __all__ = [
     'get_sensor',
     'modality_channel_names',
     'normalized_difference',
+    'reflectance_bands',
     'required_bands',
     'resolve_band_names',
 ]
@@ -57,12 +58,17 @@ class Modality:
         stored: name of a band that holds a derived modality ready-made (the
             ``ndvi`` band of the paper's samples). When a file carries it, it is
             read as the modality's one channel instead of deriving it.
+        reflectance: its :attr:`bands` are reflectance (or radiance), whose
+            scale differs between scenes: a per-scene normalisation (see
+            :mod:`rtsgeo.transforms.scene_norm`) stretches them. False for
+            bands with a physical scale of their own (slope, elevation).
     """
 
     name: str
     bands: tuple[str, ...]
     derive: Literal['stack', 'normalized_difference'] = 'stack'
     stored: str | None = None
+    reflectance: bool = False
 
     @property
     def channels(self) -> int:
@@ -111,9 +117,11 @@ class SensorPreset:
 #: Built-in modalities. NDVI is derived on the fly from red and nir, unless the
 #: file carries an ``ndvi`` band (see :attr:`Modality.stored`).
 MODALITIES: dict[str, Modality] = {
-    'rgb': Modality('rgb', ('red', 'green', 'blue')),
-    'nir': Modality('nir', ('nir',)),
-    'ndvi': Modality('ndvi', ('nir', 'red'), 'normalized_difference', stored='ndvi'),
+    'rgb': Modality('rgb', ('red', 'green', 'blue'), reflectance=True),
+    'nir': Modality('nir', ('nir',), reflectance=True),
+    'ndvi': Modality(
+        'ndvi', ('nir', 'red'), 'normalized_difference', 'ndvi', reflectance=True
+    ),
     'slope': Modality('slope', ('slope',)),
     'dem': Modality('dem', ('dem',)),
 }
@@ -365,6 +373,21 @@ def required_bands(
         for band in get_modality(item).source_bands(available):
             if band not in bands:
                 bands.append(band)
+    return tuple(bands)
+
+
+def reflectance_bands(modalities: Sequence[str | Modality]) -> tuple[str, ...]:
+    """The reflectance bands the modalities are made of, each once, in order.
+
+    These are the bands a per-scene normalisation stretches (see
+    :attr:`Modality.reflectance`): NDVI counts by the red and NIR bands it is
+    derived from; a stored ``ndvi`` band, slope and elevation are not among them.
+    """
+    bands: list[str] = []
+    for item in modalities:
+        modality = get_modality(item)
+        if modality.reflectance:
+            bands += [band for band in modality.bands if band not in bands]
     return tuple(bands)
 
 

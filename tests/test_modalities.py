@@ -24,9 +24,25 @@ from rtsgeo.modalities import (
     get_sensor,
     modality_channel_names,
     normalized_difference,
+    reflectance_bands,
     required_bands,
     resolve_band_names,
 )
+
+
+def test_reflectance_bands_are_those_a_scene_stretch_changes() -> None:
+    assert reflectance_bands(['rgb', 'ndvi', 'nir', 'slope']) == (
+        'red',
+        'green',
+        'blue',
+        'nir',
+    )
+    assert reflectance_bands(['ndvi']) == ('nir', 'red')  # derived from them
+    assert reflectance_bands(['slope', 'dem']) == ()
+    assert reflectance_bands([Modality('swir', ('swir16',))]) == ()  # opt in
+    assert reflectance_bands([Modality('swir', ('swir16',), reflectance=True)]) == (
+        'swir16',
+    )
 
 
 def test_lookups_by_name() -> None:

@@ -26,7 +26,7 @@ from ..datasets._geo import window_transform
 from ..datasets._instances import boxes_from_masks, pack_instances
 from ..quality import QualityMask
 from ..samplers import CRSGroupedGeoSampler, SceneGridGeoSampler
-from ..transforms import NormalizeModalities, compute_modality_stats
+from ..transforms import NormalizeModalities, SceneStretch, compute_modality_stats
 from .rts import RTSDataModule
 
 __all__ = ['CachedRTSDataModule']
@@ -62,6 +62,7 @@ class _ChipSource:
         min_area: smallest instance kept, in pixels.
         vector_options: polygon label options, as sorted ``(key, value)`` pairs.
         quality_mask: the scenes' quality mask, or None.
+        scene_stretch: the per-file stretch of the reflectance bands, or None.
     """
 
     images: tuple[str, ...]
@@ -75,6 +76,7 @@ class _ChipSource:
     min_area: int
     vector_options: tuple[tuple[str, Any], ...]
     quality_mask: QualityMask | None = None
+    scene_stretch: SceneStretch | None = None
 
 
 def _inside(
@@ -105,6 +107,7 @@ def _read_chips(source: _ChipSource) -> list[Chip]:
         min_area=source.min_area,
         vector_options=dict(source.vector_options),
         quality_mask=source.quality_mask,
+        scene_stretch=source.scene_stretch,
     )
     areas: list[shapely.Geometry | None] = [None] * len(dataset.datasets)
     if source.area is not None:
@@ -210,8 +213,9 @@ class CachedRTSDataModule(RTSDataModule):
 
     The chips of the four most recently used data descriptions (sources,
     modalities, sensor, extra bands, training area, chip size, minimum area,
-    polygon options) are kept for the life of the process, so runs over the
-    same data (benchmarks, seeds) read them once. Chips are never modified.
+    polygon options, quality mask, scene stretch) are kept for the life of the
+    process, so runs over the same data (benchmarks, seeds) read them once.
+    Chips are never modified.
     """
 
     def __init__(self, *args: Any, chip_size: int = 256, **kwargs: Any) -> None:
@@ -246,6 +250,7 @@ class CachedRTSDataModule(RTSDataModule):
             min_area=self.min_instance_area,
             vector_options=tuple(sorted(self.vector_options.items())),
             quality_mask=self.quality_mask,
+            scene_stretch=self.fitted_scene_stretch(),
         )
 
     def setup(self, stage: str) -> None:

@@ -16,9 +16,9 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from ..datasets import CRSGroupedDataset, build_instance_dataset, collate_instances
-from ..datasets._files import find_rasters
+from ..datasets._files import find_rasters, read_raster_info
 from ..errors import ConfigError, DataNotFoundError
-from ..modalities import channel_layout, get_modality
+from ..modalities import channel_layout, get_modality, reflectance_bands
 from ..quality import parse_quality_mask
 from ..resolution import imagery_gsd_m
 from ..samplers import (
@@ -32,8 +32,12 @@ from ..transforms import (
     NormalizeModalities,
     RandomFlipRotate,
     RandomRadiometry,
+    SceneStretch,
+    check_scene_norm,
     compute_modality_stats,
+    measure_scene,
 )
+from ..transforms.scene_norm import BandRanges, reference_percentiles
 
 __all__ = ['RTSDataModule']
 
@@ -58,9 +62,10 @@ class RTSDataModule(lightning.LightningDataModule):
     windows come from :class:`~rtsgeo.samplers.PositiveAwareGeoSampler` (or
     TorchGeo's random sampling when ``positive_fraction`` is 0); evaluation
     windows from :class:`~rtsgeo.samplers.SceneGridGeoSampler`.
-    Batches from the loaders are raw (see :func:`collate_instances`);
-    augmentation and normalisation run in :meth:`on_after_batch_transfer`, on
-    the device, as in TorchGeo.
+    Batches from the loaders are raw (see :func:`collate_instances`), or with
+    ``scene_norm`` stretched per file as they are read; augmentation and
+    normalisation run in :meth:`on_after_batch_transfer`, on the device, as in
+    TorchGeo.
     """
 
     def __init__(
@@ -87,6 +92,8 @@ class RTSDataModule(lightning.LightningDataModule):
         gsd_m: float | None = None,
         quality_mask: str | None = None,
         unobserved: list[str] | None = None,
+        scene_norm: str | None = None,
+        scene_reference: dict[str, list[float]] | None = None,
     ) -> None:
         """Initialise a new RTSDataModule.
 
@@ -128,10 +135,22 @@ class RTSDataModule(lightning.LightningDataModule):
                 are nodata in every split and carry no label; windows with no
                 observed pixel are dropped. None: no mask.
             unobserved: the mask classes that count (None: its default).
+            scene_norm: ``'percentile'``: stretch the reflectance bands of
+                every image file (each split) so that its 2nd and 98th
+                percentiles land on the training set's (see
+                :mod:`rtsgeo.transforms.scene_norm`), before NDVI and the
+                statistics; for data whose radiometry differs between scenes.
+                Trained-model files record it, and ``rtsgeo map`` applies it.
+                None: raw bands, as before.
+            scene_reference: band -> ``[low, high]`` reference percentiles
+                (with ``scene_norm``); None: the median over the training
+                image files, found at setup (read it back from
+                :attr:`scene_stretch`).
 
         Raises:
-            ConfigError: If neither or both ways of giving data are used, or a
-                modality is unknown.
+            ConfigError: If neither or both ways of giving data are used, a
+                modality or ``scene_norm`` is unknown, or ``scene_reference``
+                comes without ``scene_norm``.
         """
         super().__init__()
         if (root is None) == (images is None):
@@ -174,6 +193,13 @@ class RTSDataModule(lightning.LightningDataModule):
             if quality_mask is None
             else parse_quality_mask(quality_mask, unobserved)
         )
+        self.scene_norm = check_scene_norm(scene_norm)
+        self.scene_stretch: SceneStretch | None = None
+        if scene_reference is not None:
+            if self.scene_norm is None:
+                msg = "scene_reference= needs scene_norm='percentile'"
+                raise ConfigError(msg)
+            self.scene_stretch = SceneStretch.from_ranges(scene_reference)
         self.datasets: dict[str, CRSGroupedDataset] = {}
         # Object boxes of each training group, found once: the statistics'
         # sampler and the training loader's sampler draw from the same ones.
@@ -223,7 +249,37 @@ class RTSDataModule(lightning.LightningDataModule):
             regions=self._regions(split),
             vector_options=self.vector_options,
             quality_mask=self.quality_mask,
+            scene_stretch=self.fitted_scene_stretch(),
         )
+
+    def fitted_scene_stretch(self) -> SceneStretch | None:
+        """The per-scene stretch (given, or fitted once to the training files).
+
+        None without ``scene_norm``. Fitting measures every training image
+        file (and extra source) and takes the median of each band's
+        percentiles; with ``regions=``, every image counts, as regions
+        split the ground, not the files.
+
+        Raises:
+            ValueError: If no training file has a valid pixel.
+            ConfigError: If a band's reference range is empty (a band
+                constant over the training images).
+        """
+        if self.scene_norm is None:
+            return None
+        if self.scene_stretch is None:
+            images, _, extra = self._split_sources('train')
+            bands = reflectance_bands(self.modalities)
+            measured: list[BandRanges] = []
+            for name, paths in {'image': images, **extra}.items():
+                quality = self.quality_mask if name == 'image' else None
+                for path in find_rasters(paths):
+                    info = read_raster_info(path, self.sensor, name)
+                    measured.append(measure_scene(path, info.bands, bands, quality))
+            self.scene_stretch = SceneStretch.from_ranges(
+                reference_percentiles(measured)
+            )
+        return self.scene_stretch
 
     def _roi(self, dataset: CRSGroupedDataset, group: int, split: str) -> Any:
         regions = self._regions(split)
@@ -376,9 +432,12 @@ class RTSDataModule(lightning.LightningDataModule):
         return batch
 
     def describe(self) -> Mapping[str, Any]:
-        """Channel layout and statistics, for logs and checkpoints."""
-        return {
+        """Channel layout, statistics and scene stretch, for logs and checkpoints."""
+        described: dict[str, Any] = {
             'modalities': list(self.modalities),
             'channels': {k: [s.start, s.stop] for k, s in self.channel_layout.items()},
             'stats': self.stats,
         }
+        if self.scene_stretch is not None:
+            described['scene_norm'] = self.scene_stretch.to_dict()
+        return described

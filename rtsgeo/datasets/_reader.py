@@ -5,7 +5,7 @@ from __future__ import annotations
 import atexit
 import os
 import weakref
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import geopandas as gpd
@@ -123,8 +123,23 @@ class RasterSource:
         """Files that meet a window (empty when none does)."""
         return list(rows_in_window(self.index, x, y, t).filepath)
 
-    def read(self, x: slice, y: slice, t: slice) -> Tensor | None:
+    def read(
+        self,
+        x: slice,
+        y: slice,
+        t: slice,
+        adjust: Callable[[str, np.ndarray], None] | None = None,
+    ) -> Tensor | None:
         """All bands over a window as ``(C, H, W)`` float32, or None if uncovered.
+
+        Args:
+            x: the window's x range and pixel width.
+            y: its y range and pixel height.
+            t: its time range.
+            adjust: called as ``adjust(path, block)`` with each file's part
+                of the window (:data:`NODATA_FILL` where the file has no data)
+                to change it in place before the files are merged, the first
+                file with data winning each value (a per-scene stretch).
 
         Raises:
             CorruptRasterError: If a file cannot be read.
@@ -132,6 +147,19 @@ class RasterSource:
         files = self.files_at(x, y, t)
         if not files:
             return None
+        if adjust is None:
+            return torch.from_numpy(self._merge(files, x, y))
+        merged = self._merge(files[:1], x, y)
+        adjust(files[0], merged)
+        for path in files[1:]:
+            block = self._merge([path], x, y)
+            adjust(path, block)
+            free = (merged == NODATA_FILL) & (block != NODATA_FILL)
+            np.copyto(merged, block, where=free)
+        return torch.from_numpy(merged)
+
+    def _merge(self, files: Sequence[str], x: slice, y: slice) -> np.ndarray:
+        """The files merged over a window (the first file wins where it has data)."""
         handles = [self._open(path) for path in files]
         try:
             dest, _ = rasterio.merge.merge(
@@ -150,7 +178,7 @@ class RasterSource:
             if not self.cache:
                 for handle in handles:
                     _close(handle)
-        return torch.from_numpy(dest)
+        return dest
 
     def _open(self, path: str) -> DatasetReader | WarpedVRT:
         if self._pid != os.getpid():

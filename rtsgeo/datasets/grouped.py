@@ -24,6 +24,7 @@ from torchgeo.datasets.utils import GeoSlice
 from ..errors import DataNotFoundError, LabelsOutsideImageryWarning
 from ..modalities import SensorPreset
 from ..quality import QualityMask
+from ..transforms.scene_norm import SceneStretch
 from ._files import find_rasters, group_by_crs, read_raster_info
 from ._geo import resolve_query
 from .polygons import VECTOR_SUFFIXES, InstancePolygonDataset
@@ -137,6 +138,7 @@ def build_instance_dataset(
     vector_options: Mapping[str, Any] | None = None,
     nan_as_nodata: bool = False,
     quality_mask: QualityMask | str | None = None,
+    scene_stretch: SceneStretch | None = None,
 ) -> CRSGroupedDataset:
     """Imagery paired with instance labels, one TorchGeo dataset per scene CRS.
 
@@ -156,6 +158,9 @@ def build_instance_dataset(
         quality_mask: which pixels are unobserved (cloud, shadow, snow; see
             :mod:`rtsgeo.quality`): they are nodata in the image and carry no
             label pixel (see :func:`~rtsgeo.datasets.join_samples`).
+        scene_stretch: stretch each file's reflectance bands onto these
+            reference percentiles (see
+            :class:`~rtsgeo.datasets.MultimodalRasterDataset`).
 
     Returns:
         The grouped dataset; warns with counts when labels fall outside imagery.
@@ -175,6 +180,7 @@ def build_instance_dataset(
             sensor,
             nan_as_nodata=nan_as_nodata,
             quality_mask=quality_mask,
+            scene_stretch=scene_stretch,
         )
         footprint = _footprint(image)
         label = _label_dataset(labels, image, footprint, min_area, vector_options or {})

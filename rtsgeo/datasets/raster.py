@@ -28,6 +28,7 @@ from ..modalities import (
     required_bands,
 )
 from ..quality import QualityMask, parse_quality_mask
+from ..transforms.scene_norm import SceneStretch, apply_stretch
 from ._files import RasterInfo, find_rasters, read_raster_info
 from ._geo import resolve_query
 from ._instances import instances_from_mask
@@ -115,8 +116,8 @@ class MultimodalRasterDataset(_SourceDataset):
 
     * ``image``: ``(C, H, W)`` float32, modalities stacked in the order given
       (see :func:`rtsgeo.modalities.channel_layout`); values are raw (reflectance
-      as stored; NDVI in [-1, 1]); pixels that are nodata in any band are 0 in
-      every channel;
+      as stored, or stretched per file with ``scene_stretch``; NDVI in
+      [-1, 1]); pixels that are nodata in any band are 0 in every channel;
     * ``valid``: ``(H, W)`` bool, False where any band is nodata or uncovered,
       or where the quality mask, if any, marks the ground unobserved;
     * ``unobserved`` (with a quality mask only): ``(H, W)`` bool, the pixels
@@ -139,6 +140,7 @@ class MultimodalRasterDataset(_SourceDataset):
         nan_as_nodata: bool = False,
         cache: bool = True,
         quality_mask: QualityMask | str | None = None,
+        scene_stretch: SceneStretch | None = None,
     ) -> None:
         """Initialise a new MultimodalRasterDataset.
 
@@ -158,6 +160,13 @@ class MultimodalRasterDataset(_SourceDataset):
                 :mod:`rtsgeo.quality`): the same definition as mapping uses,
                 read per window onto the grid by nearest neighbour; pixels
                 outside the mask raster count as unobserved. None: none.
+            scene_stretch: stretch the reflectance bands of each file onto
+                these reference percentiles (see
+                :mod:`rtsgeo.transforms.scene_norm`), before NDVI is derived:
+                every file is measured once, here, over its valid pixels
+                (those the quality mask leaves observed), and each window
+                read is stretched with its own file's percentiles. None:
+                raw values.
 
         Raises:
             DataNotFoundError: If a path is missing or holds no raster.
@@ -202,6 +211,32 @@ class MultimodalRasterDataset(_SourceDataset):
         self.bands = grid.band_names
         self.cache = cache
         self.transforms = transforms
+        self.scene_stretch = scene_stretch
+        # file path -> band -> (gain, offset) of its stretch
+        self._stretch: dict[str, dict[str, tuple[float, float]]] = {}
+        if scene_stretch is not None:
+            self._measure_files(scene_stretch)
+
+    def _measure_files(self, stretch: SceneStretch) -> None:
+        """The stretch of every file, the quality mask applying to the scenes."""
+        for index, source in enumerate(self._sources):
+            quality = self.quality if index == 0 else None
+            for info in source.infos:
+                scene = stretch.measure(info.path, info.bands, quality)
+                self._stretch[info.path] = stretch.coefficients(scene)
+
+    def _read(
+        self, source: RasterSource, window: tuple[slice, slice, slice]
+    ) -> Tensor | None:
+        """A source's bands over a window, each file stretched, if asked, first."""
+        if self.scene_stretch is None:
+            return source.read(*window)
+        names, stretch = source.band_names, self._stretch
+
+        def adjust(path: str, block: np.ndarray) -> None:
+            apply_stretch(block, names, stretch[path])
+
+        return source.read(*window, adjust)
 
     def _check_bands(self) -> tuple[str, ...]:
         """The bands to read, once each; a stored NDVI band replaces nir and red."""
@@ -225,13 +260,13 @@ class MultimodalRasterDataset(_SourceDataset):
         """Stacked modalities, valid-pixel mask and metadata over a query."""
         window = self._window(query)
         primary = self._sources[0]
-        raw = primary.read(*window)
+        raw = self._read(primary, window)
         if raw is None:
             msg = f'query {query} is outside the scenes (bounds {self.bounds})'
             raise IndexError(msg)
         bands, valid = self._collect_bands(raw, primary, window)
         for source in self._sources[1:]:
-            extra = source.read(*window)
+            extra = self._read(source, window)
             if extra is None:
                 shape = (len(source.band_names), *raw.shape[1:])
                 extra = torch.full(shape, NODATA_FILL)

@@ -5,13 +5,19 @@ plain Python values, so it loads with ``torch.load(weights_only=True)``:
 
 * ``state_dict``: the detector's weights, each key prefixed with ``model.``
   (the layout of a Lightning checkpoint of the training task);
-* ``rtsgeo``: a dict with ``format`` (``1``), ``config`` (the
-  :class:`~rtsgeo.models.ModelConfig` fields as plain values), ``stats``
-  (per-modality normalisation, see :class:`rtsgeo.transforms.NormalizeModalities`),
+* ``rtsgeo``: a dict with ``format`` (``1``, or ``2`` with ``scene_norm``),
+  ``config`` (the :class:`~rtsgeo.models.ModelConfig` fields as plain values),
+  ``stats`` (per-modality normalisation, see
+  :class:`rtsgeo.transforms.NormalizeModalities`),
   ``sensor`` (a :data:`rtsgeo.modalities.SENSORS` name or ``None``), ``name``
   and ``gsd_m``: the ground sampling distance of the training imagery in
   metres per pixel, or ``None`` when unknown (files written before it was
-  recorded, chips without georeferencing and no GSD given).
+  recorded, chips without georeferencing and no GSD given); with a per-scene
+  normalisation also ``scene_norm``: the stretch of every scene's reflectance
+  bands onto the training set's percentiles
+  (:meth:`rtsgeo.transforms.SceneStretch.to_dict`), which ``rtsgeo map``
+  applies. Such files are format 2, so that a reader that does not know the
+  stretch refuses them instead of mapping unstretched scenes.
 
 Lightning checkpoints written by the training task carry the same ``rtsgeo``
 entry, so a ``.ckpt`` from training and a file from :func:`save_trained_model`
@@ -34,6 +40,7 @@ from ._io import load_torch_file
 from .config import ModelConfig
 
 if TYPE_CHECKING:
+    from ..transforms.scene_norm import SceneStretch
     from .detector import MultimodalCascadeMaskRCNN
 
 __all__ = [
@@ -47,6 +54,8 @@ __all__ = [
 ]
 
 _FORMAT = 1
+#: The format of files that record a per-scene normalisation.
+_FORMAT_SCENE_NORM = 2
 _PREFIX = 'model.'
 
 
@@ -63,6 +72,8 @@ class TrainedModelInfo:
         sha256: the file's SHA-256 hex digest, to record in outputs.
         gsd_m: ground sampling distance of the training imagery (metres per
             pixel); None when unknown: scenes are then mapped at their own.
+        scene_stretch: the per-scene stretch of the reflectance bands the
+            model was trained with, applied to every scene mapped; None: none.
     """
 
     config: ModelConfig
@@ -72,6 +83,7 @@ class TrainedModelInfo:
     path: str
     sha256: str
     gsd_m: float | None = None
+    scene_stretch: SceneStretch | None = None
 
     @property
     def modalities(self) -> tuple[str, ...]:
@@ -113,8 +125,11 @@ def checkpoint_metadata(
     sensor: str | None,
     name: str,
     gsd_m: float | None = None,
+    scene_stretch: SceneStretch | None = None,
 ) -> dict[str, Any]:
     """The ``rtsgeo`` entry of a trained-model file or Lightning checkpoint.
+
+    The entry holds ``scene_norm`` (and is format 2) only with a stretch.
 
     Raises:
         ConfigError: If *gsd_m* is not a positive number.
@@ -125,7 +140,7 @@ def checkpoint_metadata(
         mod: {key: [float(x) for x in values] for key, values in s.items()}
         for mod, s in stats.items()
     }
-    return {
+    meta: dict[str, Any] = {
         'format': _FORMAT,
         'config': config_to_dict(config),
         'stats': plain_stats,
@@ -133,6 +148,9 @@ def checkpoint_metadata(
         'name': name,
         'gsd_m': None if gsd_m is None else float(gsd_m),
     }
+    if scene_stretch is not None:
+        meta.update(format=_FORMAT_SCENE_NORM, scene_norm=scene_stretch.to_dict())
+    return meta
 
 
 def save_trained_model(
@@ -143,6 +161,7 @@ def save_trained_model(
     sensor: str | None = None,
     name: str = 'rtsgeo-model',
     gsd_m: float | None = None,
+    scene_stretch: SceneStretch | None = None,
 ) -> Path:
     """Write a trained model that :func:`load_trained_model` reads back.
 
@@ -155,6 +174,8 @@ def save_trained_model(
         name: model name recorded in mapping outputs.
         gsd_m: ground sampling distance of the training imagery (metres per
             pixel); give it for chips without georeferencing (COCO).
+        scene_stretch: the per-scene stretch used in training (the
+            datamodule's ``scene_stretch``), applied again when mapping.
 
     Returns:
         The path written.
@@ -165,7 +186,7 @@ def save_trained_model(
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     state = {_PREFIX + k: v.detach().cpu() for k, v in model.state_dict().items()}
-    meta = checkpoint_metadata(config, stats, sensor, name, gsd_m)
+    meta = checkpoint_metadata(config, stats, sensor, name, gsd_m, scene_stretch)
     torch.save({'state_dict': state, 'rtsgeo': meta}, path)
     return path
 
@@ -206,7 +227,7 @@ def load_trained_model(
             f'{path} is not an rtsgeo trained model (no "rtsgeo" metadata): '
             'use a checkpoint written by `rtsgeo fit` or save_trained_model()'
         )
-    if meta.get('format') != _FORMAT:
+    if meta.get('format') not in (_FORMAT, _FORMAT_SCENE_NORM):
         raise CheckpointError(f'{path}: unsupported format {meta.get("format")!r}')
     config = config_from_dict(meta['config']).with_overrides(
         unimodal_checkpoints=(), trunk_checkpoint=None
@@ -231,5 +252,23 @@ def load_trained_model(
         path=str(path),
         sha256=file_sha256(path),
         gsd_m=None if meta.get('gsd_m') is None else float(meta['gsd_m']),
+        scene_stretch=_scene_stretch(meta, path),
     )
     return model, info
+
+
+def _scene_stretch(meta: Mapping[str, Any], path: Path) -> SceneStretch | None:
+    """The per-scene stretch a file records, or None.
+
+    Raises:
+        CheckpointError: If the record is not one.
+    """
+    record = meta.get('scene_norm')
+    if record is None:
+        return None
+    from ..transforms.scene_norm import SceneStretch
+
+    try:
+        return SceneStretch.from_dict(record)
+    except ConfigError as error:
+        raise CheckpointError(f'{path}: {error}') from None

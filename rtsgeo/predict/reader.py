@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import math
 import re
+import threading
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
@@ -43,6 +44,7 @@ from ..modalities import (
 from ..quality import QualityMask
 from ..resolution import gsd_differs, pixel_gsd_m, resampled_grid
 from ..transforms import NormalizeModalities
+from ..transforms.scene_norm import BandRanges, SceneStretch, apply_stretch
 from .masking import QualityWindowReader
 from .tiling import Tile
 
@@ -161,6 +163,10 @@ class SceneReader:
     extent, so polygons vectorised with :attr:`transform` land where they
     belong. With a quality mask (see :mod:`rtsgeo.quality`), pixels it marks
     unobserved are invalid too, read from the same windows as the bands.
+    With ``scene_stretch``, the reflectance bands of every tile are stretched
+    with the scene's own percentiles, measured once on the whole file (as
+    training measures its files) when the first tile is read, if
+    :meth:`scene_percentiles` was not called before.
     Use as a context manager, or call :meth:`close`.
     """
 
@@ -172,6 +178,7 @@ class SceneReader:
         sensor: str | None = None,
         gsd_m: float | None = None,
         quality: QualityMask | None = None,
+        scene_stretch: SceneStretch | None = None,
     ) -> None:
         """Open a scene and check it can feed the model.
 
@@ -185,6 +192,8 @@ class SceneReader:
                 its native grid.
             quality: the scene's quality mask (None: every pixel with data
                 counts as observed).
+            scene_stretch: the model's per-scene stretch (see
+                :class:`~rtsgeo.transforms.SceneStretch`); None: raw bands.
 
         Raises:
             DataNotFoundError: If the file (or its mask raster) does not exist.
@@ -226,6 +235,11 @@ class SceneReader:
         self._may_be_nan = any(
             np.dtype(self._src.dtypes[i - 1]).kind in 'fc' for i in self.indexes
         )
+        self.scene_stretch = scene_stretch
+        # The scene's percentiles and stretch, measured on first use.
+        self._percentiles: BandRanges | None = None
+        self._stretch: dict[str, tuple[float, float]] = {}
+        self._measured = threading.Lock()
 
     def _check(self, sensor: str | None) -> None:
         src = self._src
@@ -290,6 +304,27 @@ class SceneReader:
         mask = 0 if own is None else row_cache_bytes(own, span)
         return row_cache_bytes(self._src, span) + mask
 
+    def scene_percentiles(self) -> BandRanges | None:
+        """The scene's percentiles that its tiles are stretched with.
+
+        Measured on the whole file the first time they are needed, so that
+        opening a scene to check it reads no pixels; None without
+        ``scene_stretch``.
+
+        Raises:
+            CorruptRasterError: If the scene (or its mask raster) cannot be read.
+        """
+        if self.scene_stretch is None:
+            return None
+        with self._measured:
+            if self._percentiles is None:
+                percentiles = self.scene_stretch.measure(
+                    self.path, self.band_names, self.quality
+                )
+                self._stretch = self.scene_stretch.coefficients(percentiles)
+                self._percentiles = percentiles
+        return self._percentiles
+
     @property
     def quality(self) -> QualityMask | None:
         """The quality mask read with the bands, if any."""
@@ -353,10 +388,11 @@ class SceneReader:
 
         The stacked, normalised image is the same as
         :func:`~rtsgeo.modalities.compute_modalities` followed by
-        :class:`~rtsgeo.transforms.NormalizeModalities` give, computed in
-        one pass over the window with numpy, in place: no torch call and few
-        temporaries, so a background reader thread costs little and does not
-        compete for torch's threads. Pixels that are nodata, NaN or padding
+        :class:`~rtsgeo.transforms.NormalizeModalities` give (on the bands
+        stretched with :meth:`scene_percentiles`, with ``scene_stretch``),
+        computed in one pass over the window with numpy, in place: no torch
+        call and few temporaries, so a background reader thread costs little
+        and does not compete for torch's threads. Pixels that are nodata, NaN or padding
         are 0 in every channel and False in *valid*; so are pixels with data
         that the quality mask marks unobserved.
 
@@ -408,6 +444,8 @@ class SceneReader:
                     unobserved.fill(False)
                 unobserved[rows, cols] = hidden
             ok &= ~hidden
+        if self.scene_percentiles() is not None:
+            apply_stretch(block, self.bands, self._stretch)
         # Invalid pixels end as 0. Integer bands are finite: each channel is
         # multiplied by the validity while it is in cache, which costs half a
         # masked copy of all channels after. Float bands may hold NaN or

@@ -284,7 +284,7 @@ class ScenePredictor:
         """Open a scene for reading with this model's modalities and statistics.
 
         The scene is read at the model's GSD (see :attr:`gsd_m`), with the
-        quality mask, if any.
+        quality mask, if any, and the model's per-scene stretch, if any.
         """
         return SceneReader(
             path,
@@ -293,6 +293,7 @@ class ScenePredictor:
             self.sensor,
             self.gsd_m,
             self.quality,
+            self.info.scene_stretch,
         )
 
     def _warn_resolution(self, reader: SceneReader) -> None:
@@ -410,6 +411,7 @@ class ScenePredictor:
         """
         with self.open(path) as reader:
             self._warn_resolution(reader)
+            reader.scene_percentiles()  # one stretch for the scene, before tiling
             block = 1 if reader.quality is None else self.options.coverage_block
             coverage = CoverageAccumulator(
                 reader.transform, shape=(reader.height, reader.width), block=block

@@ -16,6 +16,7 @@ except ImportError:  # TorchGeo 0.8
 
 from ..errors import ConfigError
 from ..models import ModelConfig, build_model, checkpoint_metadata, get_preset
+from ..transforms.scene_norm import SceneStretch
 from .metrics import (
     RegionAP50,
     build_map_metric,
@@ -151,6 +152,7 @@ class InstanceSegmentationTask(BaseTask):
         self.stats: dict[str, dict[str, list[float]]] | None = None
         self.sensor: str | None = None
         self.gsd_m: float | None = gsd_m
+        self.scene_stretch: SceneStretch | None = None
 
     def configure_models(self) -> None:
         """Build the detector (loading unimodal or trunk weights if configured)."""
@@ -313,28 +315,54 @@ class InstanceSegmentationTask(BaseTask):
         return str(self.hparams['name'] or self.hparams['model'] or 'rtsgeo-model')
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        """Write the trained-model metadata (config, stats, sensor, name, GSD)."""
+        """Write the trained-model metadata (config, stats, sensor, name, GSD).
+
+        And the datamodule's per-scene stretch, if it has one.
+        """
         datamodule = (
             getattr(self.trainer, 'datamodule', None) if self._trainer else None
         )
         stats = getattr(datamodule, 'stats', None) or self.stats or {}
         sensor = getattr(datamodule, 'sensor', None) or self.sensor
         gsd_m = self.hparams['gsd_m'] or getattr(datamodule, 'gsd_m', None)
+        stretch = getattr(datamodule, 'scene_stretch', None) or self.scene_stretch
         checkpoint['rtsgeo'] = checkpoint_metadata(
-            self.config, stats, sensor, self.model_name, gsd_m or self.gsd_m
+            self.config,
+            stats,
+            sensor,
+            self.model_name,
+            gsd_m or self.gsd_m,
+            stretch,
         )
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        """Restore the normalisation stats, into the datamodule too when attached."""
+        """Restore the normalisation stats, into the datamodule too when attached.
+
+        Raises:
+            ConfigError: If the checkpoint was trained with a per-scene
+                stretch and the attached datamodule has none, or the reverse.
+        """
         meta = checkpoint.get('rtsgeo')
         if not isinstance(meta, Mapping):
             return
         self.stats = {m: dict(s) for m, s in meta.get('stats', {}).items()}
         self.sensor = meta.get('sensor')
         self.gsd_m = meta.get('gsd_m')
+        record = meta.get('scene_norm')
+        self.scene_stretch = None if record is None else SceneStretch.from_dict(record)
         datamodule = (
             getattr(self.trainer, 'datamodule', None) if self._trainer else None
         )
+        wanted = getattr(datamodule, 'scene_norm', None)
+        known = datamodule is not None and hasattr(datamodule, 'scene_norm')
+        if known and (self.scene_stretch is None) != (wanted is None):
+            trained = 'percentile' if self.scene_stretch is not None else None
+            msg = (
+                f'the checkpoint was trained with scene_norm={trained!r}, the '
+                f'data has scene_norm={wanted!r}: set data.scene_norm to '
+                f'{trained!r} to read the data as in training'
+            )
+            raise ConfigError(msg)
         if datamodule is not None and self.stats and hasattr(datamodule, 'stats'):
             from ..transforms import NormalizeModalities
 

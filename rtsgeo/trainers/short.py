@@ -61,7 +61,8 @@ class ShortTraining:
     Attributes:
         task: the trained task (its ``model`` is the detector).
         datamodule: the data it was trained on (``stats`` holds the
-            normalisation statistics): a
+            normalisation statistics, ``scene_stretch`` the per-scene stretch
+            if any): a
             :class:`~rtsgeo.datamodules.CachedRTSDataModule` or a
             :class:`~rtsgeo.datamodules.COCODataModule`.
         trainer: the Lightning trainer, for more validation or testing.
@@ -103,6 +104,7 @@ class ShortTraining:
             self.datamodule.sensor,
             self.task.model_name,
             self.datamodule.gsd_m,
+            self.datamodule.scene_stretch,
         )
 
 
@@ -126,6 +128,7 @@ def train_steps(
     accelerator: str = 'auto',
     layout: Literal['folders', 'coco'] = 'folders',
     radiometric: bool = False,
+    scene_norm: str | None = None,
 ) -> ShortTraining:
     """Train ``model`` for ``steps`` batches of random crops held in memory.
 
@@ -161,9 +164,18 @@ def train_steps(
         radiometric: random gain, band balance and haze of the training
             windows (:class:`~rtsgeo.transforms.RandomRadiometry`), besides
             flips and quarter turns.
+        scene_norm: ``'percentile'``: stretch each chip's reflectance bands
+            onto the training set's percentiles before NDVI and
+            normalisation (see :class:`~rtsgeo.datamodules.RTSDataModule`);
+            :meth:`ShortTraining.save` records it for ``rtsgeo map``.
+            Folders only.
 
     Returns:
         The trained task, its data and trainer, and the training time.
+
+    Raises:
+        ConfigError: If the layout is unknown, or ``scene_norm`` is given
+            with COCO chips.
     """
     lightning.seed_everything(seed, verbose=False)
     windows: dict[str, Any] = {
@@ -177,9 +189,17 @@ def train_steps(
     }
     datamodule: RTSDataModule
     if layout == 'coco':
+        if scene_norm is not None:
+            msg = (
+                f'scene_norm={scene_norm!r} needs georeferenced chips: COCO '
+                "chips are not stretched; use layout='folders' or scene_norm=None"
+            )
+            raise ConfigError(msg)
         datamodule = COCODataModule(root=str(root), **windows)
     elif layout == 'folders':
-        datamodule = CachedRTSDataModule(root=str(root), chip_size=chip_size, **windows)
+        datamodule = CachedRTSDataModule(
+            root=str(root), chip_size=chip_size, scene_norm=scene_norm, **windows
+        )
     else:
         raise ConfigError(f"layout={layout!r}: use 'folders' or 'coco'")
     options: dict[str, Any] = {

@@ -124,6 +124,38 @@ def test_given_statistics_are_kept_and_missing_ones_computed(
     assert computed.stats['ndvi'] != given['ndvi']
 
 
+def test_cached_chips_are_stretched_per_scene(synthetic_root: Path) -> None:
+    from rtsgeo.datasets import MultimodalRasterDataset
+
+    kwargs: dict[str, Any] = {
+        'root': str(synthetic_root),
+        'chip_size': 128,
+        'modalities': ['rgb', 'ndvi'],
+        'patch_size': 64,
+    }
+    plain = CachedRTSDataModule(**kwargs)
+    plain.setup('fit')
+    datamodule = CachedRTSDataModule(**kwargs, scene_norm='percentile')
+    datamodule.setup('fit')
+    stretch = datamodule.scene_stretch
+    assert stretch is not None and stretch.bands == ('blue', 'green', 'nir', 'red')
+    # each 128 px training scene is one chip, read through the stretch
+    expected = []
+    for path in sorted((synthetic_root / 'train' / 'image').glob('*.tif')):
+        dataset = MultimodalRasterDataset(path, ('rgb', 'ndvi'), scene_stretch=stretch)
+        expected.append(dataset[dataset.bounds]['image'])
+    chips = [chip['image'] for chip in datamodule.chips]
+    assert len(chips) == len(expected) == 2
+    if not torch.equal(chips[0], expected[0]):
+        chips.reverse()
+    assert all(torch.equal(c, e) for c, e in zip(chips, expected, strict=True))
+    assert not torch.equal(plain.chips[0]['image'], datamodule.chips[0]['image'])
+    assert plain.stats != datamodule.stats  # computed on the stretched chips
+    # validation windows are stretched too, with the same reference
+    val = datamodule.datasets['val'].datasets[0].datasets[0]
+    assert val.scene_stretch == stretch
+
+
 # Small georeferenced scenes for the datamodule's reading path: 10 m pixels in
 # UTM 8N. Training regions are the columns left of TRAIN_COLS, validation the
 # rest; the boundary is not on the chip grid, so chips straddle it.

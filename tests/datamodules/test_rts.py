@@ -17,6 +17,7 @@ from rtsgeo.datasets import make_synthetic_dataset
 from rtsgeo.errors import ConfigError
 
 MODALITIES = ('rgb', 'ndvi', 'nir', 'slope')
+BANDS = ('blue', 'green', 'red', 'nir')  # the synthetic scenes' band order
 
 
 @pytest.fixture(scope='module')
@@ -123,6 +124,56 @@ def test_bad_configuration() -> None:
         RTSDataModule()
     with pytest.raises(ConfigError, match="unknown modality 'sar'"):
         RTSDataModule(root='x', modalities=('rgb', 'sar'))
+    with pytest.raises(ConfigError, match="scene_norm='zscore' is unknown"):
+        RTSDataModule(root='x', scene_norm='zscore')
+    with pytest.raises(ConfigError, match='scene_reference= needs scene_norm'):
+        RTSDataModule(root='x', scene_reference={'red': [1.0, 2.0]})
+
+
+def test_scene_norm_stretches_training_and_mapping_alike(synthetic_root: Path) -> None:
+    from rtsgeo.predict.reader import SceneReader
+    from rtsgeo.predict.tiling import Tile
+    from rtsgeo.transforms import measure_scene
+    from rtsgeo.transforms.scene_norm import reference_percentiles
+
+    datamodule = RTSDataModule(
+        root=str(synthetic_root),
+        patch_size=64,
+        stats_samples=4,
+        scene_norm='percentile',
+    )
+    datamodule.setup('test')
+    stretch = datamodule.scene_stretch
+    assert stretch is not None and datamodule.describe()['scene_norm'] == (
+        stretch.to_dict()
+    )
+    bands = ('red', 'green', 'blue', 'nir')
+    training = sorted((synthetic_root / 'train' / 'image').glob('*.tif'))
+    measured = [measure_scene(path, BANDS, bands) for path in training]
+    assert len(measured) == 2 and measured[0] != measured[1]
+    assert stretch.ranges == reference_percentiles(measured)
+    # A test scene read whole by the datamodule and by the scene predictor's reader
+    test = datamodule.datasets['test']
+    sample = test[0, test.datasets[0].bounds]
+    assert sample['image'].shape[-2:] == (128, 128)
+    batch = datamodule.normalize(
+        {'image': sample['image'][None], 'valid': sample['valid'][None]}
+    )
+    path = synthetic_root / 'test' / 'image' / 'scene_000.tif'
+    reader = SceneReader(
+        path, datamodule.modalities, datamodule.stats, scene_stretch=stretch
+    )
+    with reader:
+        image, valid = reader.read(Tile(0, 0, 0, 0, 128, (0, 128, 0, 128)))
+    assert reader.scene_percentiles() == measure_scene(path, BANDS, bands)
+    assert torch.equal(valid, sample['valid'])
+    assert torch.equal(image, batch['image'][0])  # the same arithmetic
+    # the statistics are those of stretched windows: not the raw ones
+    plain = RTSDataModule(root=str(synthetic_root), patch_size=64, stats_samples=4)
+    plain.setup('test')
+    assert plain.stats is not None and datamodule.stats is not None
+    assert plain.stats['rgb'] != datamodule.stats['rgb']
+    assert 'scene_norm' not in plain.describe()
 
 
 def test_split_by_region_polygons(tmp_path: Path) -> None:

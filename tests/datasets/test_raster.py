@@ -325,3 +325,58 @@ def test_quality_mask_of_part_of_the_scene(tmp_path: Path) -> None:
         MultimodalRasterDataset(path, quality_mask='nonzero=none.tif')
     with pytest.raises(BandNotFoundError, match="has no band 'scl'"):
         MultimodalRasterDataset(path, quality_mask='scl')
+
+
+def test_scene_stretch_undoes_a_gain_and_offset(tmp_path: Path) -> None:
+    from rtsgeo.datasets import make_synthetic_scene
+
+    from ._rescaled import STRETCH, rescaled_scene
+
+    scene = make_synthetic_scene(
+        tmp_path, seed=4, size=96, n_slumps=2, nodata_hole=True
+    )
+    other = rescaled_scene(scene.image_path, tmp_path / 'other.tif')
+    samples = []
+    for path in (scene.image_path, other):
+        for stretch in (STRETCH, None):
+            ds = MultimodalRasterDataset(
+                path, ('rgb', 'ndvi', 'nir'), scene_stretch=stretch
+            )
+            samples.append(ds[ds.bounds])
+    stretched, raw, other_stretched, other_raw = samples
+    ok = stretched['valid']
+    assert torch.equal(ok, other_stretched['valid']) and not ok.all()
+    assert torch.allclose(
+        stretched['image'][:, ok], other_stretched['image'][:, ok], rtol=1e-4, atol=1e-3
+    )
+    assert not torch.allclose(raw['image'][:, ok], other_raw['image'][:, ok], rtol=0.05)
+    assert (stretched['image'][:, ~ok] == 0).all()
+    # each band's 2nd and 98th percentiles land on the reference
+    for channel, band in enumerate(('red', 'green', 'blue')):
+        values = stretched['image'][channel][ok].double().numpy()
+        expected = STRETCH.ranges[band]
+        assert tuple(np.percentile(values, [2, 98])) == pytest.approx(
+            expected, rel=1e-4
+        )
+
+
+def test_each_file_of_a_window_gets_its_own_stretch(tmp_path: Path) -> None:
+    from ._rescaled import STRETCH
+
+    data = bgrn(32, 32, seed=5)
+    brighter = (data.astype(np.float32) * 1.8 + 300.0).astype(np.float32)
+    left = write(tmp_path / 'scenes' / 'a.tif', data, descriptions=BGRN)
+    right_origin = (ORIGIN[0] + 320.0, ORIGIN[1])
+    right = write(
+        tmp_path / 'scenes' / 'b.tif', brighter, origin=right_origin, descriptions=BGRN
+    )
+    both = MultimodalRasterDataset(
+        tmp_path / 'scenes', ('rgb', 'nir'), scene_stretch=STRETCH
+    )
+    window = both[both.bounds]['image']
+    assert window.shape == (4, 32, 64)
+    for path, part in ((left, window[..., :32]), (right, window[..., 32:])):
+        alone = MultimodalRasterDataset(path, ('rgb', 'nir'), scene_stretch=STRETCH)
+        assert torch.equal(part, alone[alone.bounds]['image'])
+    # one file is the other with a gain and an offset: after the stretch, alike
+    assert torch.allclose(window[..., :32], window[..., 32:], rtol=1e-4, atol=1e-2)

@@ -56,6 +56,32 @@ def test_gsd_recorded_and_older_files_load(tmp_path: Path) -> None:
         save_trained_model(tmp_path / 'bad.pt', model, config, stats, gsd_m=0)
 
 
+def test_scene_norm_recorded_and_files_without_it_unchanged(tmp_path: Path) -> None:
+    from rtsgeo.transforms import SceneStretch
+
+    config = get_preset('nano_cascade_rgb')
+    model = build_model_from_preset('nano_cascade_rgb')
+    stats = {'rgb': {'mean': [1.0, 2.0, 3.0], 'std': [0.5, 0.5, 0.5]}}
+    stretch = SceneStretch.from_ranges(
+        {'red': (250, 1100), 'green': (200, 1000), 'blue': (150, 900)}, 1, 99
+    )
+    path = save_trained_model(
+        tmp_path / 'm.pt', model, config, stats, scene_stretch=stretch
+    )
+    raw = torch.load(path, weights_only=True)
+    # format 2: a reader that does not know the stretch refuses the file
+    assert raw['rtsgeo']['format'] == 2
+    assert load_trained_model(path)[1].scene_stretch == stretch
+    plain = save_trained_model(tmp_path / 'plain.pt', model, config, stats)
+    meta = torch.load(plain, weights_only=True)['rtsgeo']
+    assert meta['format'] == 1 and 'scene_norm' not in meta
+    assert load_trained_model(plain)[1].scene_stretch is None
+    raw['rtsgeo']['scene_norm'] = {'method': 'percentile'}
+    torch.save(raw, tmp_path / 'bad.pt')
+    with pytest.raises(CheckpointError, match='not a scene normalisation record'):
+        load_trained_model(tmp_path / 'bad.pt')
+
+
 def test_files_from_before_aligned_rois_keep_the_legacy_sampling() -> None:
     from rtsgeo.models.trained import config_from_dict, config_to_dict
 

@@ -117,3 +117,30 @@ def test_read_into_reused_arrays_leaves_nothing_of_the_last_tile(
         expected_image, expected_valid = _reference(reader, edge)
         assert np.array_equal(valid, expected_valid.numpy())
         assert np.array_equal(image, expected_image.numpy())
+
+
+def test_scene_stretch_undoes_a_gain_and_offset_in_every_tile(tmp_path: Path) -> None:
+    from rtsgeo.datasets import make_synthetic_scene
+    from tests.datasets._rescaled import STRETCH, rescaled_scene
+
+    scene = make_synthetic_scene(
+        tmp_path, seed=4, size=96, n_slumps=2, nodata_hole=True
+    )
+    other = rescaled_scene(scene.image_path, tmp_path / 'other.tif')
+    with (
+        SceneReader(scene.image_path, MODALITIES, STATS, scene_stretch=STRETCH) as a,
+        SceneReader(other, MODALITIES, STATS, scene_stretch=STRETCH) as b,
+        SceneReader(other, MODALITIES, STATS) as raw,
+    ):
+        first = a.scene_percentiles()
+        assert first is not None and set(first) == {'red', 'green', 'blue', 'nir'}
+        assert a.scene_percentiles() is first  # measured once
+        tiles = tile_windows(a.width, a.height, 40, 8, (5, 3))
+        for tile in tiles:
+            image, valid = a.read(tile)
+            other_image, other_valid = b.read(tile)
+            assert torch.equal(valid, other_valid), tile
+            assert torch.allclose(image, other_image, atol=1e-4), tile
+            if valid.any():
+                assert not torch.allclose(raw.read(tile)[0], image, atol=0.5), tile
+    assert raw.scene_percentiles() is None

@@ -19,6 +19,7 @@ from shapely.geometry import Point
 from rtsgeo.datasets import make_synthetic_scene, make_synthetic_splits
 from rtsgeo.errors import ConfigError, ResolutionMismatchWarning
 from rtsgeo.predict import PredictorOptions, ScenePredictor, tile_windows
+from rtsgeo.transforms import SceneStretch
 
 from .oracle import ComponentOracle, oracle_info, write_mask_scene
 
@@ -133,6 +134,54 @@ def test_seam_invariance(tmp_path: Path, tta: bool) -> None:
         assert len(hits) == 1
         assert hits.geometry.iloc[0].area == pytest.approx(disk.sum() * 25.0)
     np.testing.assert_array_equal(_rasterize(first, truth.shape, TRANSFORM), truth)
+
+
+def _percentile_stretch() -> SceneStretch:
+    """The oracle scenes' own percentiles (100 off the mask, 1000 on it)."""
+    bands = ('blue', 'green', 'red', 'nir')
+    return SceneStretch.from_ranges({band: (100.0, 1000.0) for band in bands})
+
+
+def test_scene_norm_maps_a_darker_scene_as_the_original(tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    from tests.datasets._rescaled import rescaled_scene
+
+    path, truth, _ = _holey_scene(tmp_path)
+    # 30 and 300: below the oracle's threshold (550) unless stretched
+    dark = rescaled_scene(path, tmp_path / 'dark.tif', (0.3,) * 4, (0.0,) * 4)
+    options = PredictorOptions(overlap=16)
+    plain = ScenePredictor(ComponentOracle(), oracle_info(64), options)
+    assert len(plain.predict_scene(dark).polygons) == 0
+    info = replace(oracle_info(64), scene_stretch=_percentile_stretch())
+    results = []
+    for scene, offset in ((path, (0, 0)), (dark, (0, 0)), (dark, (21, 21))):
+        options = PredictorOptions(overlap=16, grid_offset=offset)
+        predictor = ScenePredictor(ComponentOracle(), info, options)
+        results.append(predictor.predict_scene(scene).polygons)
+    for frame in results[:2]:
+        np.testing.assert_array_equal(_rasterize(frame, truth.shape, TRANSFORM), truth)
+    # one stretch per scene: another tile grid finds the same objects
+    shifted = _rasterize(results[2], truth.shape, TRANSFORM)
+    assert len(results[2]) == len(results[0])
+    assert (shifted & truth).sum() / (shifted | truth).sum() >= 0.98
+
+
+def test_map_applies_the_model_files_scene_norm(tmp_path: Path) -> None:
+    from rtsgeo.models import build_model, save_trained_model
+
+    info = oracle_info(64)
+    stretch = _percentile_stretch()
+    model = build_model(info.config)
+    path = save_trained_model(
+        tmp_path / 'm.pt', model, info.config, info.stats, scene_stretch=stretch
+    )
+    predictor = ScenePredictor.from_checkpoint(path)
+    assert predictor.info.scene_stretch == stretch
+    scene, _, _ = _holey_scene(tmp_path)
+    with predictor.open(scene) as reader:
+        assert reader.scene_stretch == stretch
+        assert reader.scene_percentiles() == stretch.ranges
 
 
 #: Training steps of the model in the seam test (the demo's 200 by default).

@@ -258,6 +258,21 @@ def test_merge_joins_runs_of_several_folders(
     assert 'results.json: not found' in capsys.readouterr().err
 
 
+def test_merge_refuses_runs_with_another_scene_norm(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bench = _benchmark(monkeypatch)
+    assert bench.parse_args(['--scene-norm']).scene_norm is True
+    _results(tmp_path / 'before', [0], '2000', [0.1])  # written before the option
+    _results(tmp_path / 'stretched', [1], '2000', [0.2])
+    report = json.loads((tmp_path / 'stretched' / 'results.json').read_text())
+    report['settings']['scene_norm'] = 'True'
+    (tmp_path / 'stretched' / 'results.json').write_text(json.dumps(report))
+    argv = ['--merge', str(tmp_path / 'before'), str(tmp_path / 'stretched')]
+    assert bench.main([*argv, '--out', str(tmp_path / 'merged')]) == 2
+    assert 'scene_norm is True' in capsys.readouterr().err
+
+
 @pytest.mark.data
 @pytest.mark.usefixtures('keep_torch_threads')  # the script sets its --threads
 def test_cv_smoke_run_resumes(

@@ -79,6 +79,21 @@ def test_trains_on_coco_chips(coco_root: Path, tmp_path: Path) -> None:
     assert info.stats == run.datamodule.stats
 
 
+def test_scene_norm_is_fitted_and_saved(synthetic_root: Path, tmp_path: Path) -> None:
+    run = train_steps(
+        synthetic_root, ['rgb'], steps=1, batch_size=2, patch_size=64,
+        chip_size=128, anchor_sizes=[4, 8, 16, 32, 64], seed=0, accelerator='cpu',
+        scene_norm='percentile',
+    )  # fmt: skip
+    stretch = run.datamodule.scene_stretch
+    assert stretch is not None and stretch.bands == ('blue', 'green', 'red')
+    _, info = load_trained_model(run.save(tmp_path / 'model.pt'))
+    assert info.scene_stretch == stretch
+    assert info.stats == run.datamodule.stats
+    with pytest.raises(ConfigError, match='COCO chips are not stretched'):
+        train_steps(tmp_path, ['rgb'], layout='coco', scene_norm='percentile')
+
+
 def test_unknown_layout(coco_root: Path) -> None:
     with pytest.raises(ConfigError, match="layout='geojson'"):
         train_steps(coco_root, ['rgb'], steps=1, layout='geojson')  # type: ignore[arg-type]

@@ -105,3 +105,21 @@ def test_given_gsd_written_for_chips_without_georeferencing() -> None:
     task.on_load_checkpoint(checkpoint)
     task.on_save_checkpoint(checkpoint)  # resumed training keeps the GSD
     assert checkpoint['rtsgeo']['gsd_m'] == 0.5
+
+
+def test_resumed_training_keeps_the_scene_norm() -> None:
+    from rtsgeo.transforms import SceneStretch
+
+    stretch = SceneStretch.from_ranges({'red': (250, 1100), 'blue': (150, 900)})
+    task = InstanceSegmentationTask(model='nano_mask_rcnn_rgb', model_options=OPTIONS)
+    checkpoint: dict[str, Any] = {}
+    task.on_save_checkpoint(checkpoint)
+    assert 'scene_norm' not in checkpoint['rtsgeo']
+    task.scene_stretch = stretch
+    task.on_save_checkpoint(checkpoint)
+    assert checkpoint['rtsgeo']['scene_norm'] == stretch.to_dict()
+    resumed = InstanceSegmentationTask(
+        model='nano_mask_rcnn_rgb', model_options=OPTIONS
+    )
+    resumed.on_load_checkpoint(checkpoint)
+    assert resumed.scene_stretch == stretch
