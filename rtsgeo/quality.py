@@ -228,6 +228,19 @@ class QualityMask:
             )
             raise BandNotFoundError(msg)
 
+    def band_indexes(self, scene: str | Path, band_names: Sequence[str]) -> list[int]:
+        """1-based indexes in *scene* of the mask bands that decide.
+
+        Those of :attr:`needed_bands`, among the scene's *band_names*.
+
+        Raises:
+            BandNotFoundError: If *scene* lacks a band of the mask (see
+                :meth:`check_bands`).
+        """
+        self.check_bands(scene, band_names)
+        names, wanted = list(band_names), self.spec.bands
+        return [names.index(wanted[band - 1]) + 1 for band in self.needed_bands]
+
     def existing_raster(self, scene: str | Path) -> str | None:
         """The mask raster of *scene*, checked to exist (None: a band of it).
 

@@ -118,13 +118,8 @@ class QualityWindowReader:
         self._nested: tuple[int, int, int] | None = None
         path = mask.existing_raster(scene)
         if path is None:
-            mask.check_bands(scene, band_names)
-            wanted = mask.spec.bands
             # Only the bands that decide (UDM2: those of the classes counted).
-            self.indexes = [
-                list(band_names).index(wanted[band - 1]) + 1
-                for band in mask.needed_bands
-            ]
+            self.indexes = mask.band_indexes(scene, band_names)
             self.path = scene
             self._dataset = _on_grid(src, grid) if grid is not src else src
         else:

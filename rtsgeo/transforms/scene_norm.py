@@ -342,9 +342,7 @@ def _unobserved(
     raster = quality.existing_raster(path)
     height, width = shape
     if raster is None:
-        quality.check_bands(path, names)
-        wanted = quality.spec.bands
-        indexes = [names.index(wanted[band - 1]) + 1 for band in quality.needed_bands]
+        indexes = quality.band_indexes(path, names)
         block = src.read(
             indexes,
             out_shape=(len(indexes), height, width),

@@ -103,15 +103,20 @@ def test_datamodule_passes_positive_fraction(synthetic_root: Path) -> None:
     assert all(m.shape[0] > 0 for m in batch['mask'])
 
 
-def test_given_statistics_are_kept_and_missing_ones_computed(
-    synthetic_root: Path,
-) -> None:
-    kwargs: dict[str, Any] = {
-        'root': str(synthetic_root),
+def _rgb_ndvi(root: Path) -> dict[str, Any]:
+    """Arguments of a small RGB + NDVI cached datamodule over *root*."""
+    return {
+        'root': str(root),
         'chip_size': 128,
         'modalities': ['rgb', 'ndvi'],
         'patch_size': 64,
     }
+
+
+def test_given_statistics_are_kept_and_missing_ones_computed(
+    synthetic_root: Path,
+) -> None:
+    kwargs = _rgb_ndvi(synthetic_root)
     computed = CachedRTSDataModule(**kwargs)
     computed.setup('fit')
     assert computed.stats is not None
@@ -127,12 +132,7 @@ def test_given_statistics_are_kept_and_missing_ones_computed(
 def test_cached_chips_are_stretched_per_scene(synthetic_root: Path) -> None:
     from rtsgeo.datasets import MultimodalRasterDataset
 
-    kwargs: dict[str, Any] = {
-        'root': str(synthetic_root),
-        'chip_size': 128,
-        'modalities': ['rgb', 'ndvi'],
-        'patch_size': 64,
-    }
+    kwargs = _rgb_ndvi(synthetic_root)
     plain = CachedRTSDataModule(**kwargs)
     plain.setup('fit')
     datamodule = CachedRTSDataModule(**kwargs, scene_norm='percentile')
