@@ -192,14 +192,19 @@ def run_rtsgeo(
     """Train, save, map and score one rtsgeo model on the lubka1 chips."""
     from rtsgeo.evaluation import evaluate_files
 
-    run = train_model(root, LUBKA1_ROWS[row][1], seed, args)
-    model_file = run.save(ctx['models'] / f'{slug(row)}{ctx["tag"]}-seed{seed}.pt')
+    model_file = ctx['models'] / f'{slug(row)}{ctx["tag"]}-seed{seed}.pt'
+    train_seconds = None
+    if args.reuse_models and model_file.is_file():
+        print(f'{model_file}: reused, not trained again', flush=True)
+    else:
+        run = train_model(root, LUBKA1_ROWS[row][1], seed, args)
+        model_file, train_seconds = run.save(model_file), run.seconds
     gpkg = ctx['maps'] / f'{slug(row)}{ctx["tag"]}-seed{seed}.gpkg'
     start = time.perf_counter()
     map_with_rtsgeo(model_file, ctx['scenes'], gpkg, args)
     result = evaluate_files(gpkg, ctx['truth'])
     return {
-        'train_seconds': run.seconds,
+        'train_seconds': train_seconds,
         'map_seconds': time.perf_counter() - start,
         'metrics': scores_of(result),
         'model_file': str(model_file),
@@ -670,6 +675,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         nargs='+',
         metavar='FOLD',
         help='run only these test folds (to spread a --cv run over processes)',
+    )
+    parser.add_argument(
+        '--reuse-models',
+        action='store_true',
+        help='map with the rtsgeo model file an interrupted run of the same '
+        'settings already saved in --out/models (stopped after training) instead '
+        'of training it again; such runs record no train_seconds',
     )
     parser.add_argument(
         '--limit-chips',

@@ -164,16 +164,29 @@ def _slumps(
         else np.full(len(native), np.nan),
         dtype=float,
     )
+    # Calibrated models' columns; NULL from an uncalibrated model.
+    probability = np.asarray(
+        native['probability']
+        if 'probability' in native
+        else np.full(len(native), np.nan),
+        dtype=float,
+    )
+    confidence = np.asarray(
+        native['confidence'] if 'confidence' in native else [None] * len(native),
+        dtype=object,
+    )
     if simplify > 0 and len(geoms):
         geoms = shapely.simplify(geoms, simplify, preserve_topology=True)
     fixed = _multipolygons(geoms)
     keep = np.array([g is not None for g in fixed], dtype=bool)
     geoms = _object_array([g for g in fixed if g is not None])
-    scores = scores[keep] if len(scores) else scores
-    rims = rims[keep] if len(rims) else rims
+    columns = [
+        c[keep] if len(c) else c for c in (scores, rims, probability, confidence)
+    ]
     areas, perimeters = geodesic_area_perimeter(geoms, prediction.crs)
     keep = areas >= min_area_m2
-    geoms, scores, rims = geoms[keep], scores[keep], rims[keep]
+    geoms = geoms[keep]
+    scores, rims, probability, confidence = (c[keep] for c in columns)
     areas, perimeters = areas[keep], perimeters[keep]
     if not len(geoms):
         return empty_layer(SLUMPS_COLUMNS, crs)
@@ -183,6 +196,8 @@ def _slumps(
         'scene_path': prediction.path,
         'acquired': prediction.acquired,
         'score': scores,
+        'probability': probability,
+        'confidence': confidence,
         'area_m2': areas,
         'perimeter_m': perimeters,
         'unobserved_fraction': rims,

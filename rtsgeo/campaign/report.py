@@ -1,9 +1,11 @@
 """A one-page HTML report of a campaign GeoPackage (``rtsgeo report``).
 
-The page shows a map of the slump polygons coloured by score over the coverage
+The page shows a map of the slump polygons coloured by score (by confidence
+tier when a calibrated model mapped them: ``rtsgeo calibrate``) over the coverage
 footprints (the observed ground; the unobserved holes in them, under cloud,
 shadow, snow or nodata, in their own colour), the total slump count and area,
-the observed and unobserved areas, histograms of slump area and score, the
+the observed and unobserved areas, the count and area per confidence tier,
+histograms of slump area and score, the
 status and areas of every scene from the run table, and the model that mapped
 them.
 
@@ -41,6 +43,7 @@ if TYPE_CHECKING:
 __all__ = [
     'COVERAGE_FILL',
     'SCORE_COLORSCALE',
+    'TIER_COLORS',
     'UNOBSERVED_FILL',
     'ReportSummary',
     'build_map',
@@ -52,6 +55,12 @@ __all__ = [
 
 #: Plotly colour scale of slump scores over [0, 1].
 SCORE_COLORSCALE = 'Viridis'
+#: Colour of each confidence tier on the map (calibrated models).
+TIER_COLORS: dict[str, str] = {
+    'high': 'rgb(178, 24, 43)',
+    'medium': 'rgb(244, 165, 130)',
+    'low': 'rgb(146, 197, 222)',
+}
 #: Fill colour of the coverage footprints on the map.
 COVERAGE_FILL = 'rgb(215, 215, 215)'
 _COVERAGE_LINE = 'rgb(150, 150, 150)'
@@ -76,6 +85,9 @@ class ReportSummary:
         models: distinct ``(model_name, checkpoint_sha256)`` pairs of the runs.
         unobserved_area_m2: total area a quality mask hid (cloud, shadow,
             snow) in the scenes mapped with one; None when none was.
+        tiers: per confidence tier (``high``, ``medium``, ``low``) its slump
+            count and area (m²); empty when no slump has a tier (no
+            calibrated model).
     """
 
     out: Path
@@ -85,6 +97,7 @@ class ReportSummary:
     statuses: dict[str, int] = field(default_factory=dict)
     models: tuple[tuple[str, str], ...] = ()
     unobserved_area_m2: float | None = None
+    tiers: dict[str, tuple[int, float]] = field(default_factory=dict)
 
 
 def read_campaign(
@@ -247,36 +260,22 @@ def build_map(slumps: gpd.GeoDataFrame, coverage: gpd.GeoDataFrame) -> go.Figure
             _UNOBSERVED_LINE,
             name='not observed (cloud, shadow, snow or nodata)',
         )
-    rounded = slumps['score'].astype(float).round(2)
+    tiers = _tiers(slumps)
+    by_score = slumps[tiers.isna().to_numpy()]
+    rounded = by_score['score'].astype(float).round(2)
     for score in sorted(rounded.unique()):
         color = score_color(score)
-        geoms = slumps.geometry[rounded == score]
+        geoms = by_score.geometry[rounded == score]
         add_filled(geoms, tolerance / 10, color, color, showlegend=False)
-    points = slumps.geometry.representative_point()
-    fig.add_trace(
-        go.Scatter(
-            x=points.x.round(decimals),
-            y=points.y.round(decimals),
-            mode='markers',
-            name='slumps',
-            marker={
-                'color': slumps['score'].astype(float),
-                'colorscale': SCORE_COLORSCALE,
-                'cmin': 0.0,
-                'cmax': 1.0,
-                'size': 8,
-                'line': {'color': 'rgb(40, 40, 40)', 'width': 1},
-                'colorbar': {'title': {'text': 'score'}},
-            },
-            customdata=np.column_stack(
-                [slumps['scene_id'], slumps['score'], slumps['area_m2']]
-            ),
-            hovertemplate=(
-                'scene %{customdata[0]}<br>score %{customdata[1]:.2f}<br>'
-                'area %{customdata[2]:,.0f} m²<extra></extra>'
-            ),
-        )
-    )
+    for tier, color in TIER_COLORS.items():
+        inside = (tiers == tier).to_numpy()
+        if inside.any():
+            add_filled(
+                slumps.geometry[inside], tolerance / 10, color, color, showlegend=False
+            )
+            fig.add_trace(_markers(slumps[inside], decimals, tier))
+    if len(by_score) or not len(slumps):
+        fig.add_trace(_markers(by_score, decimals, None))
     unit = 'degrees' if geographic else 'm'
     name = crs.to_string() if crs is not None else 'unknown CRS'
     # Whole metres with separators, not 'M' suffixes: coordinates, not amounts.
@@ -296,6 +295,58 @@ def build_map(slumps: gpd.GeoDataFrame, coverage: gpd.GeoDataFrame) -> go.Figure
         },
     )
     return fig
+
+
+def _tiers(slumps: gpd.GeoDataFrame) -> pd.Series:
+    """The slumps' confidence tiers (NaN where none: uncalibrated models)."""
+    import pandas as pd
+
+    if 'confidence' not in slumps:
+        return pd.Series([None] * len(slumps), index=slumps.index, dtype=object)
+    return slumps['confidence']
+
+
+def _markers(slumps: gpd.GeoDataFrame, decimals: int, tier: str | None) -> Any:
+    """One marker per slump (visible when zoomed out), carrying the hover text.
+
+    Coloured by *tier* when given, else by score on :data:`SCORE_COLORSCALE`.
+    """
+    import plotly.graph_objects as go
+
+    points = slumps.geometry.representative_point()
+    if tier is None:
+        name = 'slumps'
+        marker: dict[str, Any] = {
+            'color': slumps['score'].astype(float),
+            'colorscale': SCORE_COLORSCALE,
+            'cmin': 0.0,
+            'cmax': 1.0,
+            'colorbar': {'title': {'text': 'score'}},
+        }
+    else:
+        name = f'slumps, {tier} confidence ({len(slumps):,})'
+        marker = {'color': TIER_COLORS[tier]}
+    marker.update(size=8, line={'color': 'rgb(40, 40, 40)', 'width': 1})
+    probability = (
+        slumps['probability'].astype(float)
+        if 'probability' in slumps
+        else np.full(len(slumps), np.nan)
+    )
+    return go.Scatter(
+        x=points.x.round(decimals),
+        y=points.y.round(decimals),
+        mode='markers',
+        name=name,
+        marker=marker,
+        customdata=np.column_stack(
+            [slumps['scene_id'], slumps['score'], slumps['area_m2'], probability]
+        ),
+        hovertemplate=(
+            'scene %{customdata[0]}<br>score %{customdata[1]:.2f}<br>'
+            + ('' if tier is None else 'probability %{customdata[3]:.2f}<br>')
+            + 'area %{customdata[2]:,.0f} m²<extra></extra>'
+        ),
+    )
 
 
 def _aspect(crs: Any, bounds: np.ndarray) -> float:
@@ -379,6 +430,8 @@ def _figures(summary: ReportSummary) -> str:
             3,
             ('area unobserved (cloud, shadow, snow)', _km2(summary.unobserved_area_m2)),
         )
+    for tier, (count, area) in summary.tiers.items():
+        boxes.append((f'{tier} confidence', f'{count:,} ({area / 1e4:,.2f} ha)'))
     return ''.join(
         f'<div class="figure">{html.escape(label)}<b>{html.escape(value)}</b></div>'
         for label, value in boxes
@@ -472,6 +525,12 @@ def summarize(
     unobserved = None
     if hidden is not None and hidden.notna().any():
         unobserved = float(hidden.sum())
+    tiers = _tiers(slumps)
+    by_tier = {
+        tier: (int(inside.sum()), float(slumps['area_m2'][inside].sum()))
+        for tier in TIER_COLORS
+        for inside in [(tiers == tier).to_numpy()]
+    }
     return ReportSummary(
         out=out,
         slumps=len(slumps),
@@ -480,6 +539,7 @@ def summarize(
         statuses=statuses,
         models=tuple((str(a), str(b)) for a, b in models.itertuples(index=False)),
         unobserved_area_m2=unobserved,
+        tiers=by_tier if tiers.notna().any() else {},
     )
 
 
@@ -532,10 +592,11 @@ def write_report(
 <p>{html.escape(str(campaign))}, written by rtsgeo {html.escape(__version__)}.</p>
 <div class="figures">{_figures(summary)}</div>
 <h2>Map</h2>
-<p>Slumps coloured by score over the footprints of the mapped scenes (the
-ground they observed; holes in them, under cloud, shadow, snow or nodata, in
-blue); scroll to zoom, drag to pan, hover a marker for its scene, score and
-area.</p>
+<p>Slumps coloured by score, or by confidence tier where a calibrated model
+mapped them, over the footprints of the mapped scenes (the ground they
+observed; holes in them, under cloud, shadow, snow or nodata, in blue); scroll
+to zoom, drag to pan, click a legend entry to hide a tier, hover a marker for
+its scene, score and area.</p>
 <div id="map">{map_html}</div>
 <h2>Slump area and score</h2>
 <div class="figures">

@@ -65,6 +65,18 @@ SLUMPS_COLUMNS: tuple[Column, ...] = (
     *_SCENE,
     Column('acquired', 'TEXT', 'acquisition date (ISO 8601) when known, else NULL'),
     Column('score', 'REAL', 'detection score in [0, 1]'),
+    Column(
+        'probability',
+        'REAL',
+        'calibrated probability that the polygon is a real slump (see rtsgeo '
+        'calibrate); NULL when the model file holds no calibration',
+    ),
+    Column(
+        'confidence',
+        'TEXT',
+        "'high', 'medium' or 'low': the tier of the probability, from thresholds "
+        'chosen for target precisions when calibrating; NULL when uncalibrated',
+    ),
     Column('area_m2', 'REAL', 'geodesic area on the WGS 84 ellipsoid (m^2)'),
     Column(
         'perimeter_m',
@@ -148,7 +160,7 @@ LAYERS: dict[str, tuple[tuple[Column, ...], str | None]] = {
 #: gains them (NULL for its earlier rows) when opened to resume, and reads as
 #: NULL when opened read-only (merge, report).
 ADDED_COLUMNS: dict[str, tuple[str, ...]] = {
-    'slumps': ('unobserved_fraction',),
+    'slumps': ('unobserved_fraction', 'probability', 'confidence'),
     'runs': ('scene_gsd_m', 'model_gsd_m', 'observed_area_m2', 'unobserved_area_m2'),
 }
 

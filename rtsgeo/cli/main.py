@@ -31,6 +31,7 @@ SUBCOMMANDS: tuple[str, ...] = (
     'report',
     'sensors',
     'evaluate',
+    'calibrate',
     'folds',
     'benchmark',
 )

@@ -40,6 +40,11 @@ What :func:`evaluate_polygons` computes, exactly:
    unmatched prediction that overlaps a slump (a poor outline) is a false
    positive of precision but not of this rate: the rate counts objects on
    ground where there is no slump, which is what piles up over a campaign.
+7. **Confidence.** When the predictions carry the ``confidence`` tier and
+   calibrated ``probability`` of a calibrated model (see
+   :mod:`rtsgeo.evaluation.calibration`), the precision of each tier (all of
+   its predictions, whatever their score, matched at the IoU threshold) and
+   the expected calibration error of ``probability`` against that match.
 """
 
 from __future__ import annotations
@@ -49,16 +54,18 @@ from typing import Any
 
 import geopandas as gpd
 import numpy as np
+import pandas as pd
 import shapely
 from pyproj import CRS
 
 from ..errors import CRSMismatchError, InvalidPolygonsError
+from .calibration import CONFIDENCE_TIERS, expected_calibration_error
 from .matching import COCO_IOU_THRESHOLDS, average_precision, match_greedy, polygon_ious
 from .observed import keep_observed, remove_unobserved
 from .readers import clean_polygons
 from .result import EvaluationResult, detection_counts
 
-__all__ = ['equal_area_crs', 'evaluate_polygons', 'mapped_km2']
+__all__ = ['equal_area_crs', 'evaluate_polygons', 'mapped_km2', 'polygon_outcomes']
 
 
 def evaluate_polygons(
@@ -109,28 +116,9 @@ def evaluate_polygons(
     if score_column not in pred.columns:
         msg = f'the predictions have no {score_column!r} column: add their scores'
         raise InvalidPolygonsError(msg)
-    pred, notes = clean_polygons(pred, 'predictions')
-    truth_frame, truth_notes = clean_polygons(
-        gpd.GeoDataFrame(geometry=truth.geometry), 'truth'
+    pred, pred_geoms, truth_geoms, crs, notes = _prepare(
+        pred, truth, unobserved, observed
     )
-    if unobserved is not None:
-        pred, pred_out = remove_unobserved(pred, unobserved)
-        truth_frame, truth_out = remove_unobserved(truth_frame, unobserved)
-        notes.append(
-            f'unobserved area left out: {pred_out} prediction(s) and {truth_out} '
-            'truth polygon(s) wholly inside it, the others cut to their observed part'
-        )
-    if observed is not None:
-        pred, pred_out = keep_observed(pred, observed)
-        truth_frame, truth_out = keep_observed(truth_frame, observed)
-        notes.append(
-            f'observed ground only: {pred_out} prediction(s) and {truth_out} truth '
-            'polygon(s) wholly off it left out, the others cut to it'
-        )
-    truth_geoms, pred_geoms, crs, crs_notes = _common_crs(
-        pred.geometry, truth_frame.geometry
-    )
-    notes += truth_notes + crs_notes
     scores = np.asarray(pred[score_column], dtype=float)
     pairs = polygon_ious(pred_geoms, truth_geoms)
     n_truth = len(truth_geoms)
@@ -143,8 +131,7 @@ def evaluate_polygons(
     precision, recall, f1 = detection_counts(tp, int(kept.sum()), n_truth)
     per_threshold = [ap_at[float(t)] for t in COCO_IOU_THRESHOLDS]
     above = scores >= score_threshold
-    touching = _touching(pred_geoms[above], truth_geoms)
-    n_isolated = int(above.sum()) - touching
+    n_isolated = int((~_touches(pred_geoms[above], truth_geoms)).sum())
     if unobserved is not None and isinstance(area, gpd.GeoSeries | gpd.GeoDataFrame):
         area, _ = remove_unobserved(
             gpd.GeoDataFrame(geometry=area.geometry), unobserved
@@ -170,15 +157,131 @@ def evaluate_polygons(
         fp_per_100km2=rate,
         crs=crs.to_string(),
         notes=tuple(notes),
+        **_confidence_figures(pred, _by_prediction(order, matched >= 0)),
     )
 
 
-def _touching(pred: np.ndarray, truth: np.ndarray) -> int:
-    """How many of *pred* intersect (or touch) at least one of *truth*."""
-    if len(pred) == 0 or len(truth) == 0:
-        return 0
-    hits = shapely.STRtree(truth).query(pred, predicate='intersects')
-    return len(np.unique(hits[0]))
+def _confidence_figures(pred: gpd.GeoDataFrame, matched: np.ndarray) -> dict[str, Any]:
+    """Precision per ``confidence`` tier and the ECE of ``probability``.
+
+    Both only where the predictions carry those columns (a map made with a
+    calibrated model) with at least one value.
+    """
+    out: dict[str, Any] = {}
+    if 'confidence' in pred.columns and pred['confidence'].notna().any():
+        tiers = pred['confidence'].to_numpy(dtype=object)
+        out['tiers'] = {
+            tier: _tier_row(matched[tiers == tier]) for tier in CONFIDENCE_TIERS
+        }
+    if 'probability' in pred.columns:
+        p = pd.to_numeric(pred['probability'], errors='coerce').to_numpy(dtype=float)
+        known = np.isfinite(p)
+        if known.any():
+            out['ece'] = expected_calibration_error(p[known], matched[known])
+    return out
+
+
+def _tier_row(matched: np.ndarray) -> dict[str, Any]:
+    n, tp = len(matched), int(matched.sum())
+    return {'n': n, 'tp': tp, 'precision': tp / n if n else None}
+
+
+def polygon_outcomes(
+    pred: gpd.GeoDataFrame,
+    truth: gpd.GeoDataFrame | gpd.GeoSeries,
+    *,
+    iou_threshold: float = 0.5,
+    score_column: str = 'score',
+    unobserved: Any = None,
+    observed: Any = None,
+) -> gpd.GeoDataFrame:
+    """Each prediction with what it is: matched, touching a slump, or neither.
+
+    The inputs are read as by :func:`evaluate_polygons` (steps 0-3 of the
+    module docstring); what calibration fits on.
+
+    Args:
+        pred: predicted polygons with a *score_column*.
+        truth: reference polygons, in any CRS.
+        iou_threshold: IoU of a match.
+        score_column: the predictions' confidence column.
+        unobserved: as for :func:`evaluate_polygons`.
+        observed: as for :func:`evaluate_polygons`.
+
+    Returns:
+        The cleaned predictions (empty ones dropped, unobserved parts cut)
+        with boolean columns ``matched`` (COCO greedy match at
+        *iou_threshold*) and ``touches`` (intersects a reference polygon).
+
+    Raises:
+        CRSMismatchError: If neither input has a CRS.
+        InvalidPolygonsError: If *pred* has no *score_column* or either input
+            has geometries other than polygons.
+    """
+    if score_column not in pred.columns:
+        msg = f'the predictions have no {score_column!r} column: add their scores'
+        raise InvalidPolygonsError(msg)
+    pred, pred_geoms, truth_geoms, _, _ = _prepare(pred, truth, unobserved, observed)
+    scores = np.asarray(pred[score_column], dtype=float)
+    pairs = polygon_ious(pred_geoms, truth_geoms)
+    order, matched = match_greedy(scores, len(truth_geoms), pairs, iou_threshold)
+    out = pred.copy()
+    out['matched'] = _by_prediction(order, matched >= 0)
+    out['touches'] = _touches(pred_geoms, truth_geoms)
+    return out
+
+
+def _by_prediction(order: np.ndarray, ranked: np.ndarray) -> np.ndarray:
+    """Flags given in score order (``match_greedy``), back in prediction order."""
+    flags = np.zeros(len(order), dtype=bool)
+    flags[order] = ranked
+    return flags
+
+
+def _prepare(
+    pred: gpd.GeoDataFrame,
+    truth: gpd.GeoDataFrame | gpd.GeoSeries,
+    unobserved: Any,
+    observed: Any,
+) -> tuple[gpd.GeoDataFrame, np.ndarray, np.ndarray, CRS, list[str]]:
+    """Steps 0-1 of the module docstring: clean, cut to observed ground, one CRS.
+
+    Returns:
+        The cleaned predictions, their geometries and the truth geometries
+        in one CRS, that CRS, and notes on what was done.
+    """
+    pred, notes = clean_polygons(pred, 'predictions')
+    truth_frame, truth_notes = clean_polygons(
+        gpd.GeoDataFrame(geometry=truth.geometry), 'truth'
+    )
+    if unobserved is not None:
+        pred, pred_out = remove_unobserved(pred, unobserved)
+        truth_frame, truth_out = remove_unobserved(truth_frame, unobserved)
+        notes.append(
+            f'unobserved area left out: {pred_out} prediction(s) and {truth_out} '
+            'truth polygon(s) wholly inside it, the others cut to their observed part'
+        )
+    if observed is not None:
+        pred, pred_out = keep_observed(pred, observed)
+        truth_frame, truth_out = keep_observed(truth_frame, observed)
+        notes.append(
+            f'observed ground only: {pred_out} prediction(s) and {truth_out} truth '
+            'polygon(s) wholly off it left out, the others cut to it'
+        )
+    truth_geoms, pred_geoms, crs, crs_notes = _common_crs(
+        pred.geometry, truth_frame.geometry
+    )
+    notes += truth_notes + crs_notes
+    return pred, pred_geoms, truth_geoms, crs, notes
+
+
+def _touches(pred: np.ndarray, truth: np.ndarray) -> np.ndarray:
+    """Which of *pred* intersect (or touch) at least one of *truth*."""
+    flags = np.zeros(len(pred), dtype=bool)
+    if len(pred) and len(truth):
+        hits = shapely.STRtree(truth).query(pred, predicate='intersects')
+        flags[hits[0]] = True
+    return flags
 
 
 def mapped_km2(area: float | gpd.GeoSeries | gpd.GeoDataFrame | None) -> float | None:

@@ -46,6 +46,11 @@ class EvaluationResult:
         truth: the truth file, when read from one.
         notes: remarks on how the inputs were read (CRS assumed or chosen,
             geometries dropped or repaired).
+        tiers: with a ``confidence`` column (a calibrated map): per tier
+            (``high``, ``medium``, ``low``) its predictions ``n``, those
+            matched ``tp`` and ``precision`` (None when empty).
+        ece: with a ``probability`` column: its expected calibration error
+            against a match at :attr:`iou_threshold`.
     """
 
     ap50: float | None
@@ -69,6 +74,8 @@ class EvaluationResult:
     pred: str | None = None
     truth: str | None = None
     notes: tuple[str, ...] = field(default=())
+    tiers: dict[str, dict[str, Any]] | None = None
+    ece: float | None = None
 
     def _fp_rate(self) -> str:
         """The false-positive rate cell of :meth:`to_table`."""
@@ -104,6 +111,11 @@ class EvaluationResult:
         ]
         if self.fp_per_100km2 is not None:  # only where the mapped area is known
             rows.append(('FP / 100 km²', self._fp_rate()))
+        if self.ece is not None:
+            rows.append(('ECE (probability)', f'{self.ece:.4f}'))
+        for tier, row in (self.tiers or {}).items():
+            cell = fmt(row['precision'], 'empty')
+            rows.append((f'precision {tier}', f'{cell} ({row["tp"]} of {row["n"]})'))
         how = 'exact polygon IoU' if self.mode == 'polygons' else 'COCO mask IoU'
         where = f' in {self.crs}' if self.crs else ''
         lines = [f'{how}{where}; P/R/F1 at {at}']

@@ -50,6 +50,7 @@ from .trained import (
     file_sha256,
     load_trained_model,
     save_trained_model,
+    write_calibration,
 )
 from .trunks import MViTv2Trunk, ResNet50Trunk, build_trunk
 
@@ -92,4 +93,5 @@ __all__ = [
     'read_state_dict',
     'resize_rel_pos',
     'save_trained_model',
+    'write_calibration',
 ]

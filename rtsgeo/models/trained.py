@@ -17,7 +17,11 @@ plain Python values, so it loads with ``torch.load(weights_only=True)``:
   bands onto the training set's percentiles
   (:meth:`rtsgeo.transforms.SceneStretch.to_dict`), which ``rtsgeo map``
   applies. Such files are format 2, so that a reader that does not know the
-  stretch refuses them instead of mapping unstretched scenes.
+  stretch refuses them instead of mapping unstretched scenes;
+* optionally ``calibration`` inside ``rtsgeo``: the score-to-probability
+  mapping and confidence tiers that ``rtsgeo calibrate`` fitted
+  (:meth:`rtsgeo.evaluation.ScoreCalibration.to_dict`). It adds columns to a
+  map and changes no detection, so it keeps the format.
 
 Lightning checkpoints written by the training task carry the same ``rtsgeo``
 entry, so a ``.ckpt`` from training and a file from :func:`save_trained_model`
@@ -40,6 +44,7 @@ from ._io import load_torch_file
 from .config import ModelConfig
 
 if TYPE_CHECKING:
+    from ..evaluation.calibration import ScoreCalibration
     from ..transforms.scene_norm import SceneStretch
     from .detector import MultimodalCascadeMaskRCNN
 
@@ -51,6 +56,7 @@ __all__ = [
     'file_sha256',
     'load_trained_model',
     'save_trained_model',
+    'write_calibration',
 ]
 
 _FORMAT = 1
@@ -74,6 +80,8 @@ class TrainedModelInfo:
             pixel); None when unknown: scenes are then mapped at their own.
         scene_stretch: the per-scene stretch of the reflectance bands the
             model was trained with, applied to every scene mapped; None: none.
+        calibration: the score-to-probability mapping fitted by ``rtsgeo
+            calibrate``; None: maps write no probability.
     """
 
     config: ModelConfig
@@ -84,6 +92,7 @@ class TrainedModelInfo:
     sha256: str
     gsd_m: float | None = None
     scene_stretch: SceneStretch | None = None
+    calibration: ScoreCalibration | None = None
 
     @property
     def modalities(self) -> tuple[str, ...]:
@@ -253,8 +262,61 @@ def load_trained_model(
         sha256=file_sha256(path),
         gsd_m=None if meta.get('gsd_m') is None else float(meta['gsd_m']),
         scene_stretch=_scene_stretch(meta, path),
+        calibration=_calibration(meta, path),
     )
     return model, info
+
+
+def write_calibration(
+    path: str | Path, calibration: ScoreCalibration, out: str | Path | None = None
+) -> Path:
+    """Store a fitted calibration in a trained-model file (replacing any).
+
+    Args:
+        path: a trained-model file or training checkpoint.
+        calibration: the fit (``rtsgeo.evaluation.fit_calibration``).
+        out: where to write the calibrated file; None: *path* itself,
+            replaced atomically.
+
+    Returns:
+        The file written (its SHA-256 changes: a map records which it used).
+
+    Raises:
+        CheckpointError: If *path* is not an rtsgeo trained model.
+    """
+    path = Path(path)
+    raw = load_torch_file(path, 'cpu')
+    meta = raw.get('rtsgeo') if isinstance(raw, Mapping) else None
+    if not isinstance(meta, Mapping):
+        raise CheckpointError(
+            f'{path} is not an rtsgeo trained model (no "rtsgeo" metadata): '
+            'calibrate a file written by `rtsgeo fit` or save_trained_model()'
+        )
+    raw = dict(raw)
+    raw['rtsgeo'] = {**meta, 'calibration': calibration.to_dict()}
+    target = Path(out) if out is not None else path
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_name(target.name + '.partial')
+    torch.save(raw, partial)
+    partial.replace(target)
+    return target
+
+
+def _calibration(meta: Mapping[str, Any], path: Path) -> ScoreCalibration | None:
+    """The calibration a file records, or None.
+
+    Raises:
+        CheckpointError: If the record is not one.
+    """
+    record = meta.get('calibration')
+    if record is None:
+        return None
+    from ..evaluation.calibration import ScoreCalibration
+
+    try:
+        return ScoreCalibration.from_dict(record)
+    except (ConfigError, TypeError) as error:
+        raise CheckpointError(f'{path}: calibration record: {error}') from None
 
 
 def _scene_stretch(meta: Mapping[str, Any], path: Path) -> SceneStretch | None:

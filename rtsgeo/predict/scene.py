@@ -52,7 +52,8 @@ class ScenePrediction:
         polygons: one row per object: ``geometry`` (valid Polygon or
             MultiPolygon, holes kept), ``score`` and ``unobserved_fraction``
             (share of its one-pixel outer rim that is nodata, outside the
-            scene or unobserved by the quality mask).
+            scene or unobserved by the quality mask); with a calibrated model
+            also ``probability`` and ``confidence`` (its tier).
         coverage: the observed footprint: the union of the pixels with data
             that the quality mask, if any, does not hide (on pixel edges).
         acquired: ISO acquisition date from the file's tags, if recorded.
@@ -435,6 +436,11 @@ class ScenePredictor:
                 geometry=geometry,
                 crs=reader.crs,
             )
+            calibration = self.info.calibration
+            if calibration is not None:
+                probability = calibration.probability(polygons['score'])
+                polygons['probability'] = probability
+                polygons['confidence'] = calibration.tiers(probability)
             if self.options.drop_touching_unobserved:
                 touching = polygons['unobserved_fraction'] > 0
                 polygons = polygons[~touching].reset_index(drop=True)

@@ -18,6 +18,7 @@ import shapely
 from rtsgeo.campaign import run_campaign
 from rtsgeo.campaign.report import (
     COVERAGE_FILL,
+    TIER_COLORS,
     build_map,
     read_campaign,
     score_color,
@@ -260,3 +261,34 @@ def test_report_renders_in_headless_chromium(campaign: Path, tmp_path: Path) -> 
     # 8 px marker drawn on it (about 50 pixels).
     for score in SCORES:
         assert _pixels_near(image, score_color(score)) > 500, score
+
+
+def test_tiers_colour_the_map_and_are_counted(campaign: Path, tmp_path: Path) -> None:
+    slumps, coverage, _ = read_campaign(campaign)
+    summary_plain = write_report(campaign, tmp_path / 'plain.html')
+    assert summary_plain.tiers == {}
+    layers = {name: read_campaign(campaign)[i] for i, name in enumerate(LAYERS)}
+    layers['slumps']['probability'] = [0.2, 0.85]
+    layers['slumps']['confidence'] = ['low', 'high']
+    tiered = tmp_path / 'tiered.gpkg'
+    for name, frame in layers.items():
+        gpd.GeoDataFrame(frame).to_file(tiered, layer=name)
+    summary = write_report(tiered, tmp_path / 'tiered.html')
+    area = slumps['area_m2'].to_numpy()
+    assert summary.tiers == {
+        'high': (1, pytest.approx(area[1])),
+        'medium': (0, 0.0),
+        'low': (1, pytest.approx(area[0])),
+    }
+    text = (tmp_path / 'tiered.html').read_text()
+    assert 'high confidence' in text and '1 (' in text
+    figure = build_map(read_campaign(tiered)[0], coverage)
+    names = [trace.name for trace in figure.data if trace.mode == 'markers']
+    assert names == ['slumps, high confidence (1)', 'slumps, low confidence (1)']
+    colours = {t.name: t.marker.color for t in figure.data if t.mode == 'markers'}
+    assert colours['slumps, high confidence (1)'] == TIER_COLORS['high']
+    # one uncalibrated slump keeps its score colour scale beside the tiers
+    mixed = read_campaign(tiered)[0]
+    mixed.loc[mixed.index[0], 'confidence'] = None
+    names = [t.name for t in build_map(mixed, coverage).data if t.mode == 'markers']
+    assert names == ['slumps, high confidence (1)', 'slumps']

@@ -416,3 +416,27 @@ def test_workers_and_prefetch_are_checked() -> None:
         PredictorOptions(workers=3)
     with pytest.raises(ConfigError, match='prefetch=0'):
         PredictorOptions(prefetch=0)
+
+
+def test_a_calibrated_model_adds_probability_and_tier(tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    from rtsgeo.evaluation import ScoreCalibration
+
+    path, _, _ = _holey_scene(tmp_path)
+    options = PredictorOptions(overlap=16)
+    plain = ScenePredictor(ComponentOracle(), oracle_info(64), options)
+    polygons = plain.predict_scene(path).polygons
+    assert len(polygons) and 'probability' not in polygons
+    calibration = ScoreCalibration(
+        'isotonic', 'iou50', knots=((0.0, 0.0), (1.0, 0.7)), tier_thresholds=(0.6, 0.3)
+    )
+    info = replace(oracle_info(64), calibration=calibration)
+    frame = (
+        ScenePredictor(ComponentOracle(), info, options).predict_scene(path).polygons
+    )
+    np.testing.assert_allclose(frame['probability'], 0.7 * frame['score'])
+    assert list(frame['score']) == list(polygons['score'])
+    want = np.where(frame['probability'] >= 0.6, 'high', 'medium')
+    want[frame['probability'] < 0.3] = 'low'
+    assert list(frame['confidence']) == list(want)
