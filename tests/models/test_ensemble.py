@@ -17,17 +17,16 @@ from rtsgeo.errors import CheckpointError, ConfigError
 from rtsgeo.models import (
     ModelEnsemble,
     TrainedModelInfo,
-    build_model_from_preset,
     check_ensemble,
     ensemble_info,
     file_sha256,
     get_preset,
     load_ensemble,
-    save_trained_model,
 )
 from rtsgeo.predict import PredictorOptions, ScenePredictor, forward_tiles
 from rtsgeo.transforms import SceneStretch
-from tests.predict.oracle import ComponentOracle, oracle_info, write_mask_scene
+from tests.models._nano import write_nano_model
+from tests.predict.oracle import OracleModule, oracle_info, write_mask_scene
 
 TRANSFORM = Affine(5.0, 0.0, 500000.0, 0.0, -5.0, 7600000.0)
 
@@ -223,19 +222,9 @@ def test_ensemble_info_records_every_member() -> None:
     assert ensemble_info([first]) is first
 
 
-def _write_model(
-    path: Path, seed: int, mean: float = 550.0, gsd_m: float = 5.0
-) -> Path:
-    torch.manual_seed(seed)
-    model = build_model_from_preset('nano_cascade_rgb')
-    config = get_preset('nano_cascade_rgb')
-    stats = {'rgb': {'mean': [mean] * 3, 'std': [100.0] * 3}}
-    return save_trained_model(path, model, config, stats, name=path.stem, gsd_m=gsd_m)
-
-
 def test_load_ensemble_of_files(tmp_path: Path) -> None:
-    a = _write_model(tmp_path / 'a.pt', 0)
-    b = _write_model(tmp_path / 'b.pt', 1, mean=400.0)
+    a = write_nano_model(tmp_path / 'a.pt', 0)
+    b = write_nano_model(tmp_path / 'b.pt', 1, mean=400.0)
     model, info = load_ensemble([a, b])
     assert isinstance(model, ModelEnsemble) and not model.training
     assert info.name == 'ensemble(a, b)'
@@ -250,7 +239,7 @@ def test_load_ensemble_of_files(tmp_path: Path) -> None:
     single, single_info = load_ensemble([a])
     assert not isinstance(single, ModelEnsemble)
     assert single_info.sha256 == file_sha256(a) and single_info.name == 'a'
-    other = _write_model(tmp_path / 'c.pt', 2, gsd_m=10.0)
+    other = write_nano_model(tmp_path / 'c.pt', 2, gsd_m=10.0)
     with pytest.raises(
         ConfigError, match=re.escape(f'cannot ensemble {a} with {other}: GSD')
     ):
@@ -259,24 +248,6 @@ def test_load_ensemble_of_files(tmp_path: Path) -> None:
         load_ensemble([a, tmp_path / 'gone.pt'])
     with pytest.raises(ConfigError, match='at least one'):
         load_ensemble([])
-
-
-class _Module(nn.Module):
-    """An oracle as a module; ``shift`` moves every mask that many columns."""
-
-    def __init__(self, shift: int = 0) -> None:
-        super().__init__()
-        self.oracle = ComponentOracle()
-        self.shift = shift
-
-    def forward(self, images: Tensor) -> list[dict[str, Tensor]]:
-        outputs = self.oracle(images)
-        if self.shift:
-            for output in outputs:
-                masks = torch.zeros_like(output['masks'])
-                masks[..., self.shift :] = output['masks'][..., : -self.shift]
-                output['masks'] = masks
-        return outputs
 
 
 def _scene(tmp_path: Path, size: int = 160) -> tuple[Path, np.ndarray]:
@@ -290,9 +261,9 @@ def _scene(tmp_path: Path, size: int = 160) -> tuple[Path, np.ndarray]:
 def test_identical_members_map_as_one_model(tmp_path: Path, tta: bool) -> None:
     path, _ = _scene(tmp_path)
     options = PredictorOptions(overlap=16, tta=tta, workers=0)
-    alone = ScenePredictor(_Module(), oracle_info(64), options).predict_scene(path)
+    alone = ScenePredictor(OracleModule(), oracle_info(64), options).predict_scene(path)
     infos = [replace(oracle_info(64), sha256=x) for x in 'ab']
-    ensemble = ModelEnsemble([_Module(), _Module()], infos)
+    ensemble = ModelEnsemble([OracleModule(), OracleModule()], infos)
     both = ScenePredictor(ensemble, ensemble.info, options).predict_scene(path)
     assert len(alone.polygons) > 0
     assert both.polygons['score'].tolist() == alone.polygons['score'].tolist()
@@ -316,7 +287,7 @@ def test_members_disagreeing_at_a_seam_give_no_overlapping_polygons(
     # The second member sees every object, cut by each tile's edges, 30
     # pixels to the right: too far to fuse with the first's, so both are kept
     # (at half their score) and its pieces straddle the first's seams.
-    ensemble = ModelEnsemble([_Module(), _Module(30)], infos)
+    ensemble = ModelEnsemble([OracleModule(), OracleModule(30)], infos)
     maps = []
     for keep in (True, False):
         options = PredictorOptions(overlap=16, score_threshold=0.2, keep_overlaps=keep)
@@ -333,7 +304,7 @@ def test_forward_tiles_with_tta_on_an_ensemble() -> None:
     images = torch.full((1, 4, 32, 32), -1.0)
     images[0, :, 2:10, 3:20] = 1.0
     infos = [replace(oracle_info(32), sha256=x) for x in 'ab']
-    ensemble = ModelEnsemble([_Module(), _Module()], infos)
+    ensemble = ModelEnsemble([OracleModule(), OracleModule()], infos)
     (plain,) = forward_tiles(ensemble, images)
     (augmented,) = forward_tiles(ensemble, images, tta=True)
     torch.testing.assert_close(plain[0], augmented[0])
