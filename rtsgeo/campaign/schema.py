@@ -50,8 +50,17 @@ _SCENE = (
     Column('scene_path', 'TEXT', 'absolute path of the scene file'),
 )
 _MODEL = (
-    Column('model_name', 'TEXT', 'name recorded in the trained-model file'),
-    Column('checkpoint_sha256', 'TEXT', 'SHA-256 of the trained-model file'),
+    Column(
+        'model_name',
+        'TEXT',
+        'name recorded in the trained-model file; ensemble(a, b) for an ensemble',
+    ),
+    Column(
+        'checkpoint_sha256',
+        'TEXT',
+        "SHA-256 of the trained-model file; an ensemble's members', comma "
+        'separated in order',
+    ),
     Column('modalities', 'TEXT', 'model modalities, comma separated (rgb,ndvi,nir)'),
 )
 

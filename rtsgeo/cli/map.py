@@ -51,8 +51,14 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument(
         '--checkpoint',
         required=True,
+        nargs='+',
         type=Path,
-        help='trained-model file or training checkpoint',
+        metavar='CHECKPOINT',
+        help='trained-model file or training checkpoint; several make an ensemble: '
+        'every model maps the same tiles and their instances are fused (an object '
+        'one model of k found keeps 1/k of its score); they must share '
+        'modalities, GSD, tile size and per-scene stretch. Give SCENES before '
+        '--checkpoint',
     )
     parser.add_argument(
         '--out',
@@ -276,7 +282,9 @@ def list_scenes(args: argparse.Namespace) -> list[Any]:
     if bool(args.scenes) == (args.stac is not None):
         msg = 'give scene files (SCENES) or a STAC item list (--stac ITEMS), not both'
         raise ConfigError(
-            msg if args.scenes else 'no scene given: pass SCENES or --stac'
+            msg
+            if args.scenes
+            else 'no scene given: pass SCENES (before --checkpoint) or --stac'
         )
     if args.stac is None:
         if args.assets:

@@ -35,6 +35,7 @@ from .detector import (
     build_model_from_preset,
     count_parameters,
 )
+from .ensemble import ModelEnsemble, check_ensemble, ensemble_info, load_ensemble
 from .fusion import (
     ConvFusion,
     CrossAttentionFusion,
@@ -70,6 +71,7 @@ __all__ = [
     'MViTv2Trunk',
     'ModalityBranch',
     'ModelConfig',
+    'ModelEnsemble',
     'MultimodalBackbone',
     'MultimodalCascadeMaskRCNN',
     'PassThroughFusion',
@@ -81,12 +83,15 @@ __all__ = [
     'build_model',
     'build_model_from_preset',
     'build_trunk',
+    'check_ensemble',
     'checkpoint_metadata',
     'config_from_dict',
     'config_to_dict',
     'count_parameters',
+    'ensemble_info',
     'file_sha256',
     'get_preset',
+    'load_ensemble',
     'load_trained_model',
     'load_trunk_weights',
     'load_unimodal_checkpoints',

@@ -74,8 +74,10 @@ class TrainedModelInfo:
         stats: modality -> ``{'mean': [...], 'std': [...]}`` used in training.
         sensor: sensor preset of the training imagery, if one was used.
         name: a human-readable model name (a preset or config name).
-        path: the file it was read from.
-        sha256: the file's SHA-256 hex digest, to record in outputs.
+        path: the file it was read from (an ensemble's: its members', see
+            :func:`~rtsgeo.models.ensemble_info`).
+        sha256: the file's SHA-256 hex digest, to record in outputs (an
+            ensemble's: its members', comma separated in order).
         gsd_m: ground sampling distance of the training imagery (metres per
             pixel); None when unknown: scenes are then mapped at their own.
         scene_stretch: the per-scene stretch of the reflectance bands the

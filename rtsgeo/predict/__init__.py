@@ -20,8 +20,8 @@ from .coverage import CoverageAccumulator
 from .inference import (
     Detections,
     forward_tiles,
+    fuse_detections,
     mask_iou,
-    merge_tta_detections,
     tile_instances,
 )
 from .merge import (
@@ -53,9 +53,9 @@ __all__ = [
     'compose_group',
     'default_overlap',
     'forward_tiles',
+    'fuse_detections',
     'mask_iou',
     'merge_tile_instances',
-    'merge_tta_detections',
     'resolve_overlaps',
     'tile_instances',
     'tile_rows',

@@ -15,8 +15,8 @@ from .tiling import Tile
 __all__ = [
     'Detections',
     'forward_tiles',
+    'fuse_detections',
     'mask_iou',
-    'merge_tta_detections',
     'tile_instances',
 ]
 
@@ -59,46 +59,49 @@ def mask_iou(a: Tensor, b: Tensor) -> Tensor:
     return inter / union.clamp_min(1.0)
 
 
-def merge_tta_detections(
-    variants: Sequence[Detections], mask_threshold: float = 0.5, iou: float = 0.5
+def fuse_detections(
+    sources: Sequence[Detections], mask_threshold: float = 0.5, iou: float = 0.5
 ) -> Detections:
-    """Merge the detections of augmented views of one tile, instance by instance.
+    """Fuse detections of one tile from several sources, instance by instance.
 
-    Detections of all views are clustered greedily by score: each joins the
-    first cluster whose leader's mask it overlaps at *iou* or more (at most
-    one member per view). A cluster's mask is the mean of its members'
-    probabilities and its score the sum of their scores over the number of
-    views, so an object seen in one view of three keeps a third of its score.
+    The sources are the augmented views of a tile (flip TTA, mapped back to
+    the tile) or the models of an ensemble run on it. Detections of all
+    sources are clustered greedily by score: each joins the first cluster
+    whose leader's mask it overlaps at *iou* or more (at most one member per
+    source). A cluster's mask is the mean of its members' probabilities and
+    its score the sum of their scores over the number of sources, so an
+    object seen by one source of three keeps a third of its score.
 
     Args:
-        variants: detections of each view, already mapped back to the tile.
+        sources: detections of each source, on the same tile's pixels.
         mask_threshold: probability at which a mask pixel is on, for matching.
         iou: mask IoU at which two detections are the same object.
 
     Returns:
-        Merged mask probabilities and scores, by decreasing score.
+        Fused mask probabilities and scores, by decreasing score.
     """
-    masks = torch.cat([m for m, _ in variants])
-    scores = torch.cat([s for _, s in variants])
-    views = torch.cat([torch.full((len(s),), i) for i, (_, s) in enumerate(variants)])
+    masks = torch.cat([m for m, _ in sources])
+    scores = torch.cat([s for _, s in sources])
+    origins = torch.cat([torch.full((len(s),), i) for i, (_, s) in enumerate(sources)])
     if len(scores) == 0:
         return masks, scores
     order = torch.argsort(scores, descending=True)
     binary = masks >= mask_threshold
-    overlaps = mask_iou(binary, binary)
+    # On the CPU, read one pair at a time below without a device sync each.
+    overlaps = mask_iou(binary, binary).cpu()
     leaders: list[int] = []
     clusters: list[list[int]] = []
     for index in order.tolist():
         for leader, members in zip(leaders, clusters, strict=True):
-            taken = {int(views[m]) for m in members}
-            if int(views[index]) not in taken and overlaps[leader, index] >= iou:
+            taken = {int(origins[m]) for m in members}
+            if int(origins[index]) not in taken and overlaps[leader, index] >= iou:
                 members.append(index)
                 break
         else:
             leaders.append(index)
             clusters.append([index])
     merged_masks = torch.stack([masks[c].mean(0) for c in clusters])
-    merged_scores = torch.stack([scores[c].sum() / len(variants) for c in clusters])
+    merged_scores = torch.stack([scores[c].sum() / len(sources) for c in clusters])
     order = torch.argsort(merged_scores, descending=True)
     return merged_masks[order], merged_scores[order]
 
@@ -119,7 +122,7 @@ def forward_tiles(
             with ``masks`` ``(N, 1, H, W)`` and ``scores`` per image).
         images: normalised ``(B, C, H, W)`` tiles on the model's device.
         tta: also run horizontally and vertically flipped tiles and merge the
-            three views per instance (see :func:`merge_tta_detections`).
+            three views per instance (see :func:`fuse_detections`).
         amp: autocast, in bfloat16 where the GPU supports it, else float16
             (use on GPU only).
         mask_threshold: mask probability threshold used to match TTA views.
@@ -144,7 +147,7 @@ def forward_tiles(
         outputs = _forward(model, _flip(images, dims), amp)  # type: ignore[arg-type]
         views.append([(_flip(m, dims).cpu(), s.cpu()) for m, s in outputs])
     return [
-        merge_tta_detections([view[i] for view in views], mask_threshold)
+        fuse_detections([view[i] for view in views], mask_threshold)
         for i in range(images.shape[0])
     ]
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
@@ -250,17 +250,31 @@ class ScenePredictor:
 
     @classmethod
     def from_checkpoint(
-        cls, path: str | Path, options: PredictorOptions | None = None
+        cls,
+        path: str | Path | Sequence[str | Path],
+        options: PredictorOptions | None = None,
     ) -> ScenePredictor:
-        """A predictor for a trained-model file or training checkpoint.
+        """A predictor for a trained-model file, or an ensemble of several.
 
         Args:
-            path: file read with :func:`rtsgeo.models.load_trained_model`.
+            path: file read with :func:`rtsgeo.models.load_trained_model`, or
+                a list of them: an ensemble, every model run on the same tiles
+                and their instances fused (see
+                :class:`~rtsgeo.models.ModelEnsemble`). A list of one maps as
+                that file does.
             options: how to map (default :class:`PredictorOptions`).
-        """
-        from ..models import load_trained_model
 
-        model, info = load_trained_model(path)
+        Raises:
+            CheckpointError: If a file is missing, unreadable or not a trained
+                model.
+            ConfigError: If the models of an ensemble do not fit together
+                (see :func:`~rtsgeo.models.check_ensemble`).
+        """
+        from ..models import load_ensemble
+
+        options = options or PredictorOptions()
+        paths = [path] if isinstance(path, str | Path) else list(path)
+        model, info = load_ensemble(paths, mask_threshold=options.mask_threshold)
         return cls(model, info, options)
 
     def _quality_mask(self) -> QualityMask | None:

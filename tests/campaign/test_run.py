@@ -12,6 +12,9 @@ from affine import Affine
 from rtsgeo.campaign import run_campaign
 from rtsgeo.campaign.store import CampaignStore
 from rtsgeo.errors import ConfigError, OutputError
+from rtsgeo.models import ModelEnsemble
+from rtsgeo.predict import PredictorOptions, ScenePredictor
+from tests.predict.oracle import OracleModule, oracle_info, write_mask_scene
 
 from ._fakes import FakeInfo, FakePredictor
 
@@ -319,3 +322,34 @@ def test_ctrl_c_with_background_workers_stops_and_resumes(tmp_path: Path) -> Non
         assert len(got) == len(want) > 0
         assert (got.scene_id == want.scene_id).all()
         assert got.geometry.geom_equals_exact(want.geometry, 0).all()
+
+
+def _ensemble(names: str) -> ScenePredictor:
+    """A predictor of an ensemble of oracles, one per letter of *names*."""
+    infos = [
+        replace(oracle_info(64), name=n, path=f'{n}.pt', sha256=n * 64) for n in names
+    ]
+    ensemble = ModelEnsemble([OracleModule() for _ in infos], infos)
+    return ScenePredictor(ensemble, ensemble.info, PredictorOptions(overlap=16))
+
+
+def test_an_ensemble_records_its_checkpoints_and_resumes_only_itself(
+    tmp_path: Path,
+) -> None:
+    mask = np.zeros((96, 96), bool)
+    mask[20:60, 30:80] = True
+    transform = Affine(5.0, 0.0, 500000.0, 0.0, -5.0, 7600000.0)
+    scene = write_mask_scene(tmp_path / 's.tif', mask, transform, 'EPSG:32608')
+    out = tmp_path / 'c.gpkg'
+    assert run_campaign([scene], _ensemble('ab'), out).done == 1
+    record = ['ensemble(a, b)', f'{"a" * 64},{"b" * 64}']
+    for layer in ('runs', 'slumps', 'coverage'):
+        frame = pyogrio.read_dataframe(out, layer=layer, read_geometry=False)
+        assert len(frame) > 0
+        columns = frame[['model_name', 'checkpoint_sha256']]
+        assert columns.drop_duplicates().values.tolist() == [record], layer
+    again = run_campaign([scene], _ensemble('ab'), out)
+    assert (again.done, again.resumed) == (0, 1)
+    for other in ('ba', 'abc', 'a'):
+        with pytest.raises(ConfigError, match='another checkpoint'):
+            run_campaign([scene], _ensemble(other), out)

@@ -71,7 +71,7 @@ def test_map_writes_summary_and_quicklooks(
         'scene_001.png',
         'scene_002.png',
     ]
-    assert fake_predictor[0] == {'tile_size': 256, 'checkpoint': Path('model.pt')}
+    assert fake_predictor[0] == {'tile_size': 256, 'checkpoint': [Path('model.pt')]}
     assert main([*argv, '--no-progress']) == 0
     assert (
         '0 done, 0 skipped (no data), 0 failed, 3 already done'
@@ -291,7 +291,7 @@ def test_load_predictor_builds_predictor_options(
     from rtsgeo.cli.main import build_parser
     from rtsgeo.predict import PredictorOptions, ScenePredictor
 
-    built: list[tuple[Path, PredictorOptions]] = []
+    built: list[tuple[list[Path], PredictorOptions]] = []
     monkeypatch.setattr(
         ScenePredictor,
         'from_checkpoint',
@@ -304,7 +304,7 @@ def test_load_predictor_builds_predictor_options(
     LOAD_PREDICTOR(build_parser().parse_args([*argv, '--resample', 'off']))
     assert built == [
         (
-            Path('m.pt'),
+            [Path('m.pt')],
             PredictorOptions(
                 tile_size=256,
                 device='cuda:1',
@@ -314,7 +314,7 @@ def test_load_predictor_builds_predictor_options(
             ),
         ),
         (
-            Path('m.pt'),
+            [Path('m.pt')],
             PredictorOptions(
                 tile_size=256,
                 keep_overlaps=True,
@@ -323,6 +323,55 @@ def test_load_predictor_builds_predictor_options(
                 prefetch=3,
             ),
         ),
+    ]
+
+
+def test_several_checkpoints_map_as_an_ensemble(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    from rtsgeo.cli.main import build_parser
+    from rtsgeo.predict import ScenePredictor
+
+    built: list[list[Path]] = []
+    monkeypatch.setattr(
+        ScenePredictor,
+        'from_checkpoint',
+        lambda paths, options=None: built.append(paths),
+    )
+    argv = ['map', 's.tif', '--checkpoint', 'a.pt', 'b.pt', 'c.pt', '--out', 'c.gpkg']
+    LOAD_PREDICTOR(build_parser().parse_args(argv))
+    assert built == [[Path('a.pt'), Path('b.pt'), Path('c.pt')]]
+    # SCENES after the checkpoints are read as checkpoints: no scene is left.
+    argv = ['map', '--checkpoint', 'a.pt', 's.tif', '--out', str(tmp_path / 'c.gpkg')]
+    assert main(argv) == 2
+    assert (
+        'no scene given: pass SCENES (before --checkpoint)' in capsys.readouterr().err
+    )
+
+
+def test_map_with_an_ensemble_records_every_checkpoint(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import numpy as np
+    from affine import Affine
+
+    from rtsgeo.models import file_sha256
+    from tests.models._nano import write_nano_model
+    from tests.predict.oracle import write_mask_scene
+
+    monkeypatch.setattr(map_cli, 'load_predictor', LOAD_PREDICTOR)
+    mask = np.zeros((64, 64), bool)
+    mask[10:40, 20:50] = True
+    transform = Affine(5.0, 0.0, 500000.0, 0.0, -5.0, 7600000.0)
+    scene = write_mask_scene(tmp_path / 's.tif', mask, transform, 'EPSG:32608')
+    a = write_nano_model(tmp_path / 'a.pt', seed=0)
+    b = write_nano_model(tmp_path / 'b.pt', seed=1)
+    out = tmp_path / 'c.gpkg'
+    argv = ['map', str(scene), '--checkpoint', str(a), str(b), '--out', str(out)]
+    assert main([*argv, '--no-progress']) == 0
+    runs = pyogrio.read_dataframe(out, layer='runs')
+    assert runs[['model_name', 'checkpoint_sha256']].values.tolist() == [
+        ['ensemble(a, b)', f'{file_sha256(a)},{file_sha256(b)}']
     ]
 
 

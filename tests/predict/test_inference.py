@@ -8,8 +8,8 @@ import torch
 
 from rtsgeo.predict import (
     forward_tiles,
+    fuse_detections,
     mask_iou,
-    merge_tta_detections,
     tile_instances,
     tile_windows,
 )
@@ -38,7 +38,7 @@ def test_tta_merges_views_instance_by_instance() -> None:
         (shifted[None], torch.tensor([0.6])),
         (obj[None], torch.tensor([0.9])),
     ]
-    masks, scores = merge_tta_detections(views)
+    masks, scores = fuse_detections(views)
     assert scores.tolist() == pytest.approx([(0.9 + 0.6 + 0.9) / 3, 0.6 / 3])
     # The merged mask averages the members' probabilities.
     assert masks[0][12, 4].item() == pytest.approx(0.9 / 3)
@@ -49,13 +49,13 @@ def test_tta_merges_views_instance_by_instance() -> None:
 def test_tta_keeps_at_most_one_member_per_view() -> None:
     obj = _square(4, 4, 8)
     views = [(torch.stack([obj, obj]), torch.tensor([0.8, 0.7]))]
-    _masks, scores = merge_tta_detections(views)
+    _masks, scores = fuse_detections(views)
     assert len(scores) == 2
 
 
 def test_tta_of_empty_views() -> None:
     empty = (torch.zeros(0, 16, 16), torch.zeros(0))
-    masks, scores = merge_tta_detections([empty, empty, empty])
+    masks, scores = fuse_detections([empty, empty, empty])
     assert masks.shape == (0, 16, 16) and scores.shape == (0,)
 
 

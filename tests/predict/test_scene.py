@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import re
 from pathlib import Path
 
 import geopandas as gpd
@@ -20,6 +21,7 @@ from rtsgeo.datasets import make_synthetic_scene, make_synthetic_splits
 from rtsgeo.errors import ConfigError, ResolutionMismatchWarning
 from rtsgeo.predict import PredictorOptions, ScenePredictor, tile_windows
 from rtsgeo.transforms import SceneStretch
+from tests.models._nano import write_nano_model
 
 from .oracle import ComponentOracle, oracle_info, write_mask_scene
 
@@ -182,6 +184,36 @@ def test_map_applies_the_model_files_scene_norm(tmp_path: Path) -> None:
     with predictor.open(scene) as reader:
         assert reader.scene_stretch == stretch
         assert reader.scene_percentiles() == stretch.ranges
+
+
+def test_a_list_of_one_checkpoint_maps_as_that_checkpoint(tmp_path: Path) -> None:
+    model = write_nano_model(tmp_path / 'a.pt', seed=0)
+    mask = np.zeros((96, 96), bool)
+    mask[20:60, 30:80] = True
+    scene = write_mask_scene(tmp_path / 's.tif', mask, TRANSFORM, 'EPSG:32608')
+    options = PredictorOptions(overlap=16, score_threshold=0.45)
+    maps = {}
+    for key, paths in (('file', model), ('one', [model]), ('twice', [model] * 2)):
+        predictor = ScenePredictor.from_checkpoint(paths, options)
+        maps[key] = (predictor.info, predictor.predict_scene(scene).polygons)
+    (info, alone), (one_info, one) = maps['file'], maps['one']
+    assert len(alone) > 0
+    assert one_info == info
+    assert one['score'].tolist() == alone['score'].tolist()
+    assert one.geometry.geom_equals_exact(alone.geometry, 0).all()
+    # A model with itself: every instance fuses with its copy, unchanged.
+    twice_info, twice = maps['twice']
+    assert twice_info.sha256 == f'{info.sha256},{info.sha256}'
+    assert twice['score'].tolist() == alone['score'].tolist()
+    assert twice.geometry.geom_equals_exact(alone.geometry, 0).all()
+
+
+def test_an_ensemble_of_models_that_do_not_fit_is_refused(tmp_path: Path) -> None:
+    a = write_nano_model(tmp_path / 'a.pt', seed=0)
+    b = write_nano_model(tmp_path / 'b.pt', seed=1, gsd_m=10.0)
+    message = f'cannot ensemble {a} with {b}: GSD 5 m vs 10 m; '
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        ScenePredictor.from_checkpoint([a, b])
 
 
 #: Training steps of the model in the seam test (the demo's 200 by default).
