@@ -93,7 +93,9 @@ def ensemble_info(infos: Sequence[TrainedModelInfo]) -> TrainedModelInfo:
     The first member's info with ``name`` ``ensemble(a, b, c)``, ``path`` the
     members' paths and ``sha256`` their SHA-256s, comma separated in order;
     every other field (statistics, sensor, GSD, stretch) is the first
-    member's. One member's info is returned as it is.
+    member's, but no calibration: a member's mapping from its own score to a
+    probability says nothing about the fused score, so an ensemble's maps
+    carry no ``probability``. One member's info is returned as it is.
 
     Raises:
         ConfigError: If the members do not fit together (see
@@ -107,6 +109,7 @@ def ensemble_info(infos: Sequence[TrainedModelInfo]) -> TrainedModelInfo:
         name=f'ensemble({", ".join(info.name for info in infos)})',
         path=', '.join(info.path for info in infos),
         sha256=','.join(info.sha256 for info in infos),
+        calibration=None,
     )
 
 

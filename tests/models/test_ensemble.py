@@ -220,6 +220,13 @@ def test_ensemble_info_records_every_member() -> None:
     # every other field is the first member's
     assert replace(info, name='a', sha256='a' * 64, path='a.pt') == first
     assert ensemble_info([first]) is first
+    # a member's calibration does not describe the fused score
+    from rtsgeo.evaluation import ScoreCalibration
+
+    calibration = ScoreCalibration('platt', 'iou50', slope=2.0)
+    calibrated = [replace(x, calibration=calibration) for x in infos]
+    assert ensemble_info(calibrated).calibration is None
+    assert ensemble_info(calibrated[:1]).calibration == calibration
 
 
 def test_load_ensemble_of_files(tmp_path: Path) -> None:
