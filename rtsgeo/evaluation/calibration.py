@@ -34,6 +34,7 @@ bins, weighted by the bins' counts.
 from __future__ import annotations
 
 import math
+import textwrap
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -407,8 +408,8 @@ def plot_reliability(
         ylim=(0, 1),
         xlabel='predicted probability (bin mean)',
         ylabel='share of real slumps',
-        title=title,
     )
+    ax.set_title(textwrap.fill(title, 48), fontsize=9)
     ax.legend(loc='upper left', fontsize=8)
     fig.tight_layout()
     path = Path(path)
