@@ -32,10 +32,10 @@ from __future__ import annotations
 
 import hashlib
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import torch
 
@@ -59,6 +59,7 @@ __all__ = [
     'write_calibration',
 ]
 
+_T = TypeVar('_T')
 _FORMAT = 1
 #: The format of files that record a per-scene normalisation.
 _FORMAT_SCENE_NORM = 2
@@ -305,34 +306,31 @@ def write_calibration(
 
 
 def _calibration(meta: Mapping[str, Any], path: Path) -> ScoreCalibration | None:
-    """The calibration a file records, or None.
-
-    Raises:
-        CheckpointError: If the record is not one.
-    """
-    record = meta.get('calibration')
-    if record is None:
-        return None
+    """The calibration a file records, or None."""
     from ..evaluation.calibration import ScoreCalibration
 
-    try:
-        return ScoreCalibration.from_dict(record)
-    except (ConfigError, TypeError) as error:
-        raise CheckpointError(f'{path}: calibration record: {error}') from None
+    return _record(meta, 'calibration', path, ScoreCalibration.from_dict)
 
 
 def _scene_stretch(meta: Mapping[str, Any], path: Path) -> SceneStretch | None:
-    """The per-scene stretch a file records, or None.
-
-    Raises:
-        CheckpointError: If the record is not one.
-    """
-    record = meta.get('scene_norm')
-    if record is None:
-        return None
+    """The per-scene stretch a file records, or None."""
     from ..transforms.scene_norm import SceneStretch
 
+    return _record(meta, 'scene_norm', path, SceneStretch.from_dict)
+
+
+def _record(
+    meta: Mapping[str, Any], key: str, path: Path, parse: Callable[[Any], _T]
+) -> _T | None:
+    """The object the file's *key* entry records, or None without one.
+
+    Raises:
+        CheckpointError: If the entry does not parse.
+    """
+    record = meta.get(key)
+    if record is None:
+        return None
     try:
-        return SceneStretch.from_dict(record)
-    except ConfigError as error:
-        raise CheckpointError(f'{path}: {error}') from None
+        return parse(record)
+    except (ConfigError, TypeError) as error:
+        raise CheckpointError(f'{path}: {key} record: {error}') from None

@@ -337,6 +337,30 @@ def test_cv_smoke_run_resumes(
     assert bench.earlier_runs(out, bench.parse_args(options)) is None
     assert 'holds runs with steps 2, not 3' in capsys.readouterr().err
 
+    # A run stopped after training maps with the saved model, trains nothing.
+    report = json.loads((out / 'results.json').read_text())
+    model_file = report['runs'][0]['model_file']
+    report['runs'] = report['runs'][1:]
+    (out / 'results.json').write_text(json.dumps(report))
+    options[options.index('--steps') + 1] = '2'
+    assert bench.main([*options, '--models', FUSED, '--reuse-models']) == 0
+    assert f'{model_file}: reused, not trained again' in capsys.readouterr().out
+    rerun = json.loads((out / 'results.json').read_text())['runs'][-1]
+    assert rerun['train_seconds'] is None and rerun['model_file'] == model_file
+
+    # The calibration benchmark on that folder: fit on the validation fold,
+    # ECE on the test fold (a 2-step model: the plumbing, not the figure).
+    calibration = load_benchmark('calibration')
+    code = calibration.main(['--runs', str(out), '--out', str(tmp_path / 'cal')])
+    assert code in (0, 1)
+    summary = json.loads((tmp_path / 'cal' / 'calibration.json').read_text())
+    assert [row['fold'] for row in summary['folds']] == [1]
+    assert summary['passed'] == (code == 0)
+    pooled = summary['pooled']
+    assert pooled['polygons'] == summary['folds'][0]['test_polygons']
+    assert (tmp_path / 'cal' / 'reliability.png').stat().st_size > 0
+    assert ('PASS' if code == 0 else 'FAIL') in capsys.readouterr().out
+
 
 def test_cv_summary_is_over_folds(monkeypatch: pytest.MonkeyPatch) -> None:
     bench = _benchmark(monkeypatch)
