@@ -33,6 +33,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import torch
 from real_data import map_with_rtsgeo, truth_polygons
 
 from rtsgeo.evaluation import (
@@ -62,6 +63,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument('--batch-size', type=int, default=4)
     parser.add_argument('--device', default='cpu')
+    parser.add_argument('--threads', type=int, default=2, help='torch threads (2)')
     return parser.parse_args(argv)
 
 
@@ -71,7 +73,7 @@ def fold_maps(
     """Calibrate one run's model on its validation fold; score its test fold."""
     fold = run['fold']
     tag = f'{Path(run["model_file"]).stem}'
-    chips = runs / 'chips' / f'{run["cv"]}{fold}'
+    chips = Path(run['chips'])
     truths = {}
     for split in ('val', 'test'):
         masks = sorted((chips / split / 'mask').glob('*.tif'))
@@ -120,8 +122,11 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     report = json.loads(results.read_text())
     cv = report['settings'].get('cv', 'None')
+    # The chips each fold was laid out in (recorded since --reuse-models; before,
+    # the fold's folder, or its first --limit-chips chips).
+    limited = report['settings'].get('limit_chips', 'None') != 'None'
     runs = [
-        {**r, 'cv': cv}
+        {'chips': str(args.runs / 'chips' / f'{cv}{r["fold"]}{"-limit" * limited}')} | r
         for r in report['runs']
         if r.get('fold') is not None and r.get('model_file')
     ]
@@ -130,6 +135,7 @@ def main(argv: list[str] | None = None) -> int:
               file=sys.stderr)  # fmt: skip
         return 2
     args.out.mkdir(parents=True, exist_ok=True)
+    torch.set_num_threads(args.threads)
     start = time.perf_counter()
     rows = []
     for run in sorted(runs, key=lambda r: (r['model'], r['seed'], r['fold'])):

@@ -912,7 +912,8 @@ def main(argv: list[str] | None = None) -> int:
                 result = job(data_root, row, seed, ctx, args)
                 seconds = time.perf_counter() - t0
                 runs.append({'model': row, 'scoring': how, 'seed': seed,
-                             **({} if key[2] is None else {'fold': fold}),
+                             **({} if key[2] is None else {'fold': fold,
+                                                           'chips': str(root)}),
                              'seconds': seconds, **result})  # fmt: skip
                 done.add(key)
                 ap50 = result['metrics']['ap50']

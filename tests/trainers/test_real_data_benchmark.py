@@ -351,7 +351,8 @@ def test_cv_smoke_run_resumes(
     # The calibration benchmark on that folder: fit on the validation fold,
     # ECE on the test fold (a 2-step model: the plumbing, not the figure).
     calibration = load_benchmark('calibration')
-    code = calibration.main(['--runs', str(out), '--out', str(tmp_path / 'cal')])
+    argv = ['--runs', str(out), '--out', str(tmp_path / 'cal'), '--threads', '1']
+    code = calibration.main(argv)
     assert code in (0, 1)
     summary = json.loads((tmp_path / 'cal' / 'calibration.json').read_text())
     assert [row['fold'] for row in summary['folds']] == [1]
