@@ -147,6 +147,14 @@ def _model_values(info: TrainedModelInfo) -> dict[str, str]:
     }
 
 
+def _optional(frame: gpd.GeoDataFrame, name: str, missing: float | None) -> np.ndarray:
+    """Column *name* of *frame* (float, or object for text), or all *missing*."""
+    dtype = float if missing is not None else object
+    if name in frame:
+        return np.asarray(frame[name], dtype=dtype)
+    return np.full(len(frame), missing, dtype=dtype)
+
+
 def _slumps(
     prediction: ScenePredictionLike,
     info: TrainedModelInfo,
@@ -157,24 +165,11 @@ def _slumps(
     native = prediction.polygons
     geoms = np.asarray(native.geometry.values, dtype=object)
     scores = np.asarray(native['score'], dtype=float)
-    # Predictors that do not measure rims (stand-ins) leave it NULL.
-    rims = np.asarray(
-        native['unobserved_fraction']
-        if 'unobserved_fraction' in native
-        else np.full(len(native), np.nan),
-        dtype=float,
-    )
-    # Calibrated models' columns; NULL from an uncalibrated model.
-    probability = np.asarray(
-        native['probability']
-        if 'probability' in native
-        else np.full(len(native), np.nan),
-        dtype=float,
-    )
-    confidence = np.asarray(
-        native['confidence'] if 'confidence' in native else [None] * len(native),
-        dtype=object,
-    )
+    # NULL where the predictor leaves a column out: rims (stand-ins that do
+    # not measure them), probability and tier (uncalibrated models).
+    rims = _optional(native, 'unobserved_fraction', np.nan)
+    probability = _optional(native, 'probability', np.nan)
+    confidence = _optional(native, 'confidence', None)
     if simplify > 0 and len(geoms):
         geoms = shapely.simplify(geoms, simplify, preserve_topology=True)
     fixed = _multipolygons(geoms)

@@ -33,6 +33,7 @@ bins, weighted by the bins' counts.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import textwrap
 from collections.abc import Mapping, Sequence
@@ -125,18 +126,8 @@ class ScoreCalibration:
         Raises:
             ConfigError: If a field is out of its range.
         """
-        if self.method not in CALIBRATION_METHODS:
-            msg = (
-                f'calibration method {self.method!r}: use one of '
-                f'{sorted(CALIBRATION_METHODS)}'
-            )
-            raise ConfigError(msg)
-        if self.target not in CALIBRATION_TARGETS:
-            msg = (
-                f'calibration target {self.target!r}: use one of '
-                f'{sorted(CALIBRATION_TARGETS)}'
-            )
-            raise ConfigError(msg)
+        _check_choice('method', self.method, CALIBRATION_METHODS)
+        _check_choice('target', self.target, CALIBRATION_TARGETS)
         if self.method == 'isotonic':
             xs = [x for x, _ in self.knots]
             ys = [y for _, y in self.knots]
@@ -275,9 +266,7 @@ def fit_calibration(
         raise ConfigError(msg)
     if not np.all(np.isfinite(s) & (s >= 0) & (s <= 1)):
         raise ConfigError('scores must be finite numbers in [0, 1]')
-    if method not in CALIBRATION_METHODS:
-        msg = f'calibration method {method!r}: use one of {sorted(CALIBRATION_METHODS)}'
-        raise ConfigError(msg)
+    _check_choice('method', method, CALIBRATION_METHODS)  # before fitting
     if method == 'isotonic':
         knots = _isotonic_knots(s, y)
         fitted = ScoreCalibration(method, target, knots=knots)
@@ -285,12 +274,8 @@ def fit_calibration(
         slope, intercept = _fit_sigmoid(s, y, with_intercept=method == 'platt')
         fitted = ScoreCalibration(method, target, slope=slope, intercept=intercept)
     probabilities = fitted.probability(s)
-    return ScoreCalibration(
-        method=method,
-        target=target,
-        knots=fitted.knots,
-        slope=fitted.slope,
-        intercept=fitted.intercept,
+    return dataclasses.replace(
+        fitted,
         tier_thresholds=tier_thresholds(probabilities, y, tier_precisions),
         tier_precisions=tier_precisions,
         n=len(s),
@@ -300,6 +285,17 @@ def fit_calibration(
         fitted_on=fitted_on,
         model_sha256=model_sha256,
     )
+
+
+def _check_choice(kind: str, value: str, choices: Mapping[str, str]) -> None:
+    """Refuse a calibration *kind* (method, target) that is not one of *choices*.
+
+    Raises:
+        ConfigError: If *value* is not a key of *choices*.
+    """
+    if value not in choices:
+        msg = f'calibration {kind} {value!r}: use one of {sorted(choices)}'
+        raise ConfigError(msg)
 
 
 def tier_thresholds(
@@ -518,21 +514,19 @@ def calibrate_files(
             an option is out of range.
         RTSGeoError: The errors of the readers and of the model file.
     """
-    from ..models import load_trained_model, write_calibration
+    from ..models import file_sha256, read_calibration, write_calibration
     from .polygons import polygon_outcomes
     from .readers import read_polygons
 
-    if target not in CALIBRATION_TARGETS:
-        msg = f'target {target!r}: use one of {sorted(CALIBRATION_TARGETS)}'
-        raise ConfigError(msg)
+    _check_choice('target', target, CALIBRATION_TARGETS)
     if not all(0 < p <= 1 for p in tier_precisions):
         msg = f'tier precisions {tier_precisions}: give two numbers in (0, 1]'
         raise ConfigError(msg)
     frame = read_polygons(pred, layer=layer, where=where, score_column='score')
-    _, info = load_trained_model(checkpoint)
+    sha256, earlier = file_sha256(checkpoint), read_calibration(checkpoint)
     # The file's SHA-256 before any calibration was written into it.
-    base = info.sha256 if info.calibration is None else info.calibration.model_sha256
-    _check_same_model(frame, pred, checkpoint, {info.sha256, base})
+    base = sha256 if earlier is None else earlier.model_sha256
+    _check_same_model(frame, pred, checkpoint, {sha256, base})
     reference = read_polygons(truth, layer=truth_layer)
     outcomes = polygon_outcomes(frame, reference)
     scores = outcomes['score'].to_numpy(dtype=float)

@@ -113,11 +113,8 @@ def evaluate_polygons(
             'must both be in [0, 1]'
         )
         raise ValueError(msg)
-    if score_column not in pred.columns:
-        msg = f'the predictions have no {score_column!r} column: add their scores'
-        raise InvalidPolygonsError(msg)
     pred, pred_geoms, truth_geoms, crs, notes = _prepare(
-        pred, truth, unobserved, observed
+        pred, truth, score_column, unobserved, observed
     )
     scores = np.asarray(pred[score_column], dtype=float)
     pairs = polygon_ious(pred_geoms, truth_geoms)
@@ -218,10 +215,9 @@ def polygon_outcomes(
         InvalidPolygonsError: If *pred* has no *score_column* or either input
             has geometries other than polygons.
     """
-    if score_column not in pred.columns:
-        msg = f'the predictions have no {score_column!r} column: add their scores'
-        raise InvalidPolygonsError(msg)
-    pred, pred_geoms, truth_geoms, _, _ = _prepare(pred, truth, unobserved, observed)
+    pred, pred_geoms, truth_geoms, _, _ = _prepare(
+        pred, truth, score_column, unobserved, observed
+    )
     scores = np.asarray(pred[score_column], dtype=float)
     pairs = polygon_ious(pred_geoms, truth_geoms)
     order, matched = match_greedy(scores, len(truth_geoms), pairs, iou_threshold)
@@ -241,6 +237,7 @@ def _by_prediction(order: np.ndarray, ranked: np.ndarray) -> np.ndarray:
 def _prepare(
     pred: gpd.GeoDataFrame,
     truth: gpd.GeoDataFrame | gpd.GeoSeries,
+    score_column: str,
     unobserved: Any,
     observed: Any,
 ) -> tuple[gpd.GeoDataFrame, np.ndarray, np.ndarray, CRS, list[str]]:
@@ -249,7 +246,13 @@ def _prepare(
     Returns:
         The cleaned predictions, their geometries and the truth geometries
         in one CRS, that CRS, and notes on what was done.
+
+    Raises:
+        InvalidPolygonsError: If *pred* has no *score_column*.
     """
+    if score_column not in pred.columns:
+        msg = f'the predictions have no {score_column!r} column: add their scores'
+        raise InvalidPolygonsError(msg)
     pred, notes = clean_polygons(pred, 'predictions')
     truth_frame, truth_notes = clean_polygons(
         gpd.GeoDataFrame(geometry=truth.geometry), 'truth'

@@ -50,6 +50,7 @@ from .trained import (
     config_to_dict,
     file_sha256,
     load_trained_model,
+    read_calibration,
     save_trained_model,
     write_calibration,
 )
@@ -95,6 +96,7 @@ __all__ = [
     'load_trained_model',
     'load_trunk_weights',
     'load_unimodal_checkpoints',
+    'read_calibration',
     'read_state_dict',
     'resize_rel_pos',
     'save_trained_model',

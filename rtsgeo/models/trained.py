@@ -55,6 +55,7 @@ __all__ = [
     'config_to_dict',
     'file_sha256',
     'load_trained_model',
+    'read_calibration',
     'save_trained_model',
     'write_calibration',
 ]
@@ -232,13 +233,7 @@ def load_trained_model(
     from .detector import MultimodalCascadeMaskRCNN
 
     path = Path(path)
-    raw = load_torch_file(path, map_location)
-    meta = raw.get('rtsgeo') if isinstance(raw, Mapping) else None
-    if not isinstance(meta, Mapping) or not isinstance(raw.get('state_dict'), Mapping):
-        raise CheckpointError(
-            f'{path} is not an rtsgeo trained model (no "rtsgeo" metadata): '
-            'use a checkpoint written by `rtsgeo fit` or save_trained_model()'
-        )
+    raw, meta = _read_file(path, map_location)
     if meta.get('format') not in (_FORMAT, _FORMAT_SCENE_NORM):
         raise CheckpointError(f'{path}: unsupported format {meta.get("format")!r}')
     config = config_from_dict(meta['config']).with_overrides(
@@ -288,14 +283,7 @@ def write_calibration(
         CheckpointError: If *path* is not an rtsgeo trained model.
     """
     path = Path(path)
-    raw = load_torch_file(path, 'cpu')
-    meta = raw.get('rtsgeo') if isinstance(raw, Mapping) else None
-    if not isinstance(meta, Mapping):
-        raise CheckpointError(
-            f'{path} is not an rtsgeo trained model (no "rtsgeo" metadata): '
-            'calibrate a file written by `rtsgeo fit` or save_trained_model()'
-        )
-    raw = dict(raw)
+    raw, meta = _read_file(path, 'cpu')
     raw['rtsgeo'] = {**meta, 'calibration': calibration.to_dict()}
     target = Path(out) if out is not None else path
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -303,6 +291,36 @@ def write_calibration(
     torch.save(raw, partial)
     partial.replace(target)
     return target
+
+
+def read_calibration(path: str | Path) -> ScoreCalibration | None:
+    """The calibration a trained-model file records, without building its model.
+
+    Raises:
+        CheckpointError: If *path* is not an rtsgeo trained model or its
+            calibration record does not parse.
+    """
+    path = Path(path)
+    return _calibration(_read_file(path, 'cpu')[1], path)
+
+
+def _read_file(
+    path: Path, map_location: str | torch.device
+) -> tuple[dict[str, Any], Mapping[str, Any]]:
+    """A trained-model file's contents (a new top-level dict) and its metadata.
+
+    Raises:
+        CheckpointError: If the file is missing, unreadable, or has no
+            ``rtsgeo`` metadata and ``state_dict``.
+    """
+    raw = load_torch_file(path, map_location)
+    meta = raw.get('rtsgeo') if isinstance(raw, Mapping) else None
+    if not isinstance(meta, Mapping) or not isinstance(raw.get('state_dict'), Mapping):
+        raise CheckpointError(
+            f'{path} is not an rtsgeo trained model (no "rtsgeo" metadata): '
+            'use a checkpoint written by `rtsgeo fit` or save_trained_model()'
+        )
+    return dict(raw), meta
 
 
 def _calibration(meta: Mapping[str, Any], path: Path) -> ScoreCalibration | None:
