@@ -56,7 +56,7 @@ import shlex
 import statistics
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -168,9 +168,15 @@ def scores_of(result: Any) -> dict[str, float | None]:
 
 
 def map_with_rtsgeo(
-    model_file: Path, scenes: list[Path], gpkg: Path, args: argparse.Namespace
+    model_file: Path | Sequence[Path],
+    scenes: list[Path],
+    gpkg: Path,
+    args: argparse.Namespace,
 ) -> None:
-    """Map the chips as scenes with the product's campaign path (``rtsgeo map``)."""
+    """Map the chips as scenes with the product's campaign path (``rtsgeo map``).
+
+    Several model files map as their ensemble (``--checkpoint A B C``).
+    """
     from rtsgeo.campaign import run_campaign
     from rtsgeo.predict import PredictorOptions, ScenePredictor
 

@@ -362,6 +362,19 @@ def test_cv_smoke_run_resumes(
     assert (tmp_path / 'cal' / 'reliability.png').stat().st_size > 0
     assert ('PASS' if code == 0 else 'FAIL') in capsys.readouterr().out
 
+    # The ensemble benchmark on that folder, with one seed: an ensemble of
+    # one model maps and scores exactly as that model did.
+    ensemble = load_benchmark('ensemble')
+    argv = ['--runs', str(out), '--out', str(tmp_path / 'ens'), '--threads', '1']
+    assert ensemble.main([*argv, '--seeds', '0', '--target', '0']) == 0
+    summary = json.loads((tmp_path / 'ens' / 'ensemble.json').read_text())
+    (row,) = summary['folds']
+    assert row['fold'] == 1 and row['seeds'] == [0]
+    assert row['ensemble']['ap50'] == rerun['metrics']['ap50']
+    assert row['ensemble']['n_pred'] == rerun['metrics']['n_pred']
+    assert summary['ap50_gain_points'] == 0.0
+    assert ensemble.main([*argv, '--seeds', '0', '1']) == 2  # no seed 1 there
+
 
 def test_cv_summary_is_over_folds(monkeypatch: pytest.MonkeyPatch) -> None:
     bench = _benchmark(monkeypatch)
