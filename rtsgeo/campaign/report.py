@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..errors import DataNotFoundError
+from ..evaluation.calibration import CONFIDENCE_TIERS
 from .schema import LAYERS, STATUSES
 
 if TYPE_CHECKING:
@@ -56,11 +57,13 @@ __all__ = [
 #: Plotly colour scale of slump scores over [0, 1].
 SCORE_COLORSCALE = 'Viridis'
 #: Colour of each confidence tier on the map (calibrated models).
-TIER_COLORS: dict[str, str] = {
-    'high': 'rgb(178, 24, 43)',
-    'medium': 'rgb(244, 165, 130)',
-    'low': 'rgb(146, 197, 222)',
-}
+TIER_COLORS: dict[str, str] = dict(
+    zip(
+        CONFIDENCE_TIERS,
+        ('rgb(178, 24, 43)', 'rgb(244, 165, 130)', 'rgb(146, 197, 222)'),
+        strict=True,
+    )
+)
 #: Fill colour of the coverage footprints on the map.
 COVERAGE_FILL = 'rgb(215, 215, 215)'
 _COVERAGE_LINE = 'rgb(150, 150, 150)'

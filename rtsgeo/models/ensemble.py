@@ -12,7 +12,6 @@ seam merge and the campaign map with it as with one model::
 from __future__ import annotations
 
 import dataclasses
-import math
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -20,6 +19,7 @@ import torch
 from torch import Tensor, nn
 
 from ..errors import ConfigError
+from ..resolution import gsd_differs
 from .trained import TrainedModelInfo, load_trained_model
 
 __all__ = ['ModelEnsemble', 'check_ensemble', 'ensemble_info', 'load_ensemble']
@@ -39,7 +39,7 @@ def _difference(first: TrainedModelInfo, other: TrainedModelInfo) -> str | None:
     if (first.gsd_m is None) != (other.gsd_m is None) or (
         first.gsd_m is not None
         and other.gsd_m is not None
-        and not math.isclose(first.gsd_m, other.gsd_m, rel_tol=1e-9)
+        and gsd_differs(other.gsd_m, first.gsd_m)
     ):
         return f'GSD {_gsd(first.gsd_m)} vs {_gsd(other.gsd_m)}'
     if a.image_size != b.image_size:

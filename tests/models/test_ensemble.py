@@ -190,6 +190,8 @@ def test_members_that_do_not_fit_together_are_refused(
 def test_other_gsd_fixed_size_and_stretch_are_refused() -> None:
     with pytest.raises(ConfigError, match=r'GSD 5 m vs 10 m;'):
         check_ensemble([_info('a', gsd_m=5.0), _info('b', gsd_m=10.0)])
+    # Within the 1 % that mapping treats as the same GSD, as rtsgeo map does.
+    check_ensemble([_info('a', gsd_m=10.0), _info('b', gsd_m=10.05)])
     nano = get_preset('nano_cascade_rgb')
     flexible = nano.with_overrides(backbone='resnet50')
     assert nano.fixed_input_size and not flexible.fixed_input_size

@@ -36,6 +36,7 @@ UNET = 'U-Net RGB+NDVI+NIR (stacked, 5 channels)'
 COCO_ROWS = ['rtsgeo RGB (yang2023 chips)', 'U-Net RGB (yang2023 chips)']
 
 
+@pytest.mark.slow  # 35-60 s: the default suite stays under 8 minutes
 @pytest.mark.data
 @pytest.mark.usefixtures('keep_torch_threads')  # the script sets its --threads
 def test_smoke_run(
@@ -273,6 +274,7 @@ def test_merge_refuses_runs_with_another_scene_norm(
     assert 'scene_norm is True' in capsys.readouterr().err
 
 
+@pytest.mark.slow  # 35-60 s: the default suite stays under 8 minutes
 @pytest.mark.data
 @pytest.mark.usefixtures('keep_torch_threads')  # the script sets its --threads
 def test_cv_smoke_run_resumes(
