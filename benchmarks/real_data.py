@@ -205,6 +205,8 @@ def run_rtsgeo(
     else:
         run = train_model(root, LUBKA1_ROWS[row][1], seed, args)
         model_file, train_seconds = run.save(model_file), run.seconds
+    if args.stretch_when_mapping:
+        model_file = stretched_when_mapping(model_file, root, seed, args)
     gpkg = ctx['maps'] / f'{slug(row)}{ctx["tag"]}-seed{seed}.gpkg'
     start = time.perf_counter()
     map_with_rtsgeo(model_file, ctx['scenes'], gpkg, args)
@@ -216,6 +218,31 @@ def run_rtsgeo(
         'model_file': str(model_file),
         'predictions': str(gpkg),
     }
+
+
+def stretched_when_mapping(
+    model_file: Path, root: Path, seed: int, args: argparse.Namespace
+) -> Path:
+    """A copy of a model trained without a stretch that maps with one.
+
+    Every scene it maps is stretched onto the percentiles of the model's own
+    training chips (``--stretch-when-mapping``), fitted as ``scene_norm``
+    fits them for training (``fitted_scene_stretch``); the model saw its
+    chips unstretched.
+    """
+    from rtsgeo.models import load_trained_model, save_trained_model
+
+    model, info = load_trained_model(model_file)
+    if info.scene_stretch is not None:
+        raise SystemExit(f'{model_file} already stretches: --stretch-when-mapping '
+                         'is for models trained without --scene-norm')  # fmt: skip
+    stretched = argparse.Namespace(**{**vars(args), 'scene_norm': True})
+    crops = cached_crops(root, list(info.config.modalities), seed, stretched)
+    stretch = crops.fitted_scene_stretch()
+    out = model_file.with_name(f'{model_file.stem}-stretched-when-mapping.pt')
+    return save_trained_model(
+        out, model, info.config, info.stats, info.sensor, info.name, info.gsd_m, stretch
+    )
 
 
 # ---------------------------------------------------------------- U-Net peer
@@ -673,6 +700,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         'the same stretched chips; the yang2023 rows (RGB images) are not stretched',
     )
     parser.add_argument(
+        '--stretch-when-mapping',
+        action='store_true',
+        help='with --reuse-models: map with the saved rtsgeo models (trained '
+        'without --scene-norm), each scene stretched onto the percentiles of the '
+        "model's training chips: the stretch at mapping time only",
+    )
+    parser.add_argument(
         '--k', type=int, default=5, help='number of site folds (--cv sites; 5)'
     )
     parser.add_argument(
@@ -699,6 +733,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         parser.error(f'--coco-size {args.coco_size}: use a multiple of 32 (U-Net)')
     if args.cv is None and args.folds is not None:
         parser.error('--folds needs --cv sites or --cv zones')
+    if args.stretch_when_mapping and (args.scene_norm or not args.reuse_models):
+        parser.error('--stretch-when-mapping needs --reuse-models, not --scene-norm')
     if args.k < 3:
         parser.error(f'--k {args.k}: test, val and train need three folds or more')
     try:
@@ -711,10 +747,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 #: settings that must agree for runs of several results.json to share a table
 MERGE_KEYS = ('split', 'steps', 'batch_size', 'size', 'lr', 'preset',
               'model_options', 'unet_loss', 'map_score_threshold', 'coco_size',
-              'limit_chips', 'cv', 'k', 'radiometric', 'scene_norm')  # fmt: skip
+              'limit_chips', 'cv', 'k', 'radiometric', 'scene_norm',
+              'stretch_when_mapping')  # fmt: skip
 #: what a report written before a setting existed ran with
 SETTING_DEFAULTS = {'cv': 'None', 'k': '5', 'radiometric': 'False',
-                    'scene_norm': 'False'}  # fmt: skip
+                    'scene_norm': 'False', 'stretch_when_mapping': 'False'}  # fmt: skip
 
 
 def setting(settings: dict[str, str], key: str) -> str | None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import types
@@ -349,6 +350,21 @@ def test_cv_smoke_run_resumes(
     assert f'{model_file}: reused, not trained again' in capsys.readouterr().out
     rerun = json.loads((out / 'results.json').read_text())['runs'][-1]
     assert rerun['train_seconds'] is None and rerun['model_file'] == model_file
+
+    # The same model mapped with a stretch fitted to its training chips, into
+    # an --out of its own (another setting): the copy records the stretch.
+    stretched = tmp_path / 'stretched'
+    shutil.copytree(out / 'models', stretched / 'models')
+    at = options.index('--out') + 1
+    argv = [*options[:at], str(stretched), *options[at + 1 :], '--models', FUSED]
+    assert bench.main([*argv, '--reuse-models', '--stretch-when-mapping']) == 0
+    run = json.loads((stretched / 'results.json').read_text())['runs'][-1]
+    assert run['model_file'].endswith('-stretched-when-mapping.pt')
+    _, info = load_trained_model(run['model_file'])
+    assert info.scene_stretch is not None
+    assert {'red', 'nir'} <= set(info.scene_stretch.bands)
+    with pytest.raises(SystemExit):  # only with --reuse-models
+        bench.parse_args([*argv, '--stretch-when-mapping'])
 
     # The calibration benchmark on that folder: fit on the validation fold,
     # ECE on the test fold (a 2-step model: the plumbing, not the figure).
