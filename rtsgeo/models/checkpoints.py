@@ -158,6 +158,8 @@ def load_unimodal_checkpoints(model: nn.Module, paths: Sequence[str | Path]) -> 
         paths: one checkpoint per branch, in ``model.backbone.branches`` order
             (the configured modality order). Each holds the state dict of a
             one-modality rtsgeo model, plain or inside a Lightning checkpoint.
+            An empty path leaves its branch as built: pretrain only some
+            trunks (say RGB, on data without the other bands).
 
     Raises:
         CheckpointError: If a file is missing, holds no single modality branch,
@@ -167,7 +169,11 @@ def load_unimodal_checkpoints(model: nn.Module, paths: Sequence[str | Path]) -> 
     if len(paths) != len(branches):
         msg = f'{len(paths)} unimodal checkpoints for {len(branches)} modalities '
         raise CheckpointError(msg + f'{list(branches)}: give one per modality')
+    if not any(str(path) for path in paths):
+        raise CheckpointError('every unimodal checkpoint path is empty: give one')
     for (name, branch), path in zip(branches.items(), paths, strict=True):
+        if not str(path):
+            continue
         found: dict[str, StateDict] = {}
         for key, value in read_state_dict(path).items():
             match = _BRANCH.search(key)

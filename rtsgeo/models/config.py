@@ -103,7 +103,8 @@ class ModelConfig:
         fusion_window: side of the attention windows at every level.
         fusion_heads: attention heads in the fusion module.
         unimodal_checkpoints: one unimodal model checkpoint per modality (in
-            ``modalities`` order) whose branch weights initialise the model.
+            ``modalities`` order) whose branch weights initialise the model;
+            ``''`` leaves that modality's branch as built.
         trunk_checkpoint: timm or detectron2 MViTv2 weights for every trunk.
         freeze_trunks: freeze the trunks (no gradients, no stored activations).
         drop_path_rate: stochastic depth of the MViTv2 trunks.

@@ -56,6 +56,31 @@ def test_unimodal_checkpoints_load_and_freeze(tmp_path: Path) -> None:
     assert trainable == total - trunks
 
 
+def test_empty_unimodal_checkpoint_keeps_that_branch(tmp_path: Path) -> None:
+    # Only the RGB trunk pretrained (extra RGB-only data): NDVI and NIR keep
+    # the weights they are built with.
+    rgb = str(save_unimodal(tmp_path, 'rgb'))
+    torch.manual_seed(7)
+    fresh = build_model_from_preset('nano_cascade_rgb_ndvi_nir')
+    torch.manual_seed(7)
+    model = build_model_from_preset(
+        'nano_cascade_rgb_ndvi_nir', unimodal_checkpoints=(rgb, '', '')
+    )
+    saved = torch.load(rgb, weights_only=True)['state_dict']
+    for name, value in model.backbone.branches['rgb'].state_dict().items():
+        torch.testing.assert_close(
+            value, saved[f'model.backbone.branches.rgb.{name}'], rtol=0, atol=0
+        )
+    for modality in ('ndvi', 'nir'):
+        built = fresh.backbone.branches[modality].state_dict()
+        for name, value in model.backbone.branches[modality].state_dict().items():
+            torch.testing.assert_close(value, built[name], rtol=0, atol=0)
+    with pytest.raises(CheckpointError, match='every unimodal checkpoint path'):
+        build_model_from_preset(
+            'nano_cascade_rgb_ndvi_nir', unimodal_checkpoints=('', '', '')
+        )
+
+
 def test_checkpoint_made_at_another_size(tmp_path: Path) -> None:
     paths = tuple(str(save_unimodal(tmp_path, m, image_size=64)) for m in MODALITIES)
     model = build_model_from_preset(
