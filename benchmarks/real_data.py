@@ -68,6 +68,7 @@ import torch
 from scipy import ndimage
 from torch import Tensor, nn
 from train_lubka1 import (
+    MODELS,
     add_training_arguments,
     lubka1_root,
     parse_model_options,
@@ -862,6 +863,26 @@ def earlier_runs(out: Path, args: argparse.Namespace) -> list[dict[str, Any]] | 
     return list(report['runs'])
 
 
+def model_options_problem(args: argparse.Namespace) -> str | None:
+    """Why ``--model-options`` cannot build a model of the rows run, or None.
+
+    Each rtsgeo row builds its model as training does: the row's modalities
+    and fusion, then the options (``unimodal_checkpoints`` needs one path per
+    modality of the row).
+    """
+    from rtsgeo.errors import ConfigError
+    from rtsgeo.trainers import build_config
+
+    rows = [LUBKA1_ROWS[r][1] for r in args.models if LUBKA1_ROWS[r][0] == 'rtsgeo']
+    specs = [{k: MODELS[name][k] for k in ('modalities', 'fusion')} for name in rows]
+    try:
+        for spec in specs or [{}]:
+            build_config(args.preset, {**spec, **args.model_options})
+    except ConfigError as error:
+        return str(error)
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark; 0 on success, 2 when the data or an option is wrong."""
     args = parse_args(argv)
@@ -870,13 +891,9 @@ def main(argv: list[str] | None = None) -> int:
     lubka1 = lubka1_root(args)
     if lubka1 is None:
         return 2
-    from rtsgeo.errors import ConfigError
-    from rtsgeo.trainers import build_config
-
-    try:  # refuse unknown model options before any training
-        build_config(args.preset, args.model_options)
-    except ConfigError as error:
-        print(f'--model-options: {error}', file=sys.stderr)
+    problem = model_options_problem(args)
+    if problem is not None:  # before any training
+        print(f'--model-options: {problem}', file=sys.stderr)
         return 2
     if args.cv and not args.skip_coco:
         print('--cv: the yang2023 chip-level rows are not blocked by place: skipped')

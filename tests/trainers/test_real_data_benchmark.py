@@ -130,6 +130,23 @@ def test_unknown_model_option_stops_before_training(
     )
 
 
+def test_model_options_are_checked_as_each_row_builds_them(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A pretrained RGB trunk for the fused row: one path per modality of the
+    # row (empty ones train from scratch), which the RGB row cannot take.
+    bench = _benchmark(monkeypatch)
+    rgb_only = 'unimodal_checkpoints=[a.ckpt, "", ""]'
+    three = ['--model-options', 'small-objects', rgb_only]
+    fused = bench.parse_args(['--models', FUSED, *three])
+    assert fused.model_options['unimodal_checkpoints'] == ['a.ckpt', '', '']
+    assert bench.model_options_problem(fused) is None
+    both = bench.parse_args(['--models', FUSED, 'rtsgeo RGB', *three])
+    assert 'one path per modality' in bench.model_options_problem(both)
+    unet = bench.parse_args(['--models', UNET, '--model-options', 'no_such_field=1'])
+    assert 'no_such_field' in bench.model_options_problem(unet)
+
+
 def _benchmark(monkeypatch: pytest.MonkeyPatch) -> types.ModuleType:
     """The benchmark script as a module (it imports train_lubka1 beside it)."""
     monkeypatch.syspath_prepend(str(SCRIPT.parent))
