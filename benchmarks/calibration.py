@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
-from real_data import map_with_rtsgeo, truth_polygons
+from real_data import blocked_runs, map_with_rtsgeo, truth_polygons
 
 from rtsgeo.evaluation import (
     CALIBRATION_METHODS,
@@ -114,25 +114,9 @@ def fold_maps(
 def main(argv: list[str] | None = None) -> int:
     """Run it; 0 when calibration halves the ECE on the test folds."""
     args = parse_args(argv)
-    results = args.runs / 'results.json'
-    if not results.is_file():
-        print(
-            f'{results} not found: give the --out of real_data.py --cv', file=sys.stderr
-        )
-        return 2
-    report = json.loads(results.read_text())
-    cv = report['settings'].get('cv', 'None')
-    # The chips each fold was laid out in (recorded since --reuse-models; before,
-    # the fold's folder, or its first --limit-chips chips).
-    limited = report['settings'].get('limit_chips', 'None') != 'None'
-    runs = [
-        {'chips': str(args.runs / 'chips' / f'{cv}{r["fold"]}{"-limit" * limited}')} | r
-        for r in report['runs']
-        if r.get('fold') is not None and r.get('model_file')
-    ]
-    if cv == 'None' or not runs:
-        print(f'{results}: no blocked rtsgeo runs (run real_data.py with --cv)',
-              file=sys.stderr)  # fmt: skip
+    runs = blocked_runs(args.runs)
+    if isinstance(runs, str):
+        print(runs, file=sys.stderr)
         return 2
     args.out.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(args.threads)

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from real_data import map_with_rtsgeo, scores_of, truth_polygons
+from real_data import blocked_runs, map_with_rtsgeo, scores_of, truth_polygons
 
 from rtsgeo.evaluation import evaluate_files
 
@@ -58,25 +58,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument('--device', default='cpu')
     parser.add_argument('--threads', type=int, default=2, help='torch threads (2)')
     return parser.parse_args(argv)
-
-
-def blocked_runs(folder: Path, model: str) -> list[dict[str, Any]] | str:
-    """The blocked runs of *model* in one --out folder, or why there are none."""
-    results = folder / 'results.json'
-    if not results.is_file():
-        return f'{results} not found: give the --out of real_data.py --cv'
-    report = json.loads(results.read_text())
-    cv = report['settings'].get('cv', 'None')
-    if cv == 'None':
-        return f'{results}: not a blocked run (run real_data.py with --cv)'
-    # The chips each fold was laid out in (recorded since --reuse-models;
-    # before, the fold's folder, or its first --limit-chips chips).
-    limited = report['settings'].get('limit_chips', 'None') != 'None'
-    return [
-        {'chips': str(folder / 'chips' / f'{cv}{r["fold"]}{"-limit" * limited}')} | r
-        for r in report['runs']
-        if r['model'] == model and r.get('fold') is not None and r.get('model_file')
-    ]
 
 
 def fold_ensemble(
@@ -120,11 +101,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     runs: list[dict[str, Any]] = []
     for folder in args.runs:
-        found = blocked_runs(folder, args.model)
+        found = blocked_runs(folder)
         if isinstance(found, str):
             print(found, file=sys.stderr)
             return 2
-        runs += found
+        runs += [run for run in found if run['model'] == args.model]
     by_fold: dict[int, dict[int, dict[str, Any]]] = {}
     for run in runs:
         by_fold.setdefault(run['fold'], {})[run['seed']] = run

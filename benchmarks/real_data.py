@@ -863,6 +863,29 @@ def earlier_runs(out: Path, args: argparse.Namespace) -> list[dict[str, Any]] | 
     return list(report['runs'])
 
 
+def blocked_runs(folder: Path) -> list[dict[str, Any]] | str:
+    """The blocked rtsgeo runs (with a model file) of one --out folder, or why none.
+
+    Each run gains ``chips``, the folder its fold was laid out in (recorded
+    since ``--reuse-models``; before, the fold's folder, or its first
+    ``--limit-chips`` chips), for the benchmarks that map its folds again.
+    """
+    results = folder / 'results.json'
+    if not results.is_file():
+        return f'{results} not found: give the --out of real_data.py --cv'
+    report = json.loads(results.read_text())
+    cv = report['settings'].get('cv', 'None')
+    limited = report['settings'].get('limit_chips', 'None') != 'None'
+    runs = [
+        {'chips': str(folder / 'chips' / f'{cv}{r["fold"]}{"-limit" * limited}')} | r
+        for r in report['runs']
+        if r.get('fold') is not None and r.get('model_file')
+    ]
+    if cv == 'None' or not runs:
+        return f'{results}: no blocked rtsgeo runs (run real_data.py with --cv)'
+    return runs
+
+
 def model_options_problem(args: argparse.Namespace) -> str | None:
     """Why ``--model-options`` cannot build a model of the rows run, or None.
 
